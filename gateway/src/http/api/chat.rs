@@ -1,0 +1,108 @@
+//! `POST /v1/chat/completions`: parse, take a slot, let the engine route, map the result.
+
+use crate::http::error::ApiError;
+use crate::http::headers;
+use crate::limits::QueueRefusal;
+use crate::state::AppState;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use freerouter::metrics as m;
+use freerouter::routing::{ChatRequest, RequestRecord, RouteRequest, record_request};
+use std::time::Instant;
+
+const ENDPOINT: &str = "chat_completions";
+
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    request_headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let received = Instant::now();
+    let request_id = format!("req_{}", uuid::Uuid::new_v4().simple());
+    let mut response = match serve(&state, &request_headers, body, received, &request_id).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    headers::request_id(response.headers_mut(), &request_id);
+    response
+}
+
+async fn serve(
+    state: &AppState,
+    request_headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    received: Instant,
+    request_id: &str,
+) -> Result<Response, ApiError> {
+    let refused = |code: &'static str, error: ApiError| {
+        record_request(
+            &state.engine.writer,
+            RequestRecord {
+                request_id,
+                endpoint: ENDPOINT,
+                requested_model: "",
+                stream: false,
+                received,
+                status: error.status.as_u16(),
+                outcome: code,
+                served: None,
+                trail: None,
+                usage: None,
+                ttft: None,
+            },
+        );
+        error
+    };
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            refused("request_too_large", ApiError::too_large(state.settings.server.max_body_bytes))
+        } else {
+            refused("invalid_request", ApiError::invalid_request(rejection.body_text(), None))
+        }
+    })?;
+    let chat = ChatRequest::parse(&bytes)
+        .map_err(|invalid| refused("invalid_request", ApiError::invalid_request(invalid.message, invalid.param)))?;
+    let strict = request_headers
+        .get("x-freerouter-strict")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    let slot = state.limiter.acquire().await.map_err(|why| {
+        metrics::counter!(m::QUEUE_TIMEOUTS_TOTAL, "reason" => match why {
+            QueueRefusal::Full => "queue_full",
+            QueueRefusal::TimedOut => "waited_too_long",
+        })
+        .increment(1);
+        refused("request_queue_timeout", ApiError::queue_timeout(state.limiter.retry_after_secs()))
+    })?;
+    let request = RouteRequest {
+        strict,
+        request_id: request_id.to_string(),
+        endpoint: ENDPOINT,
+        received,
+        chat,
+    };
+    if request.chat.stream {
+        let committed = state.engine.open_stream(request).await?;
+        // A committed stream frees its slot: the rest is forwarding, not upstream choice.
+        drop(slot);
+        let served = committed.served.clone();
+        let mut response = Response::new(Body::from_stream(committed.into_body()));
+        headers::served(response.headers_mut(), &served);
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        return Ok(response);
+    }
+    let completion = state.engine.complete(&request).await?;
+    drop(slot);
+    let mut response = (StatusCode::OK, completion.body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers::served(response.headers_mut(), &completion.served);
+    Ok(response)
+}

@@ -1,0 +1,4 @@
+//! The OpenAI-compatible endpoints.
+
+pub mod chat;
+pub mod models;

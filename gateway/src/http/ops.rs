@@ -1,0 +1,72 @@
+//! Operations endpoints: `/health` (alive), `/ready` (store and catalog), `/metrics` (Prometheus).
+
+use crate::http::error::ApiError;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use freerouter::health::HealthState;
+use freerouter::metrics as m;
+use freerouter::time::now_ms;
+use serde_json::json;
+use std::sync::atomic::Ordering;
+
+pub async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let store_ok = state.store.ping().await.is_ok();
+    let catalog_ok = state.catalog_loaded.load(Ordering::Relaxed);
+    let snapshot = state.engine.catalog.snapshot();
+    let servable = snapshot.servable().count();
+    let status = if store_ok && catalog_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if status == StatusCode::OK { "ready" } else { "not_ready" },
+        "database": store_ok,
+        "catalog_loaded": catalog_ok,
+        "catalog_version": snapshot.version,
+        "servable_routes": servable,
+    });
+    (status, Json(body)).into_response()
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    publish_route_gauges(&state);
+    state.metrics.run_upkeep();
+    let mut response = state.metrics.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+/// Route gauges are set at scrape time from the snapshot and the health board: always current, no bookkeeping.
+fn publish_route_gauges(state: &AppState) {
+    let snapshot = state.engine.catalog.snapshot();
+    let now = now_ms();
+    for route in &snapshot.routes {
+        let id = route.route_id.clone();
+        metrics::gauge!(m::ROUTE_ENABLED, "route" => id.clone()).set(if route.enabled { 1.0 } else { 0.0 });
+        metrics::gauge!(m::ROUTE_RANK, "route" => id.clone()).set(route.rank as f64);
+        let current = state
+            .engine
+            .health
+            .route(&route.route_id)
+            .map_or(HealthState::Healthy, |h| h.effective_state(now));
+        for health_state in HealthState::ALL {
+            metrics::gauge!(m::ROUTE_HEALTH, "route" => id.clone(), "state" => health_state.as_str())
+                .set(if health_state == current { 1.0 } else { 0.0 });
+        }
+    }
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}

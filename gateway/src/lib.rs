@@ -1,0 +1,14 @@
+//! FreeRouter's HTTP face: the OpenAI-compatible gateway.
+//!
+//! # Layout
+//! - [`startup`]: opens the store, loads the catalog, starts background tasks, binds and serves.
+//! - [`state`]: what every handler shares.
+//! - [`limits`]: the concurrency limit with its bounded wait queue; the per-client rate limit.
+//! - [`http`]: routes, handlers and the OpenAI-shaped error type.
+
+pub mod http;
+pub mod limits;
+pub mod startup;
+pub mod state;
+
+pub use startup::{RunningGateway, run, spawn};

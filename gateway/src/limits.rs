@@ -1,0 +1,133 @@
+//! Burst control at the door: a concurrency limit with a bounded, timed wait queue (DESIGN.md §7),
+//! and the key the per-client rate limit counts by.
+
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use freerouter::metrics as m;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower_governor::GovernorError;
+use tower_governor::key_extractor::KeyExtractor;
+
+/// Why a request got no slot.
+#[derive(Debug, PartialEq, Eq)]
+pub enum QueueRefusal {
+    /// The queue was already at its cap.
+    Full,
+    /// The request waited its whole allowance.
+    TimedOut,
+}
+
+/// A slot upstream; dropping it lets the next request in.
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        metrics::gauge!(m::IN_FLIGHT).decrement(1.0);
+    }
+}
+
+pub struct ConcurrencyLimiter {
+    semaphore: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_queue: usize,
+    queue_timeout: Duration,
+}
+
+impl ConcurrencyLimiter {
+    pub fn new(max_concurrent: usize, max_queue: usize, queue_timeout: Duration) -> Self {
+        Self {
+            semaphore: Arc::new(Semaphore::new(max_concurrent)),
+            waiting: AtomicUsize::new(0),
+            max_queue,
+            queue_timeout,
+        }
+    }
+
+    /// Takes a slot at once, or waits in the queue for one.
+    pub async fn acquire(&self) -> Result<Slot, QueueRefusal> {
+        let permit = match self.semaphore.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_queue {
+                    self.waiting.fetch_sub(1, Ordering::SeqCst);
+                    return Err(QueueRefusal::Full);
+                }
+                metrics::gauge!(m::QUEUED).increment(1.0);
+                let waited = tokio::time::timeout(self.queue_timeout, self.semaphore.clone().acquire_owned()).await;
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
+                metrics::gauge!(m::QUEUED).decrement(1.0);
+                match waited {
+                    Ok(Ok(permit)) => permit,
+                    _ => return Err(QueueRefusal::TimedOut),
+                }
+            }
+        };
+        metrics::gauge!(m::IN_FLIGHT).increment(1.0);
+        Ok(Slot { _permit: permit })
+    }
+
+    /// A fair `Retry-After` for a refused request: about one queue allowance, at least a second.
+    pub fn retry_after_secs(&self) -> u64 {
+        self.queue_timeout.as_secs().clamp(1, 30)
+    }
+}
+
+/// Who a request counts against: its client key (hashed) when it sends one, else its IP.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum ClientId {
+    Token(u64),
+    Ip(IpAddr),
+    Unknown,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientKeyExtractor;
+
+impl KeyExtractor for ClientKeyExtractor {
+    type Key = ClientId;
+
+    fn extract<T>(&self, req: &Request<T>) -> Result<ClientId, GovernorError> {
+        let headers = req.headers();
+        let token = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()));
+        if let Some(token) = token {
+            let mut hasher = DefaultHasher::new();
+            token.hash(&mut hasher);
+            return Ok(ClientId::Token(hasher.finish()));
+        }
+        Ok(req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(ClientId::Unknown, |info| ClientId::Ip(info.0.ip())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_and_a_long_wait_times_out() {
+        let limiter = ConcurrencyLimiter::new(1, 1, Duration::from_millis(50));
+        let held = limiter.acquire().await.unwrap();
+        let waiter = limiter.acquire();
+        let (waited, refused) = tokio::join!(waiter, async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            limiter.acquire().await
+        });
+        assert_eq!(refused.err(), Some(QueueRefusal::Full));
+        assert_eq!(waited.err(), Some(QueueRefusal::TimedOut));
+        drop(held);
+        assert!(limiter.acquire().await.is_ok());
+    }
+}

@@ -1,0 +1,31 @@
+//! The state every handler shares.
+
+use crate::limits::ConcurrencyLimiter;
+use freerouter::config::Settings;
+use freerouter::routing::Engine;
+use freerouter::store::Store;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+pub struct Inner {
+    /// The routing engine (catalog snapshot, health board, adapters, writer).
+    pub engine: Arc<Engine>,
+    pub store: Store,
+    /// Upstream concurrency with its bounded queue.
+    pub limiter: ConcurrencyLimiter,
+    pub metrics: PrometheusHandle,
+    pub settings: Settings,
+    /// Set once the catalog has loaded; `/ready` reports it.
+    pub catalog_loaded: AtomicBool,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

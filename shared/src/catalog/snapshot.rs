@@ -1,0 +1,88 @@
+//! The immutable view of the catalog the hot path reads; replaced whole when the database changes.
+
+use super::{Provider, Route};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Routes in rank order with the providers that serve them.
+#[derive(Debug, Default)]
+pub struct CatalogSnapshot {
+    /// The catalog version this was loaded at.
+    pub version: i64,
+    /// All routes, enabled or not, ordered by rank then id.
+    pub routes: Vec<Arc<Route>>,
+    pub providers: BTreeMap<String, Arc<Provider>>,
+}
+
+/// How a requested model name matched the catalog.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ModelMatch {
+    /// One of the `auto` modes (or no model at all).
+    Auto,
+    /// Routes answering to the name, in rank order (may be disabled).
+    Routes(Vec<String>),
+    Unknown,
+}
+
+impl CatalogSnapshot {
+    pub fn new(version: i64, mut routes: Vec<Route>, providers: BTreeMap<String, Provider>) -> Self {
+        routes.sort_by(|a, b| a.rank.cmp(&b.rank).then_with(|| a.route_id.cmp(&b.route_id)));
+        Self {
+            version,
+            routes: routes.into_iter().map(Arc::new).collect(),
+            providers: providers.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
+        }
+    }
+
+    pub fn provider(&self, name: &str) -> Option<&Arc<Provider>> {
+        self.providers.get(name)
+    }
+
+    /// Enabled routes whose provider can be called, in rank order.
+    pub fn servable(&self) -> impl Iterator<Item = &Arc<Route>> {
+        self.routes
+            .iter()
+            .filter(|r| r.enabled && self.provider(&r.provider).is_some_and(|p| p.usable()))
+    }
+
+    /// Matches a route id, an upstream model id or a display name (case-insensitive for names).
+    pub fn match_model(&self, requested: &str) -> ModelMatch {
+        let requested = requested.trim();
+        if requested.is_empty() || requested.starts_with("auto") && is_auto_mode(requested) {
+            return ModelMatch::Auto;
+        }
+        let ids: Vec<String> = self
+            .routes
+            .iter()
+            .filter(|r| {
+                r.route_id == requested
+                    || r.upstream_model == requested
+                    || r.display_name.eq_ignore_ascii_case(requested)
+            })
+            .map(|r| r.route_id.clone())
+            .collect();
+        if ids.is_empty() {
+            ModelMatch::Unknown
+        } else {
+            ModelMatch::Routes(ids)
+        }
+    }
+
+    /// Environment variables that would make some route servable (for the 503 message).
+    pub fn missing_key_vars(&self) -> Vec<String> {
+        let mut vars: Vec<String> = self
+            .providers
+            .values()
+            .filter(|p| !p.usable())
+            .flat_map(|p| p.key_env.iter().take(1).cloned())
+            .collect();
+        vars.sort();
+        vars.dedup();
+        vars
+    }
+}
+
+/// The routing modes a client can name.
+pub fn is_auto_mode(model: &str) -> bool {
+    matches!(model, "auto" | "auto-fast" | "auto-balanced")
+}

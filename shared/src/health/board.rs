@@ -1,0 +1,326 @@
+//! The in-memory health board the hot path reads; every change it makes is returned for persisting.
+
+use super::state::{HealthState, KeyCooldown, RouteHealth};
+use crate::config::RoutingSettings;
+use crate::time::EpochMs;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+/// A change to persist (the gateway hands these to its store writer).
+#[derive(Clone, Debug, PartialEq)]
+pub enum HealthChange {
+    Route(RouteHealth),
+    Key(KeyCooldown),
+    KeyInvalid {
+        provider: String,
+        key_id: String,
+        since_ms: EpochMs,
+        status: u16,
+    },
+}
+
+/// Failures as far as route health is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteFailure {
+    /// 5xx, connection errors, malformed answers.
+    Error,
+    /// No headers or no first token in time.
+    Timeout,
+    /// The provider says the model does not exist.
+    NotFound,
+}
+
+type KeySlot = (String, String, String);
+
+#[derive(Default)]
+struct Board {
+    routes: HashMap<String, RouteHealth>,
+    keys: HashMap<KeySlot, KeyCooldown>,
+    invalid: HashSet<(String, String)>,
+}
+
+/// Route and key health shared by all requests of one gateway.
+#[derive(Default)]
+pub struct HealthBoard {
+    board: Mutex<Board>,
+}
+
+fn slot(provider: &str, key_id: &str, route_id: &str) -> KeySlot {
+    (provider.to_string(), key_id.to_string(), route_id.to_string())
+}
+
+impl HealthBoard {
+    /// A board holding what the store remembered.
+    pub fn from_records(
+        routes: Vec<RouteHealth>,
+        keys: Vec<KeyCooldown>,
+        invalid: Vec<(String, String)>,
+    ) -> Self {
+        let board = Board {
+            routes: routes.into_iter().map(|r| (r.route_id.clone(), r)).collect(),
+            keys: keys
+                .into_iter()
+                .map(|k| (slot(&k.provider, &k.key_id, &k.route_id), k))
+                .collect(),
+            invalid: invalid.into_iter().collect(),
+        };
+        Self {
+            board: Mutex::new(board),
+        }
+    }
+
+    /// Replaces everything (after a health reset made by another process).
+    pub fn replace(&self, other: HealthBoard) {
+        let other = other.board.into_inner().unwrap_or_else(|e| e.into_inner());
+        *self.lock() = other;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Board> {
+        self.board.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn route(&self, route_id: &str) -> Option<RouteHealth> {
+        self.lock().routes.get(route_id).cloned()
+    }
+
+    pub fn routes(&self) -> Vec<RouteHealth> {
+        self.lock().routes.values().cloned().collect()
+    }
+
+    /// When a key is resting on a route: the end of its cooldown, if still in the future.
+    pub fn key_cooling_until(
+        &self,
+        provider: &str,
+        key_id: &str,
+        route_id: &str,
+        now: EpochMs,
+    ) -> Option<EpochMs> {
+        let board = self.lock();
+        [route_id, "*"]
+            .iter()
+            .filter_map(|r| board.keys.get(&slot(provider, key_id, r)))
+            .map(|k| k.until_ms)
+            .filter(|until| *until > now)
+            .max()
+    }
+
+    pub fn key_invalid(&self, provider: &str, key_id: &str) -> bool {
+        self.lock()
+            .invalid
+            .contains(&(provider.to_string(), key_id.to_string()))
+    }
+
+    /// A success: counters back to zero, state healthy. Returns a change only when something changed.
+    pub fn record_success(&self, route_id: &str, now: EpochMs) -> Option<HealthChange> {
+        let mut board = self.lock();
+        let health = board.routes.get_mut(route_id)?;
+        health.last_success_ms = Some(now);
+        let was_clean = health.state == HealthState::Healthy
+            && health.consecutive_failures == 0
+            && health.consecutive_timeouts == 0
+            && health.consecutive_not_found == 0;
+        if was_clean {
+            return None;
+        }
+        health.state = HealthState::Healthy;
+        health.cooldown_until_ms = 0;
+        health.consecutive_failures = 0;
+        health.consecutive_timeouts = 0;
+        health.consecutive_not_found = 0;
+        Some(HealthChange::Route(health.clone()))
+    }
+
+    /// A failure counted against the route; repeated ones change its state.
+    pub fn record_failure(
+        &self,
+        route_id: &str,
+        failure: RouteFailure,
+        error: &str,
+        now: EpochMs,
+        settings: &RoutingSettings,
+    ) -> HealthChange {
+        let mut board = self.lock();
+        let health = board
+            .routes
+            .entry(route_id.to_string())
+            .or_insert_with(|| RouteHealth::new(route_id));
+        health.last_error = Some(error.chars().take(300).collect());
+        health.last_error_ms = Some(now);
+        match failure {
+            RouteFailure::Error => {
+                health.consecutive_failures += 1;
+                if health.consecutive_failures >= settings.outage_after_failures {
+                    health.state = HealthState::Cooling;
+                    health.cooldown_until_ms = now + settings.outage_cooldown_ms as EpochMs;
+                }
+            }
+            RouteFailure::Timeout => {
+                health.consecutive_timeouts += 1;
+                if health.consecutive_timeouts >= settings.repeated_after {
+                    health.state = HealthState::TooSlow;
+                    health.cooldown_until_ms = now + settings.too_slow_ms as EpochMs;
+                }
+            }
+            RouteFailure::NotFound => {
+                health.consecutive_not_found += 1;
+                if health.consecutive_not_found >= settings.repeated_after {
+                    health.state = HealthState::PotentiallyOutdated;
+                }
+            }
+        }
+        HealthChange::Route(health.clone())
+    }
+
+    /// The route cools as a whole until `until_ms` (a route-wide limit).
+    pub fn cool_route(&self, route_id: &str, until_ms: EpochMs, reason: &str, now: EpochMs) -> HealthChange {
+        let mut board = self.lock();
+        let health = board
+            .routes
+            .entry(route_id.to_string())
+            .or_insert_with(|| RouteHealth::new(route_id));
+        health.state = HealthState::Cooling;
+        health.cooldown_until_ms = health.cooldown_until_ms.max(until_ms);
+        health.last_error = Some(reason.to_string());
+        health.last_error_ms = Some(now);
+        HealthChange::Route(health.clone())
+    }
+
+    /// A key rests on a route until the reset the provider gave.
+    pub fn cool_key(
+        &self,
+        provider: &str,
+        key_id: &str,
+        route_id: &str,
+        until_ms: EpochMs,
+        reason: &str,
+    ) -> HealthChange {
+        let mut board = self.lock();
+        let entry = board
+            .keys
+            .entry(slot(provider, key_id, route_id))
+            .or_insert_with(|| KeyCooldown {
+                provider: provider.to_string(),
+                key_id: key_id.to_string(),
+                route_id: route_id.to_string(),
+                until_ms: 0,
+                reason: String::new(),
+                strikes: 0,
+            });
+        entry.until_ms = until_ms;
+        entry.reason = reason.to_string();
+        entry.strikes = 0;
+        HealthChange::Key(entry.clone())
+    }
+
+    /// A hint-less 429 that outlasted the in-request backoff: an escalating cooldown.
+    pub fn escalate_key(
+        &self,
+        provider: &str,
+        key_id: &str,
+        route_id: &str,
+        now: EpochMs,
+        settings: &RoutingSettings,
+    ) -> HealthChange {
+        let mut board = self.lock();
+        let entry = board
+            .keys
+            .entry(slot(provider, key_id, route_id))
+            .or_insert_with(|| KeyCooldown {
+                provider: provider.to_string(),
+                key_id: key_id.to_string(),
+                route_id: route_id.to_string(),
+                until_ms: 0,
+                reason: String::new(),
+                strikes: 0,
+            });
+        entry.strikes = entry.strikes.saturating_add(1);
+        let factor = 1u64 << (entry.strikes - 1).min(16);
+        let cooldown = settings
+            .base_cooldown_ms
+            .saturating_mul(factor)
+            .min(settings.max_cooldown_ms);
+        entry.until_ms = now + cooldown as EpochMs;
+        entry.reason = "rate_limited_without_hint".into();
+        HealthChange::Key(entry.clone())
+    }
+
+    /// A key the provider refused (401/403) is not used until it is seen working again.
+    pub fn mark_key_invalid(&self, provider: &str, key_id: &str, status: u16, now: EpochMs) -> HealthChange {
+        self.lock()
+            .invalid
+            .insert((provider.to_string(), key_id.to_string()));
+        HealthChange::KeyInvalid {
+            provider: provider.to_string(),
+            key_id: key_id.to_string(),
+            since_ms: now,
+            status,
+        }
+    }
+
+    /// A context-length refusal teaches the route's real window.
+    pub fn learn_context_window(&self, route_id: &str, window: u64) -> HealthChange {
+        let mut board = self.lock();
+        let health = board
+            .routes
+            .entry(route_id.to_string())
+            .or_insert_with(|| RouteHealth::new(route_id));
+        health.learned_context_window =
+            Some(health.learned_context_window.map_or(window, |w| w.min(window)));
+        HealthChange::Route(health.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ConfigSource, Settings};
+
+    fn routing() -> RoutingSettings {
+        Settings::load(&ConfigSource::default()).unwrap().routing
+    }
+
+    #[test]
+    fn repeated_errors_cool_a_route_which_comes_back_half_open_after_the_cooldown() {
+        let board = HealthBoard::default();
+        let settings = routing();
+        for _ in 0..settings.outage_after_failures {
+            board.record_failure("p/m", RouteFailure::Error, "503", 1_000, &settings);
+        }
+        let health = board.route("p/m").unwrap();
+        assert_eq!(health.effective_state(1_001), HealthState::Cooling);
+        let after = 1_000 + settings.outage_cooldown_ms as EpochMs;
+        assert_eq!(health.effective_state(after), HealthState::Healthy);
+        assert!(board.record_success("p/m", after).is_some());
+        assert_eq!(board.route("p/m").unwrap().state, HealthState::Healthy);
+        assert!(board.record_success("p/m", after + 1).is_none(), "no write when nothing changed");
+    }
+
+    #[test]
+    fn hintless_429s_escalate_the_key_cooldown_up_to_the_cap() {
+        let board = HealthBoard::default();
+        let settings = routing();
+        let mut last = 0;
+        for _ in 0..20 {
+            if let HealthChange::Key(k) = board.escalate_key("p", "k", "p/m", 0, &settings) {
+                assert!(k.until_ms >= last);
+                last = k.until_ms;
+            }
+        }
+        assert_eq!(last, settings.max_cooldown_ms as EpochMs);
+        assert_eq!(board.key_cooling_until("p", "k", "p/m", 0), Some(last));
+        assert_eq!(board.key_cooling_until("p", "k", "p/other", 0), None);
+    }
+
+    #[test]
+    fn repeated_not_found_marks_a_route_potentially_outdated() {
+        let board = HealthBoard::default();
+        let settings = routing();
+        for _ in 0..settings.repeated_after {
+            board.record_failure("p/m", RouteFailure::NotFound, "404", 0, &settings);
+        }
+        assert_eq!(
+            board.route("p/m").unwrap().effective_state(i64::MAX),
+            HealthState::PotentiallyOutdated
+        );
+    }
+}

@@ -1,0 +1,7 @@
+//! Route and key health: states, cooldowns and what a failure does to them, with `now` as a parameter.
+
+mod board;
+mod state;
+
+pub use board::{HealthBoard, HealthChange, RouteFailure};
+pub use state::{HealthState, KeyCooldown, RouteHealth};

@@ -1,0 +1,22 @@
+//! FreeRouter's domain and engine: everything the gateway, the maintainer and adminctl share.
+//!
+//! # Layout
+//! - [`config`]: typed, layered settings (defaults < `freerouter.toml` < `FREEROUTER__…` env), secrets.
+//! - [`store`]: the one SQLite file every process opens; all SQL lives here.
+//! - [`catalog`]: providers and ranked routes, the built-in default catalog, the live snapshot.
+//! - [`providers`]: the adapter trait, the OpenAI-compatible adapter, SSE and rate-limit header parsing.
+//! - [`health`]: route and key health, cooldowns, computed with time as a parameter.
+//! - [`routing`]: the engine — candidates by rank, the failure table, fallback, streaming rescue.
+//! - [`metrics`]: metric names and their descriptions.
+//! - [`telemetry`], [`shutdown`], [`time`]: process plumbing.
+
+pub mod catalog;
+pub mod config;
+pub mod health;
+pub mod metrics;
+pub mod providers;
+pub mod routing;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;
+pub mod time;

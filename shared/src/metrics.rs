@@ -1,0 +1,79 @@
+//! Metric names and their help texts: the one list the code, the dashboard and the tests agree on.
+//!
+//! Labels stay low-cardinality: endpoint, outcome, provider, route, reason — never a key, a prompt
+//! or a client address.
+
+use metrics::{describe_counter, describe_gauge, describe_histogram};
+
+pub const REQUESTS_TOTAL: &str = "freerouter_requests_total";
+pub const REQUEST_DURATION_SECONDS: &str = "freerouter_request_duration_seconds";
+pub const UPSTREAM_ATTEMPTS_TOTAL: &str = "freerouter_upstream_attempts_total";
+pub const UPSTREAM_TTFT_SECONDS: &str = "freerouter_upstream_time_to_first_token_seconds";
+pub const FALLBACKS_TOTAL: &str = "freerouter_fallbacks_total";
+pub const TOKENS_TOTAL: &str = "freerouter_tokens_total";
+pub const IN_FLIGHT: &str = "freerouter_requests_in_flight";
+pub const QUEUED: &str = "freerouter_requests_queued";
+pub const QUEUE_TIMEOUTS_TOTAL: &str = "freerouter_queue_timeouts_total";
+pub const CLIENT_RATE_LIMITED_TOTAL: &str = "freerouter_client_rate_limited_total";
+pub const STREAM_RESCUES_TOTAL: &str = "freerouter_stream_rescues_total";
+pub const SSE_EVENTS_SKIPPED_TOTAL: &str = "freerouter_sse_events_skipped_total";
+pub const ROUTE_ENABLED: &str = "freerouter_route_enabled";
+pub const ROUTE_RANK: &str = "freerouter_route_rank";
+pub const ROUTE_HEALTH: &str = "freerouter_route_health";
+pub const CATALOG_RELOADS_TOTAL: &str = "freerouter_catalog_reloads_total";
+pub const STORE_WRITE_ERRORS_TOTAL: &str = "freerouter_store_write_errors_total";
+
+/// Bucket bounds (seconds) for the latency histograms.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
+
+/// Registers help text for every metric (promtool insists on it).
+pub fn describe() {
+    describe_counter!(REQUESTS_TOTAL, "Client requests by endpoint and outcome.");
+    describe_histogram!(
+        REQUEST_DURATION_SECONDS,
+        metrics::Unit::Seconds,
+        "Client request duration, by endpoint and outcome."
+    );
+    describe_counter!(
+        UPSTREAM_ATTEMPTS_TOTAL,
+        "Upstream attempts by provider, route and result."
+    );
+    describe_histogram!(
+        UPSTREAM_TTFT_SECONDS,
+        metrics::Unit::Seconds,
+        "Upstream time to first token (streams) or to the answer, by provider."
+    );
+    describe_counter!(FALLBACKS_TOTAL, "Moves to another route, by reason.");
+    describe_counter!(TOKENS_TOTAL, "Tokens by provider and kind (prompt, completion).");
+    describe_gauge!(IN_FLIGHT, "Requests holding a concurrency slot.");
+    describe_gauge!(QUEUED, "Requests waiting for a concurrency slot.");
+    describe_counter!(
+        QUEUE_TIMEOUTS_TOTAL,
+        "Requests refused because the queue was full or the wait too long."
+    );
+    describe_counter!(
+        CLIENT_RATE_LIMITED_TOTAL,
+        "Requests refused by the per-client rate limit."
+    );
+    describe_counter!(
+        STREAM_RESCUES_TOTAL,
+        "Committed streams cut or stalled upstream, by how they ended (continued, failed)."
+    );
+    describe_counter!(
+        SSE_EVENTS_SKIPPED_TOTAL,
+        "Unparseable upstream SSE events skipped, by provider."
+    );
+    describe_gauge!(ROUTE_ENABLED, "1 when the route is enabled, by route.");
+    describe_gauge!(ROUTE_RANK, "The route's rank (1 is tried first), by route.");
+    describe_gauge!(
+        ROUTE_HEALTH,
+        "1 for the route's current health state, by route and state."
+    );
+    describe_counter!(CATALOG_RELOADS_TOTAL, "Catalog snapshots reloaded from the database.");
+    describe_counter!(
+        STORE_WRITE_ERRORS_TOTAL,
+        "Background writes to the database that failed, by kind."
+    );
+}

@@ -1,0 +1,18 @@
+//! The routing engine of DESIGN.md §6: candidates by rank, the failure table, fallback, and
+//! streaming with a commit point and mid-stream rescue.
+
+mod attempts;
+pub mod chunk;
+mod engine;
+mod error;
+pub mod plan;
+pub mod policy;
+mod request;
+mod stream;
+mod trail;
+
+pub use engine::{Completion, Engine, RequestRecord, RouteRequest, Served, error_status, record_request};
+pub use error::RoutingError;
+pub use request::{ChatRequest, InvalidRequest};
+pub use stream::CommittedStream;
+pub use trail::{AttemptRecord, Trail};

@@ -1,0 +1,210 @@
+//! Candidates for one request: the servable routes in order, and why the others were skipped.
+
+use super::error::RoutingError;
+use super::trail::Trail;
+use crate::catalog::{ApiKey, CatalogSnapshot, ModelMatch, Provider, Route};
+use crate::health::{HealthBoard, HealthState};
+use crate::time::EpochMs;
+use std::sync::Arc;
+
+/// The key id used for cooldowns of a provider that needs no key.
+pub const KEYLESS_ID: &str = "-";
+
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    pub route: Arc<Route>,
+    pub provider: Arc<Provider>,
+    /// The smaller of the declared window and the one learned from a refusal.
+    pub window_tokens: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Skip {
+    Disabled,
+    NoKey,
+    Cooling { until_ms: EpochMs },
+    Outdated,
+    ContextTooSmall,
+}
+
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub candidates: Vec<Candidate>,
+    pub skipped: Vec<(String, Skip)>,
+}
+
+/// What the request asks of the plan.
+pub struct PlanInput<'a> {
+    pub model: &'a str,
+    pub strict: bool,
+    pub prompt_tokens: u64,
+    pub max_tokens: Option<u64>,
+}
+
+/// The keys of a provider that may be used on a route now, and when the next cooling one returns.
+pub fn usable_keys<'p>(
+    provider: &'p Provider,
+    route_id: &str,
+    health: &HealthBoard,
+    now: EpochMs,
+) -> (Vec<Option<&'p ApiKey>>, Option<EpochMs>) {
+    if provider.keys.is_empty() {
+        if !provider.keyless {
+            return (Vec::new(), None);
+        }
+        return match health.key_cooling_until(&provider.name, KEYLESS_ID, route_id, now) {
+            Some(until) => (Vec::new(), Some(until)),
+            None => (vec![None], None),
+        };
+    }
+    let mut usable = Vec::new();
+    let mut soonest: Option<EpochMs> = None;
+    for key in &provider.keys {
+        if health.key_invalid(&provider.name, &key.id) {
+            continue;
+        }
+        match health.key_cooling_until(&provider.name, &key.id, route_id, now) {
+            Some(until) => soonest = Some(soonest.map_or(until, |s| s.min(until))),
+            None => usable.push(Some(key)),
+        }
+    }
+    (usable, soonest)
+}
+
+/// Orders the catalog for this request; fails when nothing can be tried.
+pub fn plan(
+    snapshot: &CatalogSnapshot,
+    health: &HealthBoard,
+    input: &PlanInput<'_>,
+    now: EpochMs,
+) -> Result<Plan, RoutingError> {
+    let preferred = match snapshot.match_model(input.model) {
+        ModelMatch::Routes(ids) => ids,
+        ModelMatch::Auto => Vec::new(),
+        ModelMatch::Unknown if input.strict => {
+            return Err(RoutingError::ModelNotFound {
+                model: input.model.to_string(),
+            });
+        }
+        ModelMatch::Unknown => Vec::new(),
+    };
+    if input.strict && !preferred.is_empty() {
+        let any_enabled = snapshot
+            .routes
+            .iter()
+            .any(|r| r.enabled && preferred.contains(&r.route_id));
+        if !any_enabled {
+            return Err(RoutingError::ModelNotFound {
+                model: input.model.to_string(),
+            });
+        }
+    }
+    let ordered = snapshot
+        .routes
+        .iter()
+        .filter(|r| preferred.contains(&r.route_id))
+        .chain(
+            snapshot
+                .routes
+                .iter()
+                .filter(|r| !input.strict && !preferred.contains(&r.route_id)),
+        );
+    let needed = input.prompt_tokens + input.max_tokens.unwrap_or(0);
+    let mut plan = Plan::default();
+    let mut slow = Vec::new();
+    for route in ordered {
+        let skip = |plan: &mut Plan, why| plan.skipped.push((route.route_id.clone(), why));
+        if !route.enabled {
+            skip(&mut plan, Skip::Disabled);
+            continue;
+        }
+        let Some(provider) = snapshot.provider(&route.provider).filter(|p| p.usable()) else {
+            skip(&mut plan, Skip::NoKey);
+            continue;
+        };
+        let route_health = health.route(&route.route_id);
+        let state = route_health
+            .as_ref()
+            .map_or(HealthState::Healthy, |h| h.effective_state(now));
+        match state {
+            HealthState::Cooling => {
+                let until_ms = route_health.as_ref().map_or(now, |h| h.cooldown_until_ms);
+                skip(&mut plan, Skip::Cooling { until_ms });
+                continue;
+            }
+            HealthState::PotentiallyOutdated => {
+                skip(&mut plan, Skip::Outdated);
+                continue;
+            }
+            _ => {}
+        }
+        let window_tokens = route_health
+            .as_ref()
+            .and_then(|h| h.learned_context_window)
+            .map_or(route.context_window_tokens, |w| w.min(route.context_window_tokens));
+        if needed > window_tokens {
+            skip(&mut plan, Skip::ContextTooSmall);
+            continue;
+        }
+        let (keys, soonest) = usable_keys(provider, &route.route_id, health, now);
+        if keys.is_empty() {
+            match soonest {
+                Some(until_ms) => skip(&mut plan, Skip::Cooling { until_ms }),
+                None => skip(&mut plan, Skip::NoKey),
+            }
+            continue;
+        }
+        let candidate = Candidate {
+            route: route.clone(),
+            provider: provider.clone(),
+            window_tokens,
+        };
+        if state == HealthState::TooSlow {
+            slow.push(candidate);
+        } else {
+            plan.candidates.push(candidate);
+        }
+    }
+    plan.candidates.extend(slow);
+    if plan.candidates.is_empty() {
+        return Err(empty_plan_error(snapshot, &plan, input, needed, now));
+    }
+    Ok(plan)
+}
+
+fn empty_plan_error(
+    snapshot: &CatalogSnapshot,
+    plan: &Plan,
+    input: &PlanInput<'_>,
+    needed: u64,
+    now: EpochMs,
+) -> RoutingError {
+    let soonest = plan
+        .skipped
+        .iter()
+        .filter_map(|(_, s)| match s {
+            Skip::Cooling { until_ms } => Some(*until_ms),
+            _ => None,
+        })
+        .min();
+    if let Some(until) = soonest {
+        return RoutingError::QuotaExhausted {
+            retry_after_ms: (until - now).max(0) as u64,
+            trail: Trail::default(),
+        };
+    }
+    if plan.skipped.iter().any(|(_, s)| *s == Skip::ContextTooSmall) {
+        return RoutingError::ContextLengthExceeded {
+            needed_tokens: needed,
+            trail: Trail::default(),
+        };
+    }
+    if input.strict {
+        return RoutingError::ModelNotFound {
+            model: input.model.to_string(),
+        };
+    }
+    RoutingError::NoRoutesAvailable {
+        missing_vars: snapshot.missing_key_vars(),
+    }
+}

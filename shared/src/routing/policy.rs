@@ -1,0 +1,233 @@
+//! The failure table of DESIGN.md §6 as a pure function: what a failed attempt means for the request
+//! and for the route's health. Time and jitter are parameters.
+
+use crate::config::RoutingSettings;
+use crate::health::RouteFailure;
+use crate::providers::{FailureKind, UpstreamFailure};
+use crate::time::EpochMs;
+
+/// What the request does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Wait, then the same route with the same key.
+    RetrySame { after_ms: u64 },
+    /// This key is spent on this route: the route's next key, else the next route.
+    NextKey,
+    NextRoute,
+    /// Only routes whose window is larger than this.
+    LargerWindow { than_tokens: u64 },
+    /// The upstream's answer goes to the client as it is.
+    ReturnToClient,
+}
+
+/// What the failure does to health.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    CoolKey { until_ms: EpochMs, reason: &'static str },
+    EscalateKey,
+    RouteFailure(RouteFailure),
+    InvalidKey { status: u16 },
+    LearnWindow { tokens: u64 },
+}
+
+/// What this request has already spent on the current route and key.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RouteTries {
+    pub near_reset_waited: bool,
+    pub hintless_429s: u32,
+    pub quick_retry_used: bool,
+}
+
+/// The situation a failure is judged in.
+pub struct Judgement<'a> {
+    pub settings: &'a RoutingSettings,
+    pub now: EpochMs,
+    /// Uniform in [0, 1): spreads retries of many clients apart.
+    pub jitter: f64,
+    /// Prompt estimate plus requested output.
+    pub needed_tokens: u64,
+    /// The route's window as the engine knows it.
+    pub window_tokens: u64,
+}
+
+fn jittered(base_ms: u64, jitter: f64) -> u64 {
+    base_ms / 2 + (base_ms as f64 * jitter) as u64
+}
+
+/// Decides what one failed attempt means.
+pub fn decide(failure: &UpstreamFailure, tries: &mut RouteTries, j: &Judgement<'_>) -> (Decision, Vec<Effect>) {
+    let s = j.settings;
+    match failure.kind {
+        FailureKind::RateLimited => match failure.rate.wait_hint_ms(true) {
+            Some(wait) if wait <= s.near_reset_ms && !tries.near_reset_waited => {
+                tries.near_reset_waited = true;
+                (Decision::RetrySame { after_ms: wait }, vec![])
+            }
+            Some(wait) => (
+                Decision::NextKey,
+                vec![Effect::CoolKey {
+                    until_ms: j.now + wait.max(1) as EpochMs,
+                    reason: "rate_limited",
+                }],
+            ),
+            None => {
+                tries.hintless_429s += 1;
+                if tries.hintless_429s < s.hintless_429_tries {
+                    let backoff = s.retry_pause_ms << (tries.hintless_429s - 1).min(8);
+                    (Decision::RetrySame { after_ms: jittered(backoff, j.jitter) }, vec![])
+                } else {
+                    (Decision::NextKey, vec![Effect::EscalateKey])
+                }
+            }
+        },
+        FailureKind::Server | FailureKind::Reset => {
+            let effects = vec![Effect::RouteFailure(RouteFailure::Error)];
+            if tries.quick_retry_used {
+                (Decision::NextRoute, effects)
+            } else {
+                tries.quick_retry_used = true;
+                (Decision::RetrySame { after_ms: jittered(s.retry_pause_ms, j.jitter) }, effects)
+            }
+        }
+        FailureKind::Connect | FailureKind::Malformed | FailureKind::BodyTooLarge => {
+            (Decision::NextRoute, vec![Effect::RouteFailure(RouteFailure::Error)])
+        }
+        FailureKind::HeaderTimeout | FailureKind::FirstTokenTimeout | FailureKind::StreamIdle => {
+            (Decision::NextRoute, vec![Effect::RouteFailure(RouteFailure::Timeout)])
+        }
+        FailureKind::NotFound => (Decision::NextRoute, vec![Effect::RouteFailure(RouteFailure::NotFound)]),
+        FailureKind::ContextLength => {
+            let learned = stated_window(&failure.message)
+                .unwrap_or_else(|| j.needed_tokens.saturating_sub(1))
+                .min(j.window_tokens);
+            (
+                Decision::LargerWindow { than_tokens: j.window_tokens },
+                vec![Effect::LearnWindow { tokens: learned }],
+            )
+        }
+        FailureKind::ContentPolicy | FailureKind::ClientError => (Decision::ReturnToClient, vec![]),
+        FailureKind::Auth => (
+            Decision::NextKey,
+            vec![Effect::InvalidKey {
+                status: failure.status.unwrap_or(401),
+            }],
+        ),
+        FailureKind::PaymentRequired | FailureKind::TooLarge => (
+            Decision::NextKey,
+            vec![Effect::CoolKey {
+                until_ms: j.now + s.short_cooldown_ms as EpochMs,
+                reason: failure.kind.label(),
+            }],
+        ),
+        FailureKind::EmptyCompletion => (
+            Decision::NextRoute,
+            vec![Effect::CoolKey {
+                until_ms: j.now + s.short_cooldown_ms as EpochMs,
+                reason: "empty_completion",
+            }],
+        ),
+    }
+}
+
+/// "maximum context length is 8192 tokens" → 8192.
+fn stated_window(message: &str) -> Option<u64> {
+    let lower = message.to_ascii_lowercase();
+    let at = lower.find("context length").or_else(|| lower.find("context window"))?;
+    lower[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|part| !part.is_empty())
+        .and_then(|n| n.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ConfigSource, Settings};
+    use crate::providers::RateLimitInfo;
+
+    fn settings() -> RoutingSettings {
+        Settings::load(&ConfigSource::default()).unwrap().routing
+    }
+
+    fn judge<'a>(s: &'a RoutingSettings) -> Judgement<'a> {
+        Judgement {
+            settings: s,
+            now: 1_000,
+            jitter: 0.5,
+            needed_tokens: 5_000,
+            window_tokens: 8_192,
+        }
+    }
+
+    fn rate_limited(retry_after_ms: Option<u64>) -> UpstreamFailure {
+        UpstreamFailure {
+            rate: RateLimitInfo {
+                retry_after_ms,
+                ..Default::default()
+            },
+            ..UpstreamFailure::new(FailureKind::RateLimited, "slow down")
+        }
+    }
+
+    #[test]
+    fn a_near_reset_is_waited_for_once_then_the_key_cools() {
+        let s = settings();
+        let mut tries = RouteTries::default();
+        let (d, e) = decide(&rate_limited(Some(1_000)), &mut tries, &judge(&s));
+        assert_eq!(d, Decision::RetrySame { after_ms: 1_000 });
+        assert!(e.is_empty());
+        let (d, e) = decide(&rate_limited(Some(1_000)), &mut tries, &judge(&s));
+        assert_eq!(d, Decision::NextKey);
+        assert_eq!(e, vec![Effect::CoolKey { until_ms: 2_000, reason: "rate_limited" }]);
+    }
+
+    #[test]
+    fn a_far_reset_moves_on_at_once_and_cools_until_the_reset() {
+        let s = settings();
+        let (d, e) = decide(&rate_limited(Some(30_000)), &mut RouteTries::default(), &judge(&s));
+        assert_eq!(d, Decision::NextKey);
+        assert_eq!(e, vec![Effect::CoolKey { until_ms: 31_000, reason: "rate_limited" }]);
+    }
+
+    #[test]
+    fn hintless_429s_back_off_then_escalate() {
+        let s = settings();
+        let mut tries = RouteTries::default();
+        for _ in 1..s.hintless_429_tries {
+            let (d, _) = decide(&rate_limited(None), &mut tries, &judge(&s));
+            assert!(matches!(d, Decision::RetrySame { .. }));
+        }
+        let (d, e) = decide(&rate_limited(None), &mut tries, &judge(&s));
+        assert_eq!((d, e), (Decision::NextKey, vec![Effect::EscalateKey]));
+    }
+
+    #[test]
+    fn a_single_5xx_is_retried_once_then_the_route_is_left() {
+        let s = settings();
+        let mut tries = RouteTries::default();
+        let failure = UpstreamFailure::new(FailureKind::Server, "boom");
+        assert!(matches!(decide(&failure, &mut tries, &judge(&s)).0, Decision::RetrySame { .. }));
+        assert_eq!(decide(&failure, &mut tries, &judge(&s)).0, Decision::NextRoute);
+    }
+
+    #[test]
+    fn policy_refusals_and_plain_4xx_go_to_the_client() {
+        let s = settings();
+        for kind in [FailureKind::ContentPolicy, FailureKind::ClientError] {
+            let (d, e) = decide(&UpstreamFailure::new(kind, "no"), &mut RouteTries::default(), &judge(&s));
+            assert_eq!((d, e), (Decision::ReturnToClient, vec![]));
+        }
+    }
+
+    #[test]
+    fn a_context_refusal_learns_the_stated_window() {
+        let s = settings();
+        let failure = UpstreamFailure::new(
+            FailureKind::ContextLength,
+            "This model's maximum context length is 4096 tokens",
+        );
+        let (d, e) = decide(&failure, &mut RouteTries::default(), &judge(&s));
+        assert_eq!(e, vec![Effect::LearnWindow { tokens: 4096 }]);
+        assert_eq!(d, Decision::LargerWindow { than_tokens: 8_192 });
+    }
+}

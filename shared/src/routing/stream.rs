@@ -1,0 +1,464 @@
+//! Streaming: hold the upstream stream until its commit point (first content, reasoning or tool call),
+//! fall back invisibly before it, and after it rescue a cut or stalled stream by continuing the answer
+//! on another route — with the partial answer as an assistant prefill, or by restarting and forwarding
+//! only what extends the text already sent. Only when nothing can continue does the client get an
+//! error event; a truncated answer is never closed as if complete.
+
+use super::attempts::{Attempts, Target};
+use super::chunk::{ChunkInfo, Usage};
+use super::engine::{Engine, RequestRecord, RouteRequest, Served, error_status, record_request};
+use super::error::RoutingError;
+use crate::metrics as m;
+use crate::providers::{EventStream, FailureKind, StreamFault, UpstreamFailure, UpstreamReply};
+use crate::time::now_ms;
+use bytes::Bytes;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// An upstream stream read up to its commit point.
+struct Opened {
+    /// The chunks read so far, the commit chunk last.
+    pending: VecDeque<Value>,
+    upstream: EventStream,
+}
+
+/// A stream committed to a route: the response headers can be sent; [`CommittedStream::into_body`] drives the rest.
+pub struct CommittedStream {
+    engine: Arc<Engine>,
+    request: RouteRequest,
+    attempts: Attempts,
+    target: Target,
+    opened: Opened,
+    pub served: Served,
+    ttft: Duration,
+}
+
+/// How chunks of the current upstream are passed on.
+enum Mode {
+    /// As they come.
+    Direct,
+    /// A continuation after a prefill: as they come, less chunks that carry nothing (a second role chunk).
+    Continuation,
+    /// A restarted answer: held until it extends the text already sent, then only the extension.
+    Restart { expected: String, seen: String },
+}
+
+enum Flow {
+    Continue,
+    Finished,
+    Diverged,
+    ClientGone,
+}
+
+/// The client side of the stream, and what it has been sent.
+struct Output {
+    tx: mpsc::Sender<Bytes>,
+    include_usage: bool,
+    sent_text: String,
+    sent_tool_calls: bool,
+    finish_seen: bool,
+    usage: Option<Usage>,
+}
+
+impl Output {
+    async fn send_json(&mut self, chunk: &Value) -> bool {
+        let mut line = Vec::with_capacity(256);
+        line.extend_from_slice(b"data: ");
+        if serde_json::to_writer(&mut line, chunk).is_err() {
+            return true;
+        }
+        line.extend_from_slice(b"\n\n");
+        self.tx.send(Bytes::from(line)).await.is_ok()
+    }
+
+    async fn done(&mut self) {
+        let _ = self.tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
+    }
+
+    async fn error_event(&mut self, message: &str) {
+        let event = json!({"error": {
+            "message": message,
+            "type": "server_error",
+            "code": "stream_interrupted",
+            "param": null,
+        }});
+        let _ = self.send_json(&event).await;
+    }
+
+    fn complete(&self) -> bool {
+        self.finish_seen && (!self.include_usage || self.usage.is_some())
+    }
+
+    /// Passes one chunk on according to the mode.
+    async fn handle(&mut self, mode: &mut Mode, chunk: Value) -> Flow {
+        let info = ChunkInfo::inspect(&chunk);
+        let sent = match mode {
+            Mode::Direct => self.send_json(&chunk).await,
+            Mode::Continuation => {
+                let carries = info.is_commit_point() || info.finish_reason.is_some() || info.usage.is_some();
+                !carries || self.send_json(&chunk).await
+            }
+            Mode::Restart { expected, seen } => {
+                if info.has_tool_calls {
+                    return Flow::Diverged;
+                }
+                seen.push_str(&info.content);
+                if seen.len() <= expected.len() {
+                    if !expected.starts_with(seen.as_str()) {
+                        return Flow::Diverged;
+                    }
+                    if info.finish_reason.is_some() && seen != expected {
+                        return Flow::Diverged;
+                    }
+                    if info.finish_reason.is_none() && info.usage.is_none() {
+                        return Flow::Continue;
+                    }
+                    // The restarted answer ends exactly where the sent text did: pass the ending on.
+                    let ending = with_content(chunk, "");
+                    let ok = self.send_json(&ending).await;
+                    *mode = Mode::Continuation;
+                    self.note(&info, false);
+                    return if ok { self.flow() } else { Flow::ClientGone };
+                }
+                if !seen.starts_with(expected.as_str()) {
+                    return Flow::Diverged;
+                }
+                let extension = seen[expected.len()..].to_string();
+                let ok = self.send_json(&with_content(chunk, &extension)).await;
+                self.sent_text.push_str(&extension);
+                *mode = Mode::Continuation;
+                self.note(&info, false);
+                return if ok { self.flow() } else { Flow::ClientGone };
+            }
+        };
+        if !sent {
+            return Flow::ClientGone;
+        }
+        self.note(&info, true);
+        self.flow()
+    }
+
+    fn note(&mut self, info: &ChunkInfo, content_sent: bool) {
+        if content_sent {
+            self.sent_text.push_str(&info.content);
+        }
+        self.sent_tool_calls |= info.has_tool_calls;
+        self.finish_seen |= info.finish_reason.is_some();
+        if info.usage.is_some() {
+            self.usage = info.usage;
+        }
+    }
+
+    fn flow(&self) -> Flow {
+        if self.complete() { Flow::Finished } else { Flow::Continue }
+    }
+}
+
+/// The chunk with choice 0's delta content replaced.
+fn with_content(mut chunk: Value, content: &str) -> Value {
+    if let Some(delta) = chunk.pointer_mut("/choices/0/delta")
+        && let Some(delta) = delta.as_object_mut()
+    {
+        delta.insert("content".into(), Value::String(content.to_string()));
+    }
+    chunk
+}
+
+impl Engine {
+    /// Opens a stream: tries routes until one reaches its commit point.
+    pub async fn open_stream(self: &Arc<Self>, request: RouteRequest) -> Result<CommittedStream, RoutingError> {
+        let result = self.open_stream_inner(&request).await;
+        if let Err(error) = &result {
+            self.record(&request, error_status(error), None, error.trail(), Some(error), None, None);
+        }
+        let (attempts, target, opened, served, ttft) = result?;
+        Ok(CommittedStream {
+            engine: self.clone(),
+            request,
+            attempts,
+            target,
+            opened,
+            served,
+            ttft,
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    async fn open_stream_inner(
+        &self,
+        request: &RouteRequest,
+    ) -> Result<(Attempts, Target, Opened, Served, Duration), RoutingError> {
+        let mut attempts = self.start(request)?;
+        while let Some(target) = attempts.next_target(&self.health, now_ms()) {
+            let body = request.chat.upstream_body(&target.candidate.route.upstream_model);
+            let sent = Instant::now();
+            match self.open_on(&target, body, attempts.deadline).await {
+                Ok((opened, rate)) => {
+                    attempts.succeeded(&target);
+                    let ttft = sent.elapsed();
+                    self.after_success(&target, &rate, ttft);
+                    let model = opened
+                        .pending
+                        .iter()
+                        .find_map(|c| c.get("model").and_then(Value::as_str))
+                        .unwrap_or(&target.candidate.route.upstream_model)
+                        .to_string();
+                    let served = Served {
+                        route_id: target.route_id().to_string(),
+                        provider: target.provider().to_string(),
+                        model,
+                        trail: attempts.trail.clone(),
+                    };
+                    return Ok((attempts, target, opened, served, ttft));
+                }
+                Err(failure) => {
+                    if let Some(wait) = attempts.failed(&target, &failure, &self.context(), now_ms(), false)? {
+                        tokio::time::sleep(Duration::from_millis(wait)).await;
+                    }
+                }
+            }
+        }
+        Err(attempts.into_error(&self.health, now_ms()))
+    }
+
+    /// Calls one route for a stream and reads it to the commit point.
+    async fn open_on(
+        &self,
+        target: &Target,
+        body: Value,
+        deadline: Instant,
+    ) -> Result<(Opened, crate::providers::RateLimitInfo), UpstreamFailure> {
+        let (events, rate) = match self.call(target, body, true, deadline).await? {
+            UpstreamReply::Stream { events, rate } => (events, rate),
+            UpstreamReply::Complete { .. } => {
+                return Err(UpstreamFailure::new(FailureKind::Malformed, "a JSON answer where a stream was asked for"));
+            }
+        };
+        let first_token = target
+            .candidate
+            .provider
+            .first_token_timeout_ms
+            .unwrap_or(self.settings.first_token_timeout_ms);
+        let limit = (Instant::now() + Duration::from_millis(first_token)).min(deadline);
+        self.read_to_commit(events, limit, target.provider())
+            .await
+            .map(|opened| (opened, rate.clone()))
+            .map_err(|failure| UpstreamFailure { rate, ..failure })
+    }
+
+    async fn read_to_commit(&self, mut events: EventStream, limit: Instant, provider: &str) -> Result<Opened, UpstreamFailure> {
+        let mut pending = VecDeque::new();
+        let mut finished = false;
+        loop {
+            let left = limit.saturating_duration_since(Instant::now());
+            let event = match tokio::time::timeout(left, events.next()).await {
+                Err(_) => return Err(UpstreamFailure::new(FailureKind::FirstTokenTimeout, "no first token in time")),
+                Ok(None) if finished => {
+                    return Err(UpstreamFailure::new(FailureKind::EmptyCompletion, "the stream ended with no content"));
+                }
+                Ok(None) => return Err(UpstreamFailure::new(FailureKind::Reset, "the stream ended before any content")),
+                Ok(Some(Err(StreamFault::TooLarge))) => {
+                    return Err(UpstreamFailure::new(FailureKind::BodyTooLarge, "an upstream event exceeded the bound"));
+                }
+                Ok(Some(Err(StreamFault::Io(e)))) => return Err(UpstreamFailure::new(FailureKind::Reset, e)),
+                Ok(Some(Ok(event))) => event,
+            };
+            if event.data.trim() == "[DONE]" {
+                return Err(UpstreamFailure::new(FailureKind::EmptyCompletion, "the stream ended with no content"));
+            }
+            let Ok(chunk) = serde_json::from_str::<Value>(&event.data) else {
+                skipped(provider);
+                continue;
+            };
+            let info = ChunkInfo::inspect(&chunk);
+            if info.is_error || event.event.as_deref() == Some("error") {
+                let message = chunk
+                    .pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("the upstream sent an error event")
+                    .to_string();
+                return Err(UpstreamFailure::new(FailureKind::Server, message));
+            }
+            finished |= info.finish_reason.is_some();
+            let commit = info.is_commit_point();
+            pending.push_back(chunk);
+            if commit {
+                return Ok(Opened { pending, upstream: events });
+            }
+        }
+    }
+}
+
+fn skipped(provider: &str) {
+    metrics::counter!(m::SSE_EVENTS_SKIPPED_TOTAL, "provider" => provider.to_string()).increment(1);
+}
+
+impl CommittedStream {
+    /// The SSE body for the client; a task drives the upstream (and any rescue) and ends when the client leaves.
+    pub fn into_body(self) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
+        let (tx, rx) = mpsc::channel::<Bytes>(32);
+        tokio::spawn(self.forward(tx));
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok(b), rx)) })
+    }
+
+    async fn forward(mut self, tx: mpsc::Sender<Bytes>) {
+        let mut out = Output {
+            tx,
+            include_usage: self.request.chat.include_usage,
+            sent_text: String::new(),
+            sent_tool_calls: false,
+            finish_seen: false,
+            usage: None,
+        };
+        let mut mode = Mode::Direct;
+        let settings = self.engine.settings.clone();
+        let interrupted = loop {
+            let cut = loop {
+                if let Some(chunk) = self.opened.pending.pop_front() {
+                    match out.handle(&mut mode, chunk).await {
+                        Flow::Continue => continue,
+                        Flow::Finished => break None,
+                        Flow::Diverged => break Some(FailureKind::Malformed),
+                        Flow::ClientGone => return self.finish(&out, "client_closed"),
+                    }
+                }
+                let idle = Duration::from_millis(if out.finish_seen {
+                    settings.stream_tail_grace_ms
+                } else {
+                    settings.stream_idle_timeout_ms
+                });
+                match tokio::time::timeout(idle, self.opened.upstream.next()).await {
+                    Err(_) if out.finish_seen => break None,
+                    Err(_) => break Some(FailureKind::StreamIdle),
+                    Ok(None) | Ok(Some(Err(StreamFault::Io(_)))) if out.finish_seen => break None,
+                    Ok(None) | Ok(Some(Err(StreamFault::Io(_)))) => break Some(FailureKind::Reset),
+                    Ok(Some(Err(StreamFault::TooLarge))) => break Some(FailureKind::BodyTooLarge),
+                    Ok(Some(Ok(event))) => {
+                        if event.data.trim() == "[DONE]" {
+                            if matches!(mode, Mode::Restart { .. }) {
+                                break Some(FailureKind::Malformed);
+                            }
+                            break None;
+                        }
+                        match serde_json::from_str::<Value>(&event.data) {
+                            Ok(chunk) if chunk.get("error").is_some() || event.event.as_deref() == Some("error") => {
+                                break Some(FailureKind::Server);
+                            }
+                            Ok(chunk) => self.opened.pending.push_back(chunk),
+                            Err(_) => skipped(self.target.provider()),
+                        }
+                    }
+                }
+            };
+            let Some(kind) = cut else {
+                out.done().await;
+                break false;
+            };
+            tracing::info!(route = self.target.route_id(), reason = kind.label(), "committed stream cut; rescuing");
+            if self.rescue(&out, kind, &mut mode).await {
+                metrics::counter!(m::STREAM_RESCUES_TOTAL, "result" => "continued").increment(1);
+                continue;
+            }
+            metrics::counter!(m::STREAM_RESCUES_TOTAL, "result" => "failed").increment(1);
+            out.error_event("the upstream stream broke off and no route could continue the answer")
+                .await;
+            break true;
+        };
+        self.finish(&out, if interrupted { "stream_interrupted" } else { "ok" });
+    }
+
+    /// Finds a route that continues the answer; on success the stream and mode are replaced.
+    async fn rescue(&mut self, out: &Output, cut: FailureKind, mode: &mut Mode) -> bool {
+        let engine = self.engine.clone();
+        let failure = UpstreamFailure::new(cut, "the stream broke off after the commit point");
+        if cut == FailureKind::Malformed {
+            // A restarted answer that diverged: not the route's fault, just not a continuation.
+            self.attempts.trail.push(self.target.route_id(), "diverged");
+        } else {
+            let _ = self.attempts.failed(&self.target, &failure, &engine.context(), now_ms(), true);
+        }
+        self.attempts.leave_current_route();
+        if out.sent_tool_calls {
+            return false;
+        }
+        while let Some(target) = self.attempts.next_target(&engine.health, now_ms()) {
+            let model = target.candidate.route.upstream_model.clone();
+            if !out.sent_text.is_empty() && !target.candidate.route.has_tag("no-prefill") {
+                let mut body = self.request.chat.upstream_body(&model);
+                if let Some(messages) = body.get_mut("messages").and_then(Value::as_array_mut) {
+                    messages.push(json!({"role": "assistant", "content": out.sent_text}));
+                }
+                match engine.open_on(&target, body, self.attempts.deadline).await {
+                    Ok((opened, _)) => {
+                        self.adopt(target, opened);
+                        *mode = Mode::Continuation;
+                        return true;
+                    }
+                    Err(failure) => {
+                        let refused = failure.kind == FailureKind::ClientError;
+                        let _ = self.attempts.failed(&target, &failure, &engine.context(), now_ms(), true);
+                        if !refused {
+                            continue;
+                        }
+                    }
+                }
+            }
+            let body = self.request.chat.upstream_body(&model);
+            match engine.open_on(&target, body, self.attempts.deadline).await {
+                Ok((opened, _)) => {
+                    self.adopt(target, opened);
+                    *mode = Mode::Restart {
+                        expected: out.sent_text.clone(),
+                        seen: String::new(),
+                    };
+                    return true;
+                }
+                Err(failure) => {
+                    let _ = self.attempts.failed(&target, &failure, &engine.context(), now_ms(), true);
+                    self.attempts.leave_current_route();
+                }
+            }
+        }
+        false
+    }
+
+    fn adopt(&mut self, target: Target, opened: Opened) {
+        self.attempts.succeeded(&target);
+        self.served.route_id = target.route_id().to_string();
+        self.served.provider = target.provider().to_string();
+        self.target = target;
+        self.opened = opened;
+    }
+
+    fn finish(&self, out: &Output, outcome: &'static str) {
+        self.served_record(out, outcome);
+    }
+
+    fn served_record(&self, out: &Output, outcome: &'static str) {
+        let served = Served {
+            trail: self.attempts.trail.clone(),
+            ..self.served.clone()
+        };
+        record_request(
+            &self.engine.writer,
+            RequestRecord {
+                request_id: &self.request.request_id,
+                endpoint: self.request.endpoint,
+                requested_model: &self.request.chat.model,
+                stream: true,
+                received: self.request.received,
+                status: 200,
+                outcome,
+                served: Some(&served),
+                trail: Some(&served.trail),
+                usage: out.usage,
+                ttft: Some(self.ttft),
+            },
+        );
+    }
+}

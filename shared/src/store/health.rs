@@ -1,0 +1,176 @@
+//! Route health, key cooldowns and invalid keys: loaded at start, written as they change.
+
+use super::{Store, StoreError};
+use crate::health::{HealthChange, HealthState, KeyCooldown, RouteHealth};
+use crate::time::EpochMs;
+use sqlx::Row;
+
+/// Everything the health board is rebuilt from.
+pub struct HealthRecords {
+    pub routes: Vec<RouteHealth>,
+    pub keys: Vec<KeyCooldown>,
+    pub invalid_keys: Vec<(String, String)>,
+}
+
+impl Store {
+    /// Health as persisted; key cooldowns that ended before `now` are left out.
+    pub async fn load_health(&self, now: EpochMs) -> Result<HealthRecords, StoreError> {
+        let rows = sqlx::query(
+            "SELECT route_id, state, cooldown_until_ms, consecutive_failures, consecutive_timeouts, \
+                 consecutive_not_found, learned_context_window, last_error, last_error_ms, last_success_ms \
+             FROM route_health",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut routes = Vec::with_capacity(rows.len());
+        for row in rows {
+            let state: String = row.try_get("state")?;
+            routes.push(RouteHealth {
+                route_id: row.try_get("route_id")?,
+                state: HealthState::parse(&state)
+                    .ok_or_else(|| StoreError::Corrupt(format!("health state {state}")))?,
+                cooldown_until_ms: row.try_get("cooldown_until_ms")?,
+                consecutive_failures: row.try_get::<i64, _>("consecutive_failures")?.max(0) as u32,
+                consecutive_timeouts: row.try_get::<i64, _>("consecutive_timeouts")?.max(0) as u32,
+                consecutive_not_found: row.try_get::<i64, _>("consecutive_not_found")?.max(0) as u32,
+                learned_context_window: row
+                    .try_get::<Option<i64>, _>("learned_context_window")?
+                    .map(|w| w.max(0) as u64),
+                last_error: row.try_get("last_error")?,
+                last_error_ms: row.try_get("last_error_ms")?,
+                last_success_ms: row.try_get("last_success_ms")?,
+            });
+        }
+        let keys = sqlx::query(
+            "SELECT provider, key_id, route_id, cooldown_until_ms, reason, strikes \
+             FROM key_cooldowns WHERE cooldown_until_ms > ? OR strikes > 0",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(KeyCooldown {
+                provider: row.try_get("provider")?,
+                key_id: row.try_get("key_id")?,
+                route_id: row.try_get("route_id")?,
+                until_ms: row.try_get("cooldown_until_ms")?,
+                reason: row.try_get("reason")?,
+                strikes: row.try_get::<i64, _>("strikes")?.max(0) as u32,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let invalid_keys = sqlx::query_as("SELECT provider, key_id FROM invalid_keys")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(HealthRecords {
+            routes,
+            keys,
+            invalid_keys,
+        })
+    }
+
+    /// Persists a batch of health changes in one transaction.
+    pub async fn apply_health_changes(&self, changes: &[HealthChange], now: EpochMs) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for change in changes {
+            match change {
+                HealthChange::Route(h) => {
+                    sqlx::query(
+                        "INSERT INTO route_health (route_id, state, cooldown_until_ms, consecutive_failures, \
+                             consecutive_timeouts, consecutive_not_found, learned_context_window, last_error, \
+                             last_error_ms, last_success_ms, updated_ms) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                         ON CONFLICT (route_id) DO UPDATE SET state = excluded.state, \
+                             cooldown_until_ms = excluded.cooldown_until_ms, \
+                             consecutive_failures = excluded.consecutive_failures, \
+                             consecutive_timeouts = excluded.consecutive_timeouts, \
+                             consecutive_not_found = excluded.consecutive_not_found, \
+                             learned_context_window = excluded.learned_context_window, \
+                             last_error = excluded.last_error, last_error_ms = excluded.last_error_ms, \
+                             last_success_ms = excluded.last_success_ms, updated_ms = excluded.updated_ms",
+                    )
+                    .bind(&h.route_id)
+                    .bind(h.state.as_str())
+                    .bind(h.cooldown_until_ms)
+                    .bind(h.consecutive_failures as i64)
+                    .bind(h.consecutive_timeouts as i64)
+                    .bind(h.consecutive_not_found as i64)
+                    .bind(h.learned_context_window.map(|w| w as i64))
+                    .bind(&h.last_error)
+                    .bind(h.last_error_ms)
+                    .bind(h.last_success_ms)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                HealthChange::Key(k) => {
+                    sqlx::query(
+                        "INSERT INTO key_cooldowns (provider, key_id, route_id, cooldown_until_ms, reason, strikes, updated_ms) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?) \
+                         ON CONFLICT (provider, key_id, route_id) DO UPDATE SET \
+                             cooldown_until_ms = excluded.cooldown_until_ms, reason = excluded.reason, \
+                             strikes = excluded.strikes, updated_ms = excluded.updated_ms",
+                    )
+                    .bind(&k.provider)
+                    .bind(&k.key_id)
+                    .bind(&k.route_id)
+                    .bind(k.until_ms)
+                    .bind(&k.reason)
+                    .bind(k.strikes as i64)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                HealthChange::KeyInvalid {
+                    provider,
+                    key_id,
+                    since_ms,
+                    status,
+                } => {
+                    sqlx::query(
+                        "INSERT OR REPLACE INTO invalid_keys (provider, key_id, since_ms, last_status) VALUES (?, ?, ?, ?)",
+                    )
+                    .bind(provider)
+                    .bind(key_id)
+                    .bind(since_ms)
+                    .bind(*status as i64)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets the health of one route (or all), its key cooldowns included, and tells the gateways.
+    pub async fn reset_health(&self, route_id: Option<&str>) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let cleared = match route_id {
+            Some(id) => {
+                sqlx::query("DELETE FROM key_cooldowns WHERE route_id = ?")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM route_health WHERE route_id = ?")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+            }
+            None => {
+                sqlx::query("DELETE FROM key_cooldowns").execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM route_health")
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+            }
+        };
+        sqlx::query("UPDATE catalog_meta SET health_version = health_version + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(cleared)
+    }
+}

@@ -1,0 +1,103 @@
+//! The background writer: health changes, rate-limit hints and request-log rows, written in batches
+//! so no client request ever waits on SQLite.
+
+use super::{RateLimitHint, RequestLogRow, Store};
+use crate::health::HealthChange;
+use crate::metrics as m;
+use crate::time::now_ms;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// One thing to write.
+#[derive(Debug)]
+pub enum StoreWrite {
+    Health(HealthChange),
+    RateHint(RateLimitHint),
+    Log(RequestLogRow),
+}
+
+/// Queues writes without waiting (cheap to clone). A full queue drops the write and counts it.
+#[derive(Clone, Debug)]
+pub struct StoreWriter {
+    tx: mpsc::Sender<StoreWrite>,
+}
+
+/// Writes waiting beyond this are dropped rather than letting memory grow.
+const QUEUE_CAPACITY: usize = 20_000;
+/// Rows in one multi-row insert (well under SQLite's bound-parameter limit).
+const LOG_BATCH: usize = 500;
+
+impl StoreWriter {
+    pub fn send(&self, write: StoreWrite) {
+        if self.tx.try_send(write).is_err() {
+            metrics::counter!(m::STORE_WRITE_ERRORS_TOTAL, "kind" => "queue_full").increment(1);
+        }
+    }
+
+    pub fn health(&self, change: HealthChange) {
+        self.send(StoreWrite::Health(change));
+    }
+}
+
+/// Starts the writer; it flushes every `flush_every`, and once more when `token` is cancelled.
+pub fn spawn_writer(store: Store, flush_every: Duration, token: CancellationToken) -> (StoreWriter, JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel(QUEUE_CAPACITY);
+    let task = tokio::spawn(async move {
+        let mut batch = Vec::new();
+        loop {
+            let cancelled = tokio::select! {
+                _ = token.cancelled() => true,
+                _ = tokio::time::sleep(flush_every) => false,
+            };
+            while let Ok(write) = rx.try_recv() {
+                batch.push(write);
+            }
+            if !batch.is_empty() {
+                flush(&store, std::mem::take(&mut batch)).await;
+            }
+            if cancelled {
+                break;
+            }
+        }
+    });
+    (StoreWriter { tx }, task)
+}
+
+async fn flush(store: &Store, batch: Vec<StoreWrite>) {
+    let mut health = Vec::new();
+    let mut hints: Vec<RateLimitHint> = Vec::new();
+    let mut logs = Vec::new();
+    for write in batch {
+        match write {
+            StoreWrite::Health(change) => health.push(change),
+            StoreWrite::RateHint(hint) => {
+                hints.retain(|h| (&h.provider, &h.key_id, &h.scope) != (&hint.provider, &hint.key_id, &hint.scope));
+                hints.push(hint);
+            }
+            StoreWrite::Log(row) => logs.push(row),
+        }
+    }
+    let now = now_ms();
+    if !health.is_empty()
+        && let Err(e) = store.apply_health_changes(&health, now).await
+    {
+        failed("health", &e);
+    }
+    if !hints.is_empty()
+        && let Err(e) = store.record_rate_limit_hints(&hints, now).await
+    {
+        failed("rate_hint", &e);
+    }
+    for chunk in logs.chunks(LOG_BATCH) {
+        if let Err(e) = store.insert_request_logs(chunk).await {
+            failed("request_log", &e);
+        }
+    }
+}
+
+fn failed(kind: &'static str, error: &super::StoreError) {
+    metrics::counter!(m::STORE_WRITE_ERRORS_TOTAL, "kind" => kind).increment(1);
+    tracing::warn!(kind, %error, "background write failed");
+}

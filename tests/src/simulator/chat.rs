@@ -1,0 +1,181 @@
+//! `POST /v1/chat/completions`: count and record the call, draw its behaviour, answer.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::behavior::Behavior;
+use super::completion;
+use super::model::{CallPlan, RecordedRequest};
+use super::reply::{Meta, Reply, continuation};
+use super::request::{self, ChatRequest};
+use super::respond;
+use super::state::{SimState, unix_now};
+use super::stream::{self, Ending, Pacing, Step};
+
+/// The body [`Behavior::MalformedJson`] sends to a non-streaming request.
+const MALFORMED_BODY: &str = r#"{"id": "broken"#;
+
+pub(crate) async fn completions(
+    State(state): State<SimState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    state.count_call();
+    let body: Value = match serde_json::from_slice(&body) {
+        Ok(body) => body,
+        Err(e) => {
+            let message = format!("We could not parse the JSON body of your request: {e}");
+            return respond::error(StatusCode::BAD_REQUEST, "invalid_json", &message);
+        }
+    };
+    let id = match request::model_id(&body) {
+        Ok(id) => id.to_string(),
+        Err(message) => {
+            return respond::error(StatusCode::BAD_REQUEST, "invalid_request", &message);
+        }
+    };
+    let Some(model) = state.find(&id) else {
+        let message = format!("The model `{id}` does not exist");
+        return respond::error(StatusCode::NOT_FOUND, "model_not_found", &message);
+    };
+    let parsed = ChatRequest::parse(&body);
+    let recorded = RecordedRequest {
+        body,
+        headers: header_pairs(&headers),
+        at: Instant::now(),
+    };
+    let plan = model.take_call(recorded, state.recording());
+    if !plan.latency.is_zero() {
+        tokio::time::sleep(plan.latency).await;
+    }
+    match parsed {
+        Ok(request) => answer(&state, &request, plan).await,
+        Err(message) => respond::error(StatusCode::BAD_REQUEST, "invalid_request", &message),
+    }
+}
+
+/// Applies the drawn behaviour to a well-formed request.
+async fn answer(state: &SimState, request: &ChatRequest, plan: CallPlan) -> Response {
+    match &plan.behavior {
+        Behavior::Status {
+            status,
+            body,
+            headers,
+        } => return respond::scripted(*status, body, headers),
+        Behavior::HangBeforeHeaders => {
+            state.until_shutdown().await;
+            let cut = stream::body(vec![Step::Cut], state.clone());
+            return respond::with_body(StatusCode::SERVICE_UNAVAILABLE, "application/json", cut);
+        }
+        _ => {}
+    }
+    if let Some(refusal) = refusal(request, &plan) {
+        return refusal;
+    }
+    let reply = match &plan.behavior {
+        Behavior::ToolCall { name, arguments } => Reply::ToolCall {
+            name: name.clone(),
+            arguments: arguments.clone(),
+        },
+        Behavior::EmptyCompletion => Reply::Text(String::new()),
+        _ => Reply::Text(continuation(&plan.answer, request.prefill.as_deref())),
+    };
+    let meta = Meta {
+        id: state.next_completion_id(),
+        created: unix_now(),
+        model: plan.response_model.clone(),
+        prompt_tokens: request.prompt_tokens(),
+    };
+    if request.stream {
+        streamed(state, request, &plan, &meta, &reply)
+    } else {
+        whole(state, &plan.behavior, &meta, &reply)
+    }
+}
+
+/// The 400s a real model gives before generating: a refused prefill, a prompt over the window.
+fn refusal(request: &ChatRequest, plan: &CallPlan) -> Option<Response> {
+    if request.prefill.is_some() && plan.refuse_prefill {
+        return Some(respond::error(
+            StatusCode::BAD_REQUEST,
+            "prefill_not_supported",
+            "assistant prefill is not supported by this model",
+        ));
+    }
+    let window = plan.context_window?;
+    let prompt = request.prompt_tokens();
+    let requested = prompt + request.max_tokens;
+    (requested > window).then(|| {
+        let message = format!(
+            "This model's maximum context length is {window} tokens. However, you requested \
+             {requested} tokens ({prompt} in the messages, {} in the completion). Please reduce \
+             the length of the messages or completion.",
+            request.max_tokens
+        );
+        respond::error(StatusCode::BAD_REQUEST, "context_length_exceeded", &message)
+    })
+}
+
+/// A non-streaming answer.
+fn whole(state: &SimState, behavior: &Behavior, meta: &Meta, reply: &Reply) -> Response {
+    let stop = match behavior {
+        Behavior::MalformedJson => {
+            return respond::with_body(
+                StatusCode::OK,
+                "application/json",
+                Body::from(MALFORMED_BODY),
+            );
+        }
+        Behavior::CutAfter { .. } => Step::Cut,
+        Behavior::StallAfter { .. } => Step::Stall,
+        _ => return respond::json(StatusCode::OK, &completion::body(meta, reply)),
+    };
+    // Headers and the first half of the body, then the cut or the stall.
+    let full = Bytes::from(completion::body(meta, reply).to_string());
+    let half = full.slice(..full.len() / 2);
+    let body = stream::body(vec![Step::Send(half), stop], state.clone());
+    respond::with_body(StatusCode::OK, "application/json", body)
+}
+
+/// A streaming answer.
+fn streamed(
+    state: &SimState,
+    request: &ChatRequest,
+    plan: &CallPlan,
+    meta: &Meta,
+    reply: &Reply,
+) -> Response {
+    let ending = match plan.behavior {
+        Behavior::MalformedJson => {
+            return respond::sse(stream::body(stream::garbage_steps(), state.clone()));
+        }
+        Behavior::BrokenSseEvent => Ending::BrokenAfterFirst,
+        Behavior::CutAfter { chunks } => Ending::CutAfter(chunks),
+        Behavior::StallAfter { chunks } => Ending::StallAfter(chunks),
+        Behavior::NoDone => Ending::NoDone,
+        _ => Ending::Complete,
+    };
+    let pacing = Pacing {
+        first_token_delay: plan.first_token_delay,
+        chunk_delay: plan.chunk_delay,
+    };
+    let steps = stream::answer_steps(meta, reply, request.include_usage, pacing, ending);
+    respond::sse(stream::body(steps, state.clone()))
+}
+
+/// Header names (lower-case) and values, in the order received.
+fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_string(), value)
+        })
+        .collect()
+}

@@ -1,0 +1,130 @@
+//! The project's own upstream: an OpenAI-compatible fake provider for end-to-end tests and benchmarks.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use freerouter_tests::simulator::{Behavior, Simulator};
+//! let sim = Simulator::start().await;
+//! sim.model("sim-a").answer("Hi there.").then(Behavior::rate_limited(Some("1")));
+//! // point a provider at sim.base_url(); the first call gets a 429, the next ones "Hi there."
+//! # }
+//! ```
+//!
+//! # Layout
+//! - [`Simulator`] (here): start, stop on drop, inspect calls.
+//! - `model`: [`ModelHandle`] settings and scripts, [`RecordedRequest`]s.
+//! - `behavior`: [`Behavior`], what a call does (answer, fail, misbehave on the wire).
+//! - `state`: what the handlers and the handle share.
+//! - `server`: routes and serving; `chat` and `models`: the two endpoints.
+//! - `request`: the request fields acted on; `reply`, `completion`, `stream`: the answer bodies;
+//!   `respond`: HTTP responses; `text`: word splitting and token estimates.
+//! - [`cli`]: the options of the `freerouter-simulator` binary.
+
+mod behavior;
+mod chat;
+pub mod cli;
+mod completion;
+mod model;
+mod models;
+mod reply;
+mod request;
+mod respond;
+mod server;
+mod state;
+mod stream;
+#[cfg(test)]
+mod tests;
+mod text;
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use serde_json::Value;
+use tokio::task::JoinHandle;
+
+pub use behavior::Behavior;
+pub use model::{ModelHandle, RecordedRequest};
+use state::SimState;
+
+/// A running simulator. Dropping it stops the server: no new connections, hangs and stalls end.
+#[derive(Debug)]
+pub struct Simulator {
+    addr: SocketAddr,
+    state: SimState,
+    server: JoinHandle<()>,
+}
+
+impl Simulator {
+    /// Starts on 127.0.0.1 and an ephemeral port.
+    pub async fn start() -> Simulator {
+        Simulator::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .await
+            .expect("bind the simulator to 127.0.0.1:0")
+    }
+
+    /// Starts on `addr`.
+    pub async fn start_on(addr: SocketAddr) -> std::io::Result<Simulator> {
+        let state = SimState::new();
+        let (addr, server) = server::spawn(addr, state.clone()).await?;
+        Ok(Simulator {
+            addr,
+            state,
+            server,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR/v1`, what a provider's base URL is set to.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// The model with this id, created and listed in `/v1/models` if new.
+    pub fn model(&self, id: &str) -> ModelHandle {
+        ModelHandle::new(self.state.model(id))
+    }
+
+    /// Chat requests received for this model (0 for an unknown id).
+    pub fn calls(&self, model_id: &str) -> usize {
+        self.state.find(model_id).map_or(0, |m| m.calls())
+    }
+
+    /// Every `POST /v1/chat/completions` received, including invalid ones and unknown models.
+    pub fn total_calls(&self) -> usize {
+        self.state.total_calls()
+    }
+
+    /// The chat requests this model received, in order (empty while recording is off).
+    pub fn requests(&self, model_id: &str) -> Vec<RecordedRequest> {
+        self.state
+            .find(model_id)
+            .map(|m| m.requests())
+            .unwrap_or_default()
+    }
+
+    /// Hides the model from `/v1/models`; it still answers.
+    pub fn unlist(&self, model_id: &str) {
+        if let Some(model) = self.state.find(model_id) {
+            model.unlist();
+        }
+    }
+
+    /// Appends an arbitrary entry to `/v1/models`.
+    pub fn list_extra(&self, entry: Value) {
+        self.state.add_listing(entry);
+    }
+
+    /// Whether request bodies and headers are kept (default on). Long benchmark runs turn it off;
+    /// calls are counted either way.
+    pub fn set_recording(&self, on: bool) {
+        self.state.set_recording(on);
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.state.shut_down();
+        self.server.abort();
+    }
+}

@@ -1,0 +1,413 @@
+//! The simulator over real HTTP, as the gateway sees it.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use super::{Behavior, Simulator};
+
+fn client() -> reqwest::Client {
+    // Plain http only, but reqwest (rustls-no-provider) needs a provider to build a client.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+fn chat(model: &str, stream: bool) -> Value {
+    json!({
+        "model": model,
+        "stream": stream,
+        "stream_options": {"include_usage": true},
+        "messages": [{"role": "user", "content": "Say hello, please."}],
+    })
+}
+
+async fn post(sim: &Simulator, body: &Value) -> reqwest::Response {
+    client()
+        .post(format!("{}/chat/completions", sim.base_url()))
+        .json(body)
+        .send()
+        .await
+        .expect("the simulator answers")
+}
+
+/// The `data:` payloads of a stream, and the error that ended it early, if any.
+async fn events(response: reqwest::Response) -> (Vec<String>, Option<reqwest::Error>) {
+    let mut raw = Vec::new();
+    let mut failure = None;
+    let mut body = response.bytes_stream();
+    while let Some(part) = body.next().await {
+        match part {
+            Ok(bytes) => raw.extend_from_slice(&bytes),
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let payloads = text
+        .split("\n\n")
+        .filter_map(|event| event.strip_prefix("data: "))
+        .map(str::to_string)
+        .collect();
+    (payloads, failure)
+}
+
+fn content_of(payloads: &[String]) -> String {
+    payloads
+        .iter()
+        .filter_map(|p| serde_json::from_str::<Value>(p).ok())
+        .filter_map(|chunk| {
+            chunk["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_non_streaming_request_gets_the_canonical_answer_with_usage() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a").response_model("sim-a-2025");
+    let response = post(&sim, &chat("sim-a", false)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-ratelimit-remaining-requests"], "999");
+    let body: Value = response.json().await.expect("json");
+    let text = "Hello from sim-a. This is a simulated answer from the upstream.";
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["model"], "sim-a-2025");
+    assert_eq!(body["choices"][0]["message"]["content"], text);
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    // "Say hello, please." is 18 characters: 4 prompt tokens; the answer has 11 words.
+    assert_eq!(
+        body["usage"],
+        json!({"prompt_tokens": 4, "completion_tokens": 11, "total_tokens": 15})
+    );
+    assert!(
+        body["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("chatcmpl-sim-"))
+    );
+    assert_eq!(sim.calls("sim-a"), 1);
+    assert_eq!(sim.total_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_stream_concatenates_to_the_canonical_text_and_ends_with_done() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a").answer("Streams  arrive\nword by word.");
+    let response = post(&sim, &chat("sim-a", true)).await;
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let (payloads, failure) = events(response).await;
+    assert!(failure.is_none());
+    assert_eq!(content_of(&payloads), "Streams  arrive\nword by word.");
+    let role: Value = serde_json::from_str(&payloads[0]).expect("role chunk");
+    assert_eq!(
+        role["choices"][0]["delta"],
+        json!({"role": "assistant", "content": ""})
+    );
+    let n = payloads.len();
+    let finish: Value = serde_json::from_str(&payloads[n - 3]).expect("finish chunk");
+    assert_eq!(finish["choices"][0]["finish_reason"], "stop");
+    let usage: Value = serde_json::from_str(&payloads[n - 2]).expect("usage chunk");
+    assert_eq!(usage["choices"], json!([]));
+    assert_eq!(usage["usage"]["completion_tokens"], 5);
+    assert_eq!(payloads[n - 1], "[DONE]");
+}
+
+#[tokio::test]
+async fn stream_headers_arrive_before_the_first_token_delay() {
+    let sim = Simulator::start().await;
+    sim.model("slow").first_token_delay_ms(1_000);
+    let started = Instant::now();
+    let response = post(&sim, &chat("slow", true)).await;
+    assert!(started.elapsed() < Duration::from_millis(800));
+    let (payloads, _) = events(response).await;
+    assert!(started.elapsed() >= Duration::from_millis(1_000));
+    assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"));
+}
+
+#[tokio::test]
+async fn a_scripted_429_with_retry_after_is_followed_by_a_normal_answer() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a").then(Behavior::rate_limited(Some("2")));
+    let limited = post(&sim, &chat("sim-a", false)).await;
+    assert_eq!(limited.status(), 429);
+    assert_eq!(limited.headers()["retry-after"], "2");
+    let error: Value = limited.json().await.expect("json error");
+    assert_eq!(error["error"]["code"], "rate_limit_exceeded");
+    let ok = post(&sim, &chat("sim-a", false)).await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(sim.calls("sim-a"), 2);
+}
+
+#[tokio::test]
+async fn a_cut_stream_ends_in_an_error_without_done() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a").always(Behavior::CutAfter { chunks: 2 });
+    let (payloads, failure) = events(post(&sim, &chat("sim-a", true)).await).await;
+    assert!(
+        failure.is_some(),
+        "the body must end with an error, not a clean EOF"
+    );
+    assert_eq!(content_of(&payloads), "Hello from");
+    assert!(
+        !payloads
+            .iter()
+            .any(|p| p == "[DONE]" || p.contains("finish_reason\":\"stop"))
+    );
+}
+
+#[tokio::test]
+async fn a_cut_non_streaming_body_fails_mid_way() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a").then(Behavior::CutAfter { chunks: 0 });
+    let response = post(&sim, &chat("sim-a", false)).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.bytes().await.is_err());
+}
+
+#[tokio::test]
+async fn a_stalled_stream_sends_nothing_more_until_the_simulator_is_dropped() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a").then(Behavior::StallAfter { chunks: 1 });
+    let mut body = post(&sim, &chat("sim-a", true)).await.bytes_stream();
+    let mut received = String::new();
+    while !received.contains("Hello") {
+        let part = body.next().await.expect("more").expect("bytes");
+        received.push_str(&String::from_utf8_lossy(&part));
+    }
+    let idle = tokio::time::timeout(Duration::from_millis(200), body.next()).await;
+    assert!(idle.is_err(), "a stalled stream sends nothing");
+    drop(sim);
+    let after = tokio::time::timeout(Duration::from_secs(5), body.next()).await;
+    assert!(
+        matches!(after, Ok(Some(Err(_)))),
+        "dropping the simulator ends the stall with an error"
+    );
+}
+
+#[tokio::test]
+async fn a_no_done_stream_finishes_but_never_says_done() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a").then(Behavior::NoDone);
+    let mut body = post(&sim, &chat("sim-a", true)).await.bytes_stream();
+    let mut received = String::new();
+    while !received.contains("\"usage\"") {
+        let part = body.next().await.expect("more").expect("bytes");
+        received.push_str(&String::from_utf8_lossy(&part));
+    }
+    let idle = tokio::time::timeout(Duration::from_millis(200), body.next()).await;
+    assert!(idle.is_err(), "the connection stays open");
+    assert!(!received.contains("[DONE]"));
+}
+
+#[tokio::test]
+async fn a_hanging_model_never_sends_headers() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a").then(Behavior::HangBeforeHeaders);
+    let send = client()
+        .post(format!("{}/chat/completions", sim.base_url()))
+        .json(&chat("sim-a", false))
+        .timeout(Duration::from_millis(200))
+        .send()
+        .await;
+    assert!(send.is_err_and(|e| e.is_timeout()));
+    assert_eq!(sim.calls("sim-a"), 1);
+}
+
+#[tokio::test]
+async fn malformed_answers_do_not_parse() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a").always(Behavior::MalformedJson);
+    let response = post(&sim, &chat("sim-a", false)).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.json::<Value>().await.is_err());
+    let (payloads, failure) = events(post(&sim, &chat("sim-a", true)).await).await;
+    assert!(failure.is_none());
+    assert!(!payloads.is_empty());
+    assert!(
+        payloads
+            .iter()
+            .all(|p| serde_json::from_str::<Value>(p).is_err())
+    );
+}
+
+#[tokio::test]
+async fn a_broken_event_sits_inside_an_otherwise_complete_stream() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a")
+        .answer("one two")
+        .then(Behavior::BrokenSseEvent);
+    let (payloads, _) = events(post(&sim, &chat("sim-a", true)).await).await;
+    assert_eq!(payloads[2], "{\"choices\": [");
+    assert_eq!(content_of(&payloads), "one two");
+    assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"));
+}
+
+#[tokio::test]
+async fn an_empty_completion_streams_no_content() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a").always(Behavior::EmptyCompletion);
+    let body: Value = post(&sim, &chat("sim-a", false))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body["choices"][0]["message"]["content"], "");
+    let (payloads, _) = events(post(&sim, &chat("sim-a", true)).await).await;
+    assert_eq!(content_of(&payloads), "");
+    assert_eq!(payloads.len(), 4, "role, finish, usage, [DONE]");
+}
+
+#[tokio::test]
+async fn a_tool_call_answer_finishes_with_tool_calls() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a").always(Behavior::ToolCall {
+        name: "web_search".into(),
+        arguments: r#"{"query":"rust"}"#.into(),
+    });
+    let body: Value = post(&sim, &chat("sim-a", false))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let call = &body["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(call["function"]["name"], "web_search");
+    assert_eq!(call["function"]["arguments"], r#"{"query":"rust"}"#);
+    assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
+}
+
+#[tokio::test]
+async fn a_prefill_is_continued_where_it_left_off() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a").answer("The answer is forty-two.");
+    let mut request = chat("sim-a", true);
+    request["messages"] = json!([
+        {"role": "user", "content": "What is the answer?"},
+        {"role": "assistant", "content": "The answer"},
+    ]);
+    let (payloads, _) = events(post(&sim, &request).await).await;
+    assert_eq!(content_of(&payloads), " is forty-two.");
+    request["messages"][1]["content"] = json!("Something else");
+    request["stream"] = json!(false);
+    let body: Value = post(&sim, &request).await.json().await.expect("json");
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "The answer is forty-two."
+    );
+}
+
+#[tokio::test]
+async fn a_model_that_refuses_prefill_answers_400() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a").refuse_prefill(true);
+    let mut request = chat("sim-a", true);
+    request["messages"] = json!([
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hel"},
+    ]);
+    let response = post(&sim, &request).await;
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.expect("json");
+    assert_eq!(error["error"]["code"], "prefill_not_supported");
+    assert_eq!(
+        error["error"]["message"],
+        "assistant prefill is not supported by this model"
+    );
+    assert_eq!(post(&sim, &chat("sim-a", true)).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_prompt_over_the_context_window_is_refused() {
+    let sim = Simulator::start().await;
+    sim.model("small").context_window(10);
+    let mut request = chat("small", false);
+    request["max_tokens"] = json!(7);
+    let response = post(&sim, &request).await;
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.expect("json");
+    assert_eq!(error["error"]["code"], "context_length_exceeded");
+    request["max_tokens"] = json!(6);
+    assert_eq!(post(&sim, &request).await.status(), 200);
+}
+
+#[tokio::test]
+async fn unknown_models_and_invalid_bodies_are_refused_but_counted() {
+    let sim = Simulator::start().await;
+    let missing = post(&sim, &chat("nope", false)).await;
+    assert_eq!(missing.status(), 404);
+    let error: Value = missing.json().await.expect("json");
+    assert_eq!(
+        error,
+        json!({"error": {"message": "The model `nope` does not exist",
+            "type": "invalid_request_error", "code": "model_not_found", "param": null}})
+    );
+    let invalid = client()
+        .post(format!("{}/chat/completions", sim.base_url()))
+        .body("{not json")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(invalid.status(), 400);
+    assert_eq!(sim.calls("nope"), 0);
+    assert_eq!(sim.total_calls(), 2);
+}
+
+#[tokio::test]
+async fn requests_are_recorded_with_their_headers_in_order() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a");
+    for n in 0..2 {
+        client()
+            .post(format!("{}/chat/completions", sim.base_url()))
+            .header("authorization", "Bearer sk-test")
+            .json(&json!({"model": "sim-a", "messages": [{"role": "user", "content": n.to_string()}]}))
+            .send()
+            .await
+            .expect("answer");
+    }
+    let recorded = sim.requests("sim-a");
+    assert_eq!(recorded.len(), 2);
+    assert_eq!(recorded[1].body["messages"][0]["content"], "1");
+    assert!(recorded[0].at <= recorded[1].at);
+    assert!(
+        recorded[0]
+            .headers
+            .contains(&("authorization".to_string(), "Bearer sk-test".to_string()))
+    );
+    assert!(sim.requests("unknown").is_empty());
+}
+
+#[tokio::test]
+async fn the_model_list_follows_creation_unlisting_and_extra_entries() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a");
+    sim.model("sim-b");
+    sim.model("sim-c");
+    sim.unlist("sim-b");
+    sim.list_extra(json!({"id": "x:free", "pricing": {"prompt": "0", "completion": "0"}}));
+    let list: Value = client()
+        .get(format!("{}/models", sim.base_url()))
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list["object"], "list");
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec!["sim-a", "sim-c", "x:free"]);
+    assert_eq!(list["data"][0]["owned_by"], "simulator");
+    assert_eq!(
+        post(&sim, &chat("sim-b", false)).await.status(),
+        200,
+        "unlisted models still answer"
+    );
+}
