@@ -60,17 +60,19 @@ impl RunningGateway {
 
 /// The process-wide Prometheus recorder (installed once; tests start many gateways in one process).
 fn metrics_handle() -> Result<PrometheusHandle, StartupError> {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    if let Some(handle) = HANDLE.get() {
-        return Ok(handle.clone());
-    }
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), m::LATENCY_BUCKETS)
-        .map_err(|e| StartupError::Metrics(e.to_string()))?
-        .install_recorder()
-        .map_err(|e| StartupError::Metrics(e.to_string()))?;
-    m::describe();
-    Ok(HANDLE.get_or_init(|| handle).clone())
+    static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), m::LATENCY_BUCKETS)
+                .map_err(|e| e.to_string())?
+                .install_recorder()
+                .map_err(|e| e.to_string())?;
+            m::describe();
+            Ok(handle)
+        })
+        .clone()
+        .map_err(StartupError::Metrics)
 }
 
 /// Starts a gateway on `settings.server.listen` and returns once it accepts connections.

@@ -1,1 +1,5 @@
+//! FreeRouter's end-to-end test support: the project's own upstream [`simulator`] and the
+//! [`harness`] that starts the real gateway against it.
+
+pub mod harness;
 pub mod simulator;

@@ -1,0 +1,223 @@
+//! `spawn_gateway`: the real gateway on port 0 with a temporary SQLite file, wired to simulators.
+//!
+//! Settings the tests share come in as `FREEROUTER__…` variables of the config source (never the
+//! process environment, so tests run in parallel); providers and routes as TOML, as users write them.
+
+use crate::simulator::Simulator;
+use freerouter::config::{ConfigSource, Settings};
+use freerouter_gateway::RunningGateway;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+/// Fast defaults so failure paths finish in milliseconds.
+const TEST_SETTINGS: &[(&str, &str)] = &[
+    ("server.listen", "127.0.0.1:0"),
+    ("catalog.defaults", "false"),
+    ("catalog.reload_interval_ms", "100"),
+    ("storage.log_flush_ms", "50"),
+    ("routing.header_timeout_ms", "1500"),
+    ("routing.first_token_timeout_ms", "1500"),
+    ("routing.stream_idle_timeout_ms", "1500"),
+    ("routing.retry_pause_ms", "20"),
+    ("routing.stream_tail_grace_ms", "300"),
+    ("routing.deadline_ms", "20000"),
+    ("limits.per_client_burst", "0"),
+    ("log.level", "warn"),
+];
+
+/// Installs the TLS provider reqwest needs (once per process).
+pub fn init_tls() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// A gateway configuration being put together.
+#[derive(Clone, Default)]
+pub struct GatewayConfig {
+    toml: String,
+    vars: HashMap<String, String>,
+    dir: Option<Arc<tempfile::TempDir>>,
+}
+
+impl GatewayConfig {
+    pub fn new() -> Self {
+        let mut config = Self::default();
+        for (key, value) in TEST_SETTINGS {
+            config = config.set(key, value);
+        }
+        config
+    }
+
+    /// A provider of the user's own pointing at a simulator, with one key.
+    pub fn provider(self, name: &str, sim: &Simulator) -> Self {
+        self.provider_at(name, &sim.base_url(), &format!("sk-sim-{name}-key"))
+    }
+
+    /// A provider at any base URL (a closed port, say), with one key.
+    pub fn provider_at(mut self, name: &str, base_url: &str, key: &str) -> Self {
+        self.toml.push_str(&format!(
+            "[providers.{name}]\nbase_url = \"{base_url}\"\napi_keys = [\"{key}\"]\n\n"
+        ));
+        self
+    }
+
+    /// A route: `provider/model` at `rank` with a large window.
+    pub fn route(self, provider: &str, model: &str, rank: i64) -> Self {
+        self.route_with(provider, model, rank, "context_window = 100000")
+    }
+
+    /// A route with extra TOML fields (`context_window = 4096`, `tags = [...]`).
+    pub fn route_with(mut self, provider: &str, model: &str, rank: i64, extra: &str) -> Self {
+        self.toml.push_str(&format!(
+            "[[routes]]\nprovider = \"{provider}\"\nmodel = \"{model}\"\nrank = {rank}\n{extra}\n\n"
+        ));
+        self
+    }
+
+    /// A setting by its dotted name, e.g. `set("limits.max_concurrent_requests", "20")`.
+    pub fn set(mut self, key: &str, value: &str) -> Self {
+        let var = format!("FREEROUTER__{}", key.replace('.', "__").to_ascii_uppercase());
+        self.vars.insert(var, value.to_string());
+        self
+    }
+
+    /// Uses this folder for the database (to restart a gateway on the same file).
+    pub fn in_dir(mut self, dir: Arc<tempfile::TempDir>) -> Self {
+        self.dir = Some(dir);
+        self
+    }
+
+    pub fn source(&self, db: &Path) -> ConfigSource {
+        let mut source = ConfigSource::from_toml(self.toml.clone());
+        source.vars = self.vars.clone();
+        source.vars.insert(
+            "FREEROUTER__STORAGE__DATABASE".into(),
+            db.display().to_string(),
+        );
+        source
+    }
+
+    pub async fn start(self) -> TestGateway {
+        init_tls();
+        let dir = self
+            .dir
+            .clone()
+            .unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("a temporary folder")));
+        let db_path = dir.path().join("freerouter.db");
+        let source = self.source(&db_path);
+        let settings = Settings::load(&source).expect("test settings are valid");
+        let gateway = freerouter_gateway::spawn(settings, source)
+            .await
+            .expect("the gateway starts");
+        TestGateway {
+            url: gateway.url(),
+            gateway,
+            db_path,
+            dir,
+            http: reqwest::Client::new(),
+        }
+    }
+}
+
+/// A running gateway and a client for it.
+pub struct TestGateway {
+    pub url: String,
+    pub gateway: RunningGateway,
+    pub db_path: PathBuf,
+    pub dir: Arc<tempfile::TempDir>,
+    pub http: reqwest::Client,
+}
+
+impl TestGateway {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// `POST /v1/chat/completions` with a JSON body.
+    pub async fn chat(&self, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url("/v1/chat/completions"))
+            .json(body)
+            .send()
+            .await
+            .expect("the gateway answers")
+    }
+
+    /// `POST /v1/chat/completions` with raw bytes.
+    pub async fn chat_raw(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.http
+            .post(self.url("/v1/chat/completions"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("the gateway answers")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("the gateway answers")
+    }
+
+    /// Stops the gateway, flushing its writer.
+    pub async fn stop(self) -> Arc<tempfile::TempDir> {
+        self.gateway.shutdown().await.expect("a clean shutdown");
+        self.dir
+    }
+}
+
+/// A one-message chat body for `model`.
+pub fn ask(model: &str, text: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": text}]})
+}
+
+/// The same, streamed.
+pub fn ask_stream(model: &str, text: &str) -> Value {
+    json!({"model": model, "stream": true, "messages": [{"role": "user", "content": text}]})
+}
+
+/// A header as a string ("" when absent).
+pub fn header(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A streamed response read whole: the `data:` payloads in order.
+pub async fn sse_data(response: reqwest::Response) -> Vec<String> {
+    let text = tokio::time::timeout(Duration::from_secs(20), response.text())
+        .await
+        .expect("the stream ends within 20 s")
+        .expect("the stream reads");
+    text.split("\n\n")
+        .filter_map(|event| event.trim().strip_prefix("data:").map(|d| d.trim().to_string()))
+        .collect()
+}
+
+/// The concatenated `delta.content` of a stream's chunks.
+pub fn streamed_text(events: &[String]) -> String {
+    events
+        .iter()
+        .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+        .filter_map(|v| {
+            v.pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// An address nothing listens on.
+pub fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}/v1")
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real gateway on port 0 against the project's simulator on port 0.
+
+mod burst;
+mod errors;
+mod failures;
+mod metrics;
+mod openai_sdk;
+mod persistence;
+mod ranking;
+mod streaming;
