@@ -60,7 +60,11 @@ impl ConcurrencyLimiter {
                     return Err(QueueRefusal::Full);
                 }
                 metrics::gauge!(m::QUEUED).increment(1.0);
-                let waited = tokio::time::timeout(self.queue_timeout, self.semaphore.clone().acquire_owned()).await;
+                let waited = tokio::time::timeout(
+                    self.queue_timeout,
+                    self.semaphore.clone().acquire_owned(),
+                )
+                .await;
                 self.waiting.fetch_sub(1, Ordering::SeqCst);
                 metrics::gauge!(m::QUEUED).decrement(1.0);
                 match waited {

@@ -25,7 +25,10 @@ pub enum StartupError {
     #[error("cannot open the database: {0}")]
     Store(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] providers::HttpClientError),
     #[error("cannot install the metrics recorder: {0}")]
@@ -76,7 +79,10 @@ fn metrics_handle() -> Result<PrometheusHandle, StartupError> {
 }
 
 /// Starts a gateway on `settings.server.listen` and returns once it accepts connections.
-pub async fn spawn(settings: Settings, source: ConfigSource) -> Result<RunningGateway, StartupError> {
+pub async fn spawn(
+    settings: Settings,
+    source: ConfigSource,
+) -> Result<RunningGateway, StartupError> {
     let metrics = metrics_handle()?;
     let store = Store::open(
         &settings.storage.database,
@@ -88,7 +94,11 @@ pub async fn spawn(settings: Settings, source: ConfigSource) -> Result<RunningGa
     let providers = resolve_providers(&settings, &source);
     let catalog = Arc::new(LiveCatalog::load(&store, providers).await?);
     let records = store.load_health(now).await?;
-    let health = Arc::new(HealthBoard::from_records(records.routes, records.keys, records.invalid_keys));
+    let health = Arc::new(HealthBoard::from_records(
+        records.routes,
+        records.keys,
+        records.invalid_keys,
+    ));
 
     let background = CancellationToken::new();
     let (writer, writer_task) = spawn_writer(
@@ -96,7 +106,8 @@ pub async fn spawn(settings: Settings, source: ConfigSource) -> Result<RunningGa
         Duration::from_millis(settings.storage.log_flush_ms),
         background.clone(),
     );
-    let http_client = providers::http_client(Duration::from_millis(settings.routing.connect_timeout_ms))?;
+    let http_client =
+        providers::http_client(Duration::from_millis(settings.routing.connect_timeout_ms))?;
     let engine = Arc::new(Engine::new(
         catalog,
         health,
@@ -199,8 +210,12 @@ async fn watch_catalog(state: AppState, token: CancellationToken) {
             _ = tokio::time::sleep(every) => {}
         }
         state.metrics.run_upkeep();
-        let Ok(now) = state.store.versions().await else { continue };
-        if seen.is_some_and(|s| s.catalog == now.catalog) && seen.is_some_and(|s| s.health == now.health) {
+        let Ok(now) = state.store.versions().await else {
+            continue;
+        };
+        if seen.is_some_and(|s| s.catalog == now.catalog)
+            && seen.is_some_and(|s| s.health == now.health)
+        {
             continue;
         }
         if seen.is_none_or(|s| s.catalog != now.catalog) {

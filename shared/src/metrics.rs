@@ -28,8 +28,10 @@ pub const LATENCY_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
 ];
 
-/// Registers help text for every metric (promtool insists on it).
+/// Registers help text for every metric (promtool insists on it), and makes the gateway's
+/// always-present series exist from the start (so dashboards see zeros, not gaps).
 pub fn describe() {
+    register_gateway_series();
     describe_counter!(REQUESTS_TOTAL, "Client requests by endpoint and outcome.");
     describe_histogram!(
         REQUEST_DURATION_SECONDS,
@@ -46,7 +48,10 @@ pub fn describe() {
         "Upstream time to first token (streams) or to the answer, by provider."
     );
     describe_counter!(FALLBACKS_TOTAL, "Moves to another route, by reason.");
-    describe_counter!(TOKENS_TOTAL, "Tokens by provider and kind (prompt, completion).");
+    describe_counter!(
+        TOKENS_TOTAL,
+        "Tokens by provider and kind (prompt, completion)."
+    );
     describe_gauge!(IN_FLIGHT, "Requests holding a concurrency slot.");
     describe_gauge!(QUEUED, "Requests waiting for a concurrency slot.");
     describe_counter!(
@@ -71,9 +76,21 @@ pub fn describe() {
         ROUTE_HEALTH,
         "1 for the route's current health state, by route and state."
     );
-    describe_counter!(CATALOG_RELOADS_TOTAL, "Catalog snapshots reloaded from the database.");
+    describe_counter!(
+        CATALOG_RELOADS_TOTAL,
+        "Catalog snapshots reloaded from the database."
+    );
     describe_counter!(
         STORE_WRITE_ERRORS_TOTAL,
         "Background writes to the database that failed, by kind."
     );
+}
+
+fn register_gateway_series() {
+    metrics::gauge!(IN_FLIGHT).increment(0.0);
+    metrics::gauge!(QUEUED).increment(0.0);
+    for reason in ["queue_full", "waited_too_long"] {
+        metrics::counter!(QUEUE_TIMEOUTS_TOTAL, "reason" => reason).increment(0);
+    }
+    metrics::counter!(CLIENT_RATE_LIMITED_TOTAL).increment(0);
 }

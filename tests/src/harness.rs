@@ -81,7 +81,10 @@ impl GatewayConfig {
 
     /// A setting by its dotted name, e.g. `set("limits.max_concurrent_requests", "20")`.
     pub fn set(mut self, key: &str, value: &str) -> Self {
-        let var = format!("FREEROUTER__{}", key.replace('.', "__").to_ascii_uppercase());
+        let var = format!(
+            "FREEROUTER__{}",
+            key.replace('.', "__").to_ascii_uppercase()
+        );
         self.vars.insert(var, value.to_string());
         self
     }
@@ -160,7 +163,11 @@ impl TestGateway {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http.get(self.url(path)).send().await.expect("the gateway answers")
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("the gateway answers")
     }
 
     /// Stops the gateway, flushing its writer.
@@ -197,7 +204,12 @@ pub async fn sse_data(response: reqwest::Response) -> Vec<String> {
         .expect("the stream ends within 20 s")
         .expect("the stream reads");
     text.split("\n\n")
-        .filter_map(|event| event.trim().strip_prefix("data:").map(|d| d.trim().to_string()))
+        .filter_map(|event| {
+            event
+                .trim()
+                .strip_prefix("data:")
+                .map(|d| d.trim().to_string())
+        })
         .collect()
 }
 

@@ -90,7 +90,9 @@ impl From<RoutingError> for ApiError {
         let trail = error.trail().cloned().filter(|t| t.attempts() > 0);
         let message = error.to_string();
         match error {
-            RoutingError::InvalidRequest(invalid) => ApiError::invalid_request(invalid.message, invalid.param),
+            RoutingError::InvalidRequest(invalid) => {
+                ApiError::invalid_request(invalid.message, invalid.param)
+            }
             RoutingError::NoRoutesAvailable { missing_vars } => ApiError::new(
                 status,
                 "no_routes_available",
@@ -130,10 +132,9 @@ impl From<RoutingError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let passthrough = self
-            .upstream_body
-            .as_ref()
-            .filter(|b| serde_json::from_slice::<serde_json::Value>(b).is_ok_and(|v| v.get("error").is_some()));
+        let passthrough = self.upstream_body.as_ref().filter(|b| {
+            serde_json::from_slice::<serde_json::Value>(b).is_ok_and(|v| v.get("error").is_some())
+        });
         let body = match passthrough {
             Some(upstream) => upstream.clone(),
             None => {
@@ -151,12 +152,18 @@ impl IntoResponse for ApiError {
         };
         let mut response = (self.status, body).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         if let Some(secs) = self.retry_after_secs {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if let Some(trail) = &self.trail {
-            headers.insert("x-gateway-attempts", HeaderValue::from(trail.attempts() as u64));
+            headers.insert(
+                "x-gateway-attempts",
+                HeaderValue::from(trail.attempts() as u64),
+            );
             if let Ok(value) = HeaderValue::from_str(&trail.header_value()) {
                 headers.insert("x-gateway-trail", value);
             }

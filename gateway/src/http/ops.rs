@@ -53,7 +53,11 @@ fn publish_route_gauges(state: &AppState) {
     let now = now_ms();
     for route in &snapshot.routes {
         let id = route.route_id.clone();
-        metrics::gauge!(m::ROUTE_ENABLED, "route" => id.clone()).set(if route.enabled { 1.0 } else { 0.0 });
+        metrics::gauge!(m::ROUTE_ENABLED, "route" => id.clone()).set(if route.enabled {
+            1.0
+        } else {
+            0.0
+        });
         metrics::gauge!(m::ROUTE_RANK, "route" => id.clone()).set(route.rank as f64);
         let current = state
             .engine

@@ -48,7 +48,11 @@ mod tests {
         let registry: BuiltinRegistry = toml::from_str(DEFAULT_CATALOG).unwrap();
         assert!(registry.routes.len() >= 5);
         for route in &registry.routes {
-            assert!(registry.providers.contains_key(&route.provider), "{}", route.model);
+            assert!(
+                registry.providers.contains_key(&route.provider),
+                "{}",
+                route.model
+            );
             assert!(route.context_window.unwrap_or(0) > 0, "{}", route.model);
         }
         let mut ranks: Vec<_> = registry.routes.iter().map(|r| r.rank).collect();

@@ -15,7 +15,10 @@ pub struct LiveCatalog {
 
 impl LiveCatalog {
     /// Loads the routes from the store with the resolved providers.
-    pub async fn load(store: &Store, providers: BTreeMap<String, Provider>) -> Result<Self, StoreError> {
+    pub async fn load(
+        store: &Store,
+        providers: BTreeMap<String, Provider>,
+    ) -> Result<Self, StoreError> {
         let snapshot = Self::read(store, &providers).await?;
         Ok(Self {
             current: RwLock::new(Arc::new(snapshot)),
@@ -23,14 +26,20 @@ impl LiveCatalog {
         })
     }
 
-    async fn read(store: &Store, providers: &BTreeMap<String, Provider>) -> Result<CatalogSnapshot, StoreError> {
+    async fn read(
+        store: &Store,
+        providers: &BTreeMap<String, Provider>,
+    ) -> Result<CatalogSnapshot, StoreError> {
         let version = store.versions().await?.catalog;
         let routes = store.list_routes().await?;
         Ok(CatalogSnapshot::new(version, routes, providers.clone()))
     }
 
     pub fn snapshot(&self) -> Arc<CatalogSnapshot> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Re-reads the routes; returns the new snapshot.

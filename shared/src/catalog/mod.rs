@@ -1,10 +1,10 @@
 //! The catalog: providers (with their keys) and ranked routes, and the live snapshot the hot path reads.
 
 pub mod builtin;
+pub mod live;
 mod provider;
 mod route;
 mod snapshot;
-pub mod live;
 
 pub use provider::{ApiKey, Provider, parse_day_reset, resolve_providers};
 pub use route::{Origin, Route, RouteSeed, route_id};

@@ -88,7 +88,10 @@ pub fn resolve_providers(settings: &Settings, source: &ConfigSource) -> BTreeMap
             name.clone(),
             Provider {
                 name: name.clone(),
-                adapter: overrides.adapter.clone().unwrap_or_else(|| builtin.adapter.clone()),
+                adapter: overrides
+                    .adapter
+                    .clone()
+                    .unwrap_or_else(|| builtin.adapter.clone()),
                 base_url: base_url.trim_end_matches('/').to_string(),
                 keys,
                 keyless,
@@ -125,7 +128,11 @@ pub fn resolve_providers(settings: &Settings, source: &ConfigSource) -> BTreeMap
                 keyless: key_env.is_empty() && custom.api_keys.is_empty(),
                 keys,
                 limits: custom.limits.unwrap_or_default(),
-                day_reset_minute: custom.day_reset.as_deref().and_then(parse_day_reset).unwrap_or(0),
+                day_reset_minute: custom
+                    .day_reset
+                    .as_deref()
+                    .and_then(parse_day_reset)
+                    .unwrap_or(0),
                 key_env,
                 first_token_timeout_ms: custom.first_token_timeout_ms,
             },
@@ -145,7 +152,10 @@ mod tests {
         let providers = resolve_providers(&settings, &source);
         assert_eq!(providers["groq"].keys.len(), 2);
         assert!(!providers["gemini"].usable());
-        assert!(!providers["ollama"].usable(), "local Ollama waits for OLLAMA_BASE_URL");
+        assert!(
+            !providers["ollama"].usable(),
+            "local Ollama waits for OLLAMA_BASE_URL"
+        );
     }
 
     #[test]

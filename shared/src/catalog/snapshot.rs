@@ -25,12 +25,23 @@ pub enum ModelMatch {
 }
 
 impl CatalogSnapshot {
-    pub fn new(version: i64, mut routes: Vec<Route>, providers: BTreeMap<String, Provider>) -> Self {
-        routes.sort_by(|a, b| a.rank.cmp(&b.rank).then_with(|| a.route_id.cmp(&b.route_id)));
+    pub fn new(
+        version: i64,
+        mut routes: Vec<Route>,
+        providers: BTreeMap<String, Provider>,
+    ) -> Self {
+        routes.sort_by(|a, b| {
+            a.rank
+                .cmp(&b.rank)
+                .then_with(|| a.route_id.cmp(&b.route_id))
+        });
         Self {
             version,
             routes: routes.into_iter().map(Arc::new).collect(),
-            providers: providers.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
+            providers: providers
+                .into_iter()
+                .map(|(k, v)| (k, Arc::new(v)))
+                .collect(),
         }
     }
 

@@ -48,7 +48,8 @@ impl ConfigSource {
         };
         let toml = match path {
             Some(path) => Some(
-                std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path, source })?,
+                std::fs::read_to_string(&path)
+                    .map_err(|source| ConfigError::Read { path, source })?,
             ),
             None => None,
         };
@@ -69,7 +70,10 @@ impl ConfigSource {
     }
 
     pub fn var(&self, name: &str) -> Option<&str> {
-        self.vars.get(name).map(String::as_str).filter(|v| !v.trim().is_empty())
+        self.vars
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
     }
 }
 
@@ -118,9 +122,10 @@ mod tests {
 
     #[test]
     fn the_environment_overrides_the_file_which_overrides_defaults() {
-        let source = ConfigSource::from_toml("[limits]\nmax_concurrent_requests = 7\nmax_queue = 9")
-            .with_var("FREEROUTER__LIMITS__MAX_QUEUE", "11")
-            .with_var("FREEROUTER__AUTH__API_KEYS", "a,b");
+        let source =
+            ConfigSource::from_toml("[limits]\nmax_concurrent_requests = 7\nmax_queue = 9")
+                .with_var("FREEROUTER__LIMITS__MAX_QUEUE", "11")
+                .with_var("FREEROUTER__AUTH__API_KEYS", "a,b");
         let settings = Settings::load(&source).unwrap();
         assert_eq!(settings.limits.max_concurrent_requests, 7);
         assert_eq!(settings.limits.max_queue, 11);
@@ -154,7 +159,9 @@ mod tests {
 
     #[test]
     fn an_invalid_value_is_refused_with_its_name_and_no_secret() {
-        let source = ConfigSource::from_toml("[server]\nlisten = \"not an address\"\n[auth]\nadmin_token = \"tok-123\"");
+        let source = ConfigSource::from_toml(
+            "[server]\nlisten = \"not an address\"\n[auth]\nadmin_token = \"tok-123\"",
+        );
         let err = Settings::load(&source).unwrap_err().to_string();
         assert!(err.contains("server.listen"), "{err}");
         assert!(!err.contains("tok-123"));
@@ -162,7 +169,9 @@ mod tests {
 
     #[test]
     fn a_route_on_an_unknown_custom_provider_without_base_url_is_refused() {
-        let source = ConfigSource::from_toml("[providers.lab]\n[[routes]]\nprovider = \"lab\"\nmodel = \"m\"");
+        let source = ConfigSource::from_toml(
+            "[providers.lab]\n[[routes]]\nprovider = \"lab\"\nmodel = \"m\"",
+        );
         let err = Settings::load(&source).unwrap_err().to_string();
         assert!(err.contains("base_url"), "{err}");
     }

@@ -46,7 +46,11 @@ pub struct HealthBoard {
 }
 
 fn slot(provider: &str, key_id: &str, route_id: &str) -> KeySlot {
-    (provider.to_string(), key_id.to_string(), route_id.to_string())
+    (
+        provider.to_string(),
+        key_id.to_string(),
+        route_id.to_string(),
+    )
 }
 
 impl HealthBoard {
@@ -57,7 +61,10 @@ impl HealthBoard {
         invalid: Vec<(String, String)>,
     ) -> Self {
         let board = Board {
-            routes: routes.into_iter().map(|r| (r.route_id.clone(), r)).collect(),
+            routes: routes
+                .into_iter()
+                .map(|r| (r.route_id.clone(), r))
+                .collect(),
             keys: keys
                 .into_iter()
                 .map(|k| (slot(&k.provider, &k.key_id, &k.route_id), k))
@@ -172,7 +179,13 @@ impl HealthBoard {
     }
 
     /// The route cools as a whole until `until_ms` (a route-wide limit).
-    pub fn cool_route(&self, route_id: &str, until_ms: EpochMs, reason: &str, now: EpochMs) -> HealthChange {
+    pub fn cool_route(
+        &self,
+        route_id: &str,
+        until_ms: EpochMs,
+        reason: &str,
+        now: EpochMs,
+    ) -> HealthChange {
         let mut board = self.lock();
         let health = board
             .routes
@@ -245,7 +258,13 @@ impl HealthBoard {
     }
 
     /// A key the provider refused (401/403) is not used until it is seen working again.
-    pub fn mark_key_invalid(&self, provider: &str, key_id: &str, status: u16, now: EpochMs) -> HealthChange {
+    pub fn mark_key_invalid(
+        &self,
+        provider: &str,
+        key_id: &str,
+        status: u16,
+        now: EpochMs,
+    ) -> HealthChange {
         self.lock()
             .invalid
             .insert((provider.to_string(), key_id.to_string()));
@@ -264,8 +283,11 @@ impl HealthBoard {
             .routes
             .entry(route_id.to_string())
             .or_insert_with(|| RouteHealth::new(route_id));
-        health.learned_context_window =
-            Some(health.learned_context_window.map_or(window, |w| w.min(window)));
+        health.learned_context_window = Some(
+            health
+                .learned_context_window
+                .map_or(window, |w| w.min(window)),
+        );
         HealthChange::Route(health.clone())
     }
 }
@@ -292,7 +314,10 @@ mod tests {
         assert_eq!(health.effective_state(after), HealthState::Healthy);
         assert!(board.record_success("p/m", after).is_some());
         assert_eq!(board.route("p/m").unwrap().state, HealthState::Healthy);
-        assert!(board.record_success("p/m", after + 1).is_none(), "no write when nothing changed");
+        assert!(
+            board.record_success("p/m", after + 1).is_none(),
+            "no write when nothing changed"
+        );
     }
 
     #[test]

@@ -90,7 +90,10 @@ impl UpstreamFailure {
 /// The message and code in an error body, in the shapes providers use.
 fn error_text(body: &[u8]) -> (String, String) {
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return (String::from_utf8_lossy(body).chars().take(500).collect(), String::new());
+        return (
+            String::from_utf8_lossy(body).chars().take(500).collect(),
+            String::new(),
+        );
     };
     let error = json.get("error").unwrap_or(&json);
     let message = error
@@ -188,7 +191,12 @@ mod tests {
     use super::*;
 
     fn kind(status: u16, body: &str) -> FailureKind {
-        classify_error_response(status, Bytes::from(body.to_string()), RateLimitInfo::default()).kind
+        classify_error_response(
+            status,
+            Bytes::from(body.to_string()),
+            RateLimitInfo::default(),
+        )
+        .kind
     }
 
     #[test]
@@ -198,18 +206,30 @@ mod tests {
         assert_eq!(kind(404, "{}"), FailureKind::NotFound);
         assert_eq!(kind(410, "gone"), FailureKind::NotFound);
         assert_eq!(
-            kind(400, r#"{"error":{"message":"This model's maximum context length is 8192 tokens","code":"context_length_exceeded"}}"#),
+            kind(
+                400,
+                r#"{"error":{"message":"This model's maximum context length is 8192 tokens","code":"context_length_exceeded"}}"#
+            ),
             FailureKind::ContextLength
         );
         assert_eq!(
-            kind(400, r#"{"error":{"message":"The model `x` does not exist","code":"model_not_found"}}"#),
+            kind(
+                400,
+                r#"{"error":{"message":"The model `x` does not exist","code":"model_not_found"}}"#
+            ),
             FailureKind::NotFound
         );
         assert_eq!(
-            kind(400, r#"{"error":{"message":"Your request was rejected by our safety system","code":"content_policy_violation"}}"#),
+            kind(
+                400,
+                r#"{"error":{"message":"Your request was rejected by our safety system","code":"content_policy_violation"}}"#
+            ),
             FailureKind::ContentPolicy
         );
-        assert_eq!(kind(400, r#"{"errors":[{"message":"bad temperature"}]}"#), FailureKind::ClientError);
+        assert_eq!(
+            kind(400, r#"{"errors":[{"message":"bad temperature"}]}"#),
+            FailureKind::ClientError
+        );
         assert_eq!(kind(401, "{}"), FailureKind::Auth);
         assert_eq!(kind(402, "{}"), FailureKind::PaymentRequired);
         assert_eq!(kind(413, "{}"), FailureKind::TooLarge);

@@ -26,7 +26,11 @@ impl OpenAiCompatible {
             .header(CONTENT_TYPE, "application/json")
             .header(
                 ACCEPT,
-                if call.stream { "text/event-stream" } else { "application/json" },
+                if call.stream {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                },
             )
             .body(serde_json::to_vec(&call.body).unwrap_or_default());
         if let Some(key) = call.key {
@@ -40,7 +44,10 @@ impl OpenAiCompatible {
                 ));
             }
             Ok(Err(e)) if e.is_connect() => {
-                return Err(UpstreamFailure::new(FailureKind::Connect, "connection failed"));
+                return Err(UpstreamFailure::new(
+                    FailureKind::Connect,
+                    "connection failed",
+                ));
             }
             Ok(Err(_)) => {
                 return Err(UpstreamFailure::new(
@@ -114,7 +121,10 @@ fn sse_events(response: reqwest::Response, max_event_bytes: usize) -> EventStrea
                         Ok(events) => queue.extend(events),
                         Err(_) => {
                             ended = true;
-                            return Some((Err(StreamFault::TooLarge), (bytes, parser, queue, ended)));
+                            return Some((
+                                Err(StreamFault::TooLarge),
+                                (bytes, parser, queue, ended),
+                            ));
                         }
                     },
                     Some(Err(e)) => {

@@ -36,7 +36,9 @@ impl RateLimitInfo {
                 };
                 *slot = Some(slot.map_or(n as u64, |old| old.min(n as u64)));
             } else if let Some(rest) = name.strip_prefix("x-ratelimit-reset") {
-                let Some(ms) = parse_reset(value, now) else { continue };
+                let Some(ms) = parse_reset(value, now) else {
+                    continue;
+                };
                 let slot = if rest.contains("token") {
                     &mut info.reset_tokens_ms
                 } else {
@@ -67,7 +69,10 @@ impl RateLimitInfo {
         if exhausted.is_some() || !refused {
             return exhausted;
         }
-        self.reset_requests_ms.into_iter().chain(self.reset_tokens_ms).max()
+        self.reset_requests_ms
+            .into_iter()
+            .chain(self.reset_tokens_ms)
+            .max()
     }
 
     /// Whether the provider said something is spent (a remaining counter at zero).
@@ -103,10 +108,7 @@ pub fn parse_reset(value: &str, now: EpochMs) -> Option<u64> {
         return Some(ms);
     }
     let when = httpdate::parse_http_date(value).ok()?;
-    let when_ms = when
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_millis() as i64;
+    let when_ms = when.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as i64;
     Some((when_ms - now).max(0) as u64)
 }
 
@@ -159,13 +161,25 @@ mod tests {
         assert_eq!(parse_reset("500ms", NOW), Some(500));
         assert_eq!(parse_reset("1h", NOW), Some(3_600_000));
         assert_eq!(parse_reset("0.5", NOW), Some(500));
-        assert_eq!(parse_reset("1800000042", NOW), Some(42_000), "epoch seconds");
-        assert_eq!(parse_reset("1800000001500", NOW), Some(1_500), "epoch milliseconds");
+        assert_eq!(
+            parse_reset("1800000042", NOW),
+            Some(42_000),
+            "epoch seconds"
+        );
+        assert_eq!(
+            parse_reset("1800000001500", NOW),
+            Some(1_500),
+            "epoch milliseconds"
+        );
         let date = httpdate::fmt_http_date(
             std::time::UNIX_EPOCH + std::time::Duration::from_millis(NOW as u64 + 60_000),
         );
         assert_eq!(parse_reset(&date, NOW), Some(60_000), "HTTP date");
-        assert_eq!(parse_reset("Wed, 21 Oct 2015 07:28:00 GMT", NOW), Some(0), "past date");
+        assert_eq!(
+            parse_reset("Wed, 21 Oct 2015 07:28:00 GMT", NOW),
+            Some(0),
+            "past date"
+        );
         for junk in ["", "soon", "-5", "5x", "m", "NaN", "1e400"] {
             assert_eq!(parse_reset(junk, NOW), None, "{junk}");
         }
@@ -218,7 +232,8 @@ mod tests {
 
     #[test]
     fn a_healthy_response_gives_no_hint_and_a_bare_429_none_either() {
-        let info = RateLimitInfo::from_headers(&headers(&[("x-ratelimit-remaining-requests", "9")]), NOW);
+        let info =
+            RateLimitInfo::from_headers(&headers(&[("x-ratelimit-remaining-requests", "9")]), NOW);
         assert_eq!(info.wait_hint_ms(false), None);
         assert_eq!(RateLimitInfo::default().wait_hint_ms(true), None);
     }

@@ -144,7 +144,11 @@ mod tests {
 
     #[test]
     fn events_split_anywhere_and_in_any_line_ending_are_reassembled() {
-        let events = parse_all(&[b"data: {\"a\"", b":1}\r", b"\n\r\ndata:two\r\rdata: three\n\n"]);
+        let events = parse_all(&[
+            b"data: {\"a\"",
+            b":1}\r",
+            b"\n\r\ndata:two\r\rdata: three\n\n",
+        ]);
         assert_eq!(data(&events), vec!["{\"a\":1}", "two", "three"]);
     }
 

@@ -38,8 +38,8 @@ impl Target {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Next {
     Same,
-    NextKey,
-    NextRoute,
+    OtherKey,
+    OtherRoute,
 }
 
 struct Current {
@@ -72,7 +72,12 @@ pub struct Context<'a> {
 }
 
 impl Attempts {
-    pub fn new(candidates: Vec<Candidate>, settings: &RoutingSettings, needed_tokens: u64, started: Instant) -> Self {
+    pub fn new(
+        candidates: Vec<Candidate>,
+        settings: &RoutingSettings,
+        needed_tokens: u64,
+        started: Instant,
+    ) -> Self {
         Self {
             candidates,
             next_index: 0,
@@ -104,7 +109,7 @@ impl Attempts {
                             key: current.keys[current.key_index].clone(),
                         });
                     }
-                    Next::NextKey => {
+                    Next::OtherKey => {
                         current.key_index += 1;
                         current.tries = RouteTries::default();
                         let route_id = current.candidate.route.route_id.clone();
@@ -112,7 +117,9 @@ impl Attempts {
                         while let Some(key) = current.keys.get(current.key_index) {
                             let key_id = key.as_ref().map_or(KEYLESS_ID, |k| k.id.as_str());
                             let free = !health.key_invalid(&provider, key_id)
-                                && health.key_cooling_until(&provider, key_id, &route_id, now).is_none();
+                                && health
+                                    .key_cooling_until(&provider, key_id, &route_id, now)
+                                    .is_none();
                             if free {
                                 current.next = Next::Same;
                                 break;
@@ -124,7 +131,7 @@ impl Attempts {
                         }
                         continue;
                     }
-                    Next::NextRoute => {
+                    Next::OtherRoute => {
                         self.current = None;
                         continue;
                     }
@@ -132,7 +139,10 @@ impl Attempts {
             }
             let candidate = self.candidates.get(self.next_index)?.clone();
             self.next_index += 1;
-            if self.min_window.is_some_and(|min| candidate.window_tokens <= min) {
+            if self
+                .min_window
+                .is_some_and(|min| candidate.window_tokens <= min)
+            {
                 continue;
             }
             // Another request may have cooled this route since the plan was made.
@@ -142,7 +152,8 @@ impl Attempts {
             if cooling {
                 continue;
             }
-            let (keys, _) = usable_keys(&candidate.provider, &candidate.route.route_id, health, now);
+            let (keys, _) =
+                usable_keys(&candidate.provider, &candidate.route.route_id, health, now);
             if keys.is_empty() {
                 continue;
             }
@@ -199,35 +210,36 @@ impl Attempts {
         };
         match decision {
             Decision::RetrySame { after_ms } => {
-                let fits = Instant::now() + std::time::Duration::from_millis(after_ms) < self.deadline;
+                let fits =
+                    Instant::now() + std::time::Duration::from_millis(after_ms) < self.deadline;
                 if fits {
                     current.next = Next::Same;
                     Ok(Some(after_ms))
                 } else {
-                    current.next = Next::NextRoute;
+                    current.next = Next::OtherRoute;
                     moving_on(label);
                     Ok(None)
                 }
             }
             Decision::NextKey => {
-                current.next = Next::NextKey;
+                current.next = Next::OtherKey;
                 moving_on(label);
                 Ok(None)
             }
             Decision::NextRoute => {
-                current.next = Next::NextRoute;
+                current.next = Next::OtherRoute;
                 moving_on(label);
                 Ok(None)
             }
             Decision::LargerWindow { than_tokens } => {
                 self.min_window = Some(self.min_window.map_or(than_tokens, |m| m.max(than_tokens)));
-                current.next = Next::NextRoute;
+                current.next = Next::OtherRoute;
                 moving_on(label);
                 Ok(None)
             }
             // Mid-stream the client already has an answer started: a refusal only ends this route.
             Decision::ReturnToClient if mid_stream => {
-                current.next = Next::NextRoute;
+                current.next = Next::OtherRoute;
                 Ok(None)
             }
             Decision::ReturnToClient => Err(RoutingError::UpstreamRejected {
@@ -242,7 +254,7 @@ impl Attempts {
     /// Makes the current route the last one tried (a stream rescue leaves it for the next).
     pub fn leave_current_route(&mut self) {
         if let Some(current) = &mut self.current {
-            current.next = Next::NextRoute;
+            current.next = Next::OtherRoute;
         }
     }
 
@@ -291,17 +303,30 @@ impl Attempts {
     }
 }
 
-fn apply(effects: Vec<Effect>, target: &Target, ctx: &Context<'_>, now: EpochMs, failure: &UpstreamFailure) {
+fn apply(
+    effects: Vec<Effect>,
+    target: &Target,
+    ctx: &Context<'_>,
+    now: EpochMs,
+    failure: &UpstreamFailure,
+) {
     let (provider, key_id, route_id) = (target.provider(), target.key_id(), target.route_id());
     for effect in effects {
         let change = match effect {
-            Effect::CoolKey { until_ms, reason } => ctx.health.cool_key(provider, key_id, route_id, until_ms, reason),
-            Effect::EscalateKey => ctx.health.escalate_key(provider, key_id, route_id, now, ctx.settings),
+            Effect::CoolKey { until_ms, reason } => ctx
+                .health
+                .cool_key(provider, key_id, route_id, until_ms, reason),
+            Effect::EscalateKey => {
+                ctx.health
+                    .escalate_key(provider, key_id, route_id, now, ctx.settings)
+            }
             Effect::RouteFailure(kind) => {
                 ctx.health
                     .record_failure(route_id, kind, &failure.message, now, ctx.settings)
             }
-            Effect::InvalidKey { status } => ctx.health.mark_key_invalid(provider, key_id, status, now),
+            Effect::InvalidKey { status } => {
+                ctx.health.mark_key_invalid(provider, key_id, status, now)
+            }
             Effect::LearnWindow { tokens } => ctx.health.learn_context_window(route_id, tokens),
         };
         ctx.writer.health(change);

@@ -25,7 +25,10 @@ impl Usage {
         let prompt_tokens = usage.get("prompt_tokens")?.as_u64()?;
         Some(Usage {
             prompt_tokens,
-            completion_tokens: usage.get("completion_tokens").and_then(Value::as_u64).unwrap_or(0),
+            completion_tokens: usage
+                .get("completion_tokens")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
         })
     }
 }
@@ -46,9 +49,12 @@ impl ChunkInfo {
             .map(str::to_string);
         if let Some(delta) = choice.get("delta") {
             info.content = text_of(delta.get("content"));
-            info.has_reasoning = ["reasoning_content", "reasoning"]
-                .iter()
-                .any(|f| delta.get(*f).and_then(Value::as_str).is_some_and(|s| !s.is_empty()));
+            info.has_reasoning = ["reasoning_content", "reasoning"].iter().any(|f| {
+                delta
+                    .get(*f)
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| !s.is_empty())
+            });
             info.has_tool_calls = delta
                 .get("tool_calls")
                 .and_then(Value::as_array)
@@ -82,9 +88,12 @@ pub fn completion_has_answer(json: &Value) -> bool {
         return false;
     };
     !text_of(message.get("content")).is_empty()
-        || ["reasoning_content", "reasoning"]
-            .iter()
-            .any(|f| message.get(*f).and_then(Value::as_str).is_some_and(|s| !s.is_empty()))
+        || ["reasoning_content", "reasoning"].iter().any(|f| {
+            message
+                .get(*f)
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty())
+        })
         || message
             .get("tool_calls")
             .and_then(Value::as_array)
@@ -112,16 +121,26 @@ mod tests {
         let usage = json!({"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":5}});
         assert_eq!(
             ChunkInfo::inspect(&usage).usage,
-            Some(Usage { prompt_tokens: 3, completion_tokens: 5 })
+            Some(Usage {
+                prompt_tokens: 3,
+                completion_tokens: 5
+            })
         );
         let fin = json!({"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]});
-        assert_eq!(ChunkInfo::inspect(&fin).finish_reason.as_deref(), Some("stop"));
+        assert_eq!(
+            ChunkInfo::inspect(&fin).finish_reason.as_deref(),
+            Some("stop")
+        );
         assert!(ChunkInfo::inspect(&json!({"error":{"message":"x"}})).is_error);
     }
 
     #[test]
     fn an_empty_completion_has_no_answer() {
-        assert!(!completion_has_answer(&json!({"choices":[{"message":{"content":""}}]})));
-        assert!(completion_has_answer(&json!({"choices":[{"message":{"content":[{"type":"text","text":"x"}]}}]})));
+        assert!(!completion_has_answer(
+            &json!({"choices":[{"message":{"content":""}}]})
+        ));
+        assert!(completion_has_answer(
+            &json!({"choices":[{"message":{"content":[{"type":"text","text":"x"}]}}]})
+        ));
     }
 }

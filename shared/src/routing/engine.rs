@@ -12,7 +12,8 @@ use crate::config::RoutingSettings;
 use crate::health::HealthBoard;
 use crate::metrics as m;
 use crate::providers::{
-    FailureKind, ProviderAdapter, RateLimitInfo, UpstreamCall, UpstreamFailure, UpstreamReply, adapter_for,
+    FailureKind, ProviderAdapter, RateLimitInfo, UpstreamCall, UpstreamFailure, UpstreamReply,
+    adapter_for,
 };
 use crate::store::{RateLimitHint, RequestLogRow, StoreWrite, StoreWriter};
 use crate::time::{EpochMs, now_ms};
@@ -121,7 +122,10 @@ impl Engine {
     ) -> Result<UpstreamReply, UpstreamFailure> {
         let provider = &target.candidate.provider;
         let Some(adapter) = self.adapters.get(&provider.adapter) else {
-            return Err(UpstreamFailure::new(FailureKind::Connect, "no adapter for this provider"));
+            return Err(UpstreamFailure::new(
+                FailureKind::Connect,
+                "no adapter for this provider",
+            ));
         };
         let left = deadline.saturating_duration_since(Instant::now());
         let call = UpstreamCall {
@@ -148,17 +152,32 @@ impl Engine {
             Ok((c, _)) => Some(&c.served.trail),
             Err(e) => e.trail(),
         };
-        self.record(request, status, served, trail, result.as_ref().err(), usage, None);
+        self.record(
+            request,
+            status,
+            served,
+            trail,
+            result.as_ref().err(),
+            usage,
+            None,
+        );
         result.map(|(completion, _)| completion)
     }
 
-    async fn complete_inner(&self, request: &RouteRequest) -> Result<(Completion, Option<Usage>), RoutingError> {
+    async fn complete_inner(
+        &self,
+        request: &RouteRequest,
+    ) -> Result<(Completion, Option<Usage>), RoutingError> {
         let mut attempts = self.start(request)?;
         while let Some(target) = attempts.next_target(&self.health, now_ms()) {
-            let body = request.chat.upstream_body(&target.candidate.route.upstream_model);
+            let body = request
+                .chat
+                .upstream_body(&target.candidate.route.upstream_model);
             let sent = Instant::now();
             let failure = match self.call(&target, body, false, attempts.deadline).await {
-                Ok(UpstreamReply::Complete { body, json, rate }) if completion_has_answer(&json) => {
+                Ok(UpstreamReply::Complete { body, json, rate })
+                    if completion_has_answer(&json) =>
+                {
                     attempts.succeeded(&target);
                     self.after_success(&target, &rate, sent.elapsed());
                     let usage = json.get("usage").and_then(Usage::from_json);
@@ -176,14 +195,20 @@ impl Engine {
                 }
                 Ok(UpstreamReply::Complete { rate, .. }) => UpstreamFailure {
                     rate,
-                    ..UpstreamFailure::new(FailureKind::EmptyCompletion, "the upstream answered nothing")
+                    ..UpstreamFailure::new(
+                        FailureKind::EmptyCompletion,
+                        "the upstream answered nothing",
+                    )
                 },
-                Ok(UpstreamReply::Stream { .. }) => {
-                    UpstreamFailure::new(FailureKind::Malformed, "a stream where a JSON answer was asked for")
-                }
+                Ok(UpstreamReply::Stream { .. }) => UpstreamFailure::new(
+                    FailureKind::Malformed,
+                    "a stream where a JSON answer was asked for",
+                ),
                 Err(failure) => failure,
             };
-            if let Some(wait) = attempts.failed(&target, &failure, &self.context(), now_ms(), false)? {
+            if let Some(wait) =
+                attempts.failed(&target, &failure, &self.context(), now_ms(), false)?
+            {
                 tokio::time::sleep(Duration::from_millis(wait)).await;
             }
         }
@@ -192,7 +217,12 @@ impl Engine {
 
     /// After an answer: the route is healthy again; what the provider said about quota is kept,
     /// and a key the provider says is spent rests until its reset.
-    pub(crate) fn after_success(&self, target: &Target, rate: &RateLimitInfo, time_to_answer: Duration) {
+    pub(crate) fn after_success(
+        &self,
+        target: &Target,
+        rate: &RateLimitInfo,
+        time_to_answer: Duration,
+    ) {
         let now = now_ms();
         if let Some(change) = self.health.record_success(target.route_id(), now) {
             self.writer.health(change);
@@ -277,7 +307,8 @@ pub struct RequestRecord<'a> {
 /// Counts the request and queues its log row; also used by the HTTP face for requests refused before routing.
 pub fn record_request(writer: &StoreWriter, r: RequestRecord<'_>) {
     let elapsed = r.received.elapsed();
-    metrics::counter!(m::REQUESTS_TOTAL, "endpoint" => r.endpoint, "outcome" => r.outcome).increment(1);
+    metrics::counter!(m::REQUESTS_TOTAL, "endpoint" => r.endpoint, "outcome" => r.outcome)
+        .increment(1);
     metrics::histogram!(m::REQUEST_DURATION_SECONDS, "endpoint" => r.endpoint, "outcome" => r.outcome)
         .record(elapsed.as_secs_f64());
     if let (Some(served), Some(usage)) = (r.served, r.usage) {

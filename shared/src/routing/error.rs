@@ -14,7 +14,9 @@ pub enum RoutingError {
     /// A strict request named a model that is unknown or disabled.
     #[error("the model `{model}` does not exist or is disabled")]
     ModelNotFound { model: String },
-    #[error("the prompt ({needed_tokens} tokens estimated) is larger than every eligible route's context window")]
+    #[error(
+        "the prompt ({needed_tokens} tokens estimated) is larger than every eligible route's context window"
+    )]
     ContextLengthExceeded { needed_tokens: u64, trail: Trail },
     /// Every eligible route is cooling or out of quota; the soonest one is back in `retry_after_ms`.
     #[error("every eligible route is cooling or out of quota")]

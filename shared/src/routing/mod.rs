@@ -11,7 +11,9 @@ mod request;
 mod stream;
 mod trail;
 
-pub use engine::{Completion, Engine, RequestRecord, RouteRequest, Served, error_status, record_request};
+pub use engine::{
+    Completion, Engine, RequestRecord, RouteRequest, Served, error_status, record_request,
+};
 pub use error::RoutingError;
 pub use request::{ChatRequest, InvalidRequest};
 pub use stream::CommittedStream;

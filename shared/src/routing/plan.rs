@@ -141,7 +141,9 @@ pub fn plan(
         let window_tokens = route_health
             .as_ref()
             .and_then(|h| h.learned_context_window)
-            .map_or(route.context_window_tokens, |w| w.min(route.context_window_tokens));
+            .map_or(route.context_window_tokens, |w| {
+                w.min(route.context_window_tokens)
+            });
         if needed > window_tokens {
             skip(&mut plan, Skip::ContextTooSmall);
             continue;
@@ -193,7 +195,11 @@ fn empty_plan_error(
             trail: Trail::default(),
         };
     }
-    if plan.skipped.iter().any(|(_, s)| *s == Skip::ContextTooSmall) {
+    if plan
+        .skipped
+        .iter()
+        .any(|(_, s)| *s == Skip::ContextTooSmall)
+    {
         return RoutingError::ContextLengthExceeded {
             needed_tokens: needed,
             trail: Trail::default(),

@@ -10,12 +10,16 @@ use crate::time::EpochMs;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {
     /// Wait, then the same route with the same key.
-    RetrySame { after_ms: u64 },
+    RetrySame {
+        after_ms: u64,
+    },
     /// This key is spent on this route: the route's next key, else the next route.
     NextKey,
     NextRoute,
     /// Only routes whose window is larger than this.
-    LargerWindow { than_tokens: u64 },
+    LargerWindow {
+        than_tokens: u64,
+    },
     /// The upstream's answer goes to the client as it is.
     ReturnToClient,
 }
@@ -23,11 +27,18 @@ pub enum Decision {
 /// What the failure does to health.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {
-    CoolKey { until_ms: EpochMs, reason: &'static str },
+    CoolKey {
+        until_ms: EpochMs,
+        reason: &'static str,
+    },
     EscalateKey,
     RouteFailure(RouteFailure),
-    InvalidKey { status: u16 },
-    LearnWindow { tokens: u64 },
+    InvalidKey {
+        status: u16,
+    },
+    LearnWindow {
+        tokens: u64,
+    },
 }
 
 /// What this request has already spent on the current route and key.
@@ -55,7 +66,11 @@ fn jittered(base_ms: u64, jitter: f64) -> u64 {
 }
 
 /// Decides what one failed attempt means.
-pub fn decide(failure: &UpstreamFailure, tries: &mut RouteTries, j: &Judgement<'_>) -> (Decision, Vec<Effect>) {
+pub fn decide(
+    failure: &UpstreamFailure,
+    tries: &mut RouteTries,
+    j: &Judgement<'_>,
+) -> (Decision, Vec<Effect>) {
     let s = j.settings;
     match failure.kind {
         FailureKind::RateLimited => match failure.rate.wait_hint_ms(true) {
@@ -74,7 +89,12 @@ pub fn decide(failure: &UpstreamFailure, tries: &mut RouteTries, j: &Judgement<'
                 tries.hintless_429s += 1;
                 if tries.hintless_429s < s.hintless_429_tries {
                     let backoff = s.retry_pause_ms << (tries.hintless_429s - 1).min(8);
-                    (Decision::RetrySame { after_ms: jittered(backoff, j.jitter) }, vec![])
+                    (
+                        Decision::RetrySame {
+                            after_ms: jittered(backoff, j.jitter),
+                        },
+                        vec![],
+                    )
                 } else {
                     (Decision::NextKey, vec![Effect::EscalateKey])
                 }
@@ -86,22 +106,34 @@ pub fn decide(failure: &UpstreamFailure, tries: &mut RouteTries, j: &Judgement<'
                 (Decision::NextRoute, effects)
             } else {
                 tries.quick_retry_used = true;
-                (Decision::RetrySame { after_ms: jittered(s.retry_pause_ms, j.jitter) }, effects)
+                (
+                    Decision::RetrySame {
+                        after_ms: jittered(s.retry_pause_ms, j.jitter),
+                    },
+                    effects,
+                )
             }
         }
-        FailureKind::Connect | FailureKind::Malformed | FailureKind::BodyTooLarge => {
-            (Decision::NextRoute, vec![Effect::RouteFailure(RouteFailure::Error)])
-        }
-        FailureKind::HeaderTimeout | FailureKind::FirstTokenTimeout | FailureKind::StreamIdle => {
-            (Decision::NextRoute, vec![Effect::RouteFailure(RouteFailure::Timeout)])
-        }
-        FailureKind::NotFound => (Decision::NextRoute, vec![Effect::RouteFailure(RouteFailure::NotFound)]),
+        FailureKind::Connect | FailureKind::Malformed | FailureKind::BodyTooLarge => (
+            Decision::NextRoute,
+            vec![Effect::RouteFailure(RouteFailure::Error)],
+        ),
+        FailureKind::HeaderTimeout | FailureKind::FirstTokenTimeout | FailureKind::StreamIdle => (
+            Decision::NextRoute,
+            vec![Effect::RouteFailure(RouteFailure::Timeout)],
+        ),
+        FailureKind::NotFound => (
+            Decision::NextRoute,
+            vec![Effect::RouteFailure(RouteFailure::NotFound)],
+        ),
         FailureKind::ContextLength => {
             let learned = stated_window(&failure.message)
                 .unwrap_or_else(|| j.needed_tokens.saturating_sub(1))
                 .min(j.window_tokens);
             (
-                Decision::LargerWindow { than_tokens: j.window_tokens },
+                Decision::LargerWindow {
+                    than_tokens: j.window_tokens,
+                },
                 vec![Effect::LearnWindow { tokens: learned }],
             )
         }
@@ -132,7 +164,9 @@ pub fn decide(failure: &UpstreamFailure, tries: &mut RouteTries, j: &Judgement<'
 /// "maximum context length is 8192 tokens" → 8192.
 fn stated_window(message: &str) -> Option<u64> {
     let lower = message.to_ascii_lowercase();
-    let at = lower.find("context length").or_else(|| lower.find("context window"))?;
+    let at = lower
+        .find("context length")
+        .or_else(|| lower.find("context window"))?;
     lower[at..]
         .split(|c: char| !c.is_ascii_digit())
         .find(|part| !part.is_empty())
@@ -178,15 +212,31 @@ mod tests {
         assert!(e.is_empty());
         let (d, e) = decide(&rate_limited(Some(1_000)), &mut tries, &judge(&s));
         assert_eq!(d, Decision::NextKey);
-        assert_eq!(e, vec![Effect::CoolKey { until_ms: 2_000, reason: "rate_limited" }]);
+        assert_eq!(
+            e,
+            vec![Effect::CoolKey {
+                until_ms: 2_000,
+                reason: "rate_limited"
+            }]
+        );
     }
 
     #[test]
     fn a_far_reset_moves_on_at_once_and_cools_until_the_reset() {
         let s = settings();
-        let (d, e) = decide(&rate_limited(Some(30_000)), &mut RouteTries::default(), &judge(&s));
+        let (d, e) = decide(
+            &rate_limited(Some(30_000)),
+            &mut RouteTries::default(),
+            &judge(&s),
+        );
         assert_eq!(d, Decision::NextKey);
-        assert_eq!(e, vec![Effect::CoolKey { until_ms: 31_000, reason: "rate_limited" }]);
+        assert_eq!(
+            e,
+            vec![Effect::CoolKey {
+                until_ms: 31_000,
+                reason: "rate_limited"
+            }]
+        );
     }
 
     #[test]
@@ -206,15 +256,25 @@ mod tests {
         let s = settings();
         let mut tries = RouteTries::default();
         let failure = UpstreamFailure::new(FailureKind::Server, "boom");
-        assert!(matches!(decide(&failure, &mut tries, &judge(&s)).0, Decision::RetrySame { .. }));
-        assert_eq!(decide(&failure, &mut tries, &judge(&s)).0, Decision::NextRoute);
+        assert!(matches!(
+            decide(&failure, &mut tries, &judge(&s)).0,
+            Decision::RetrySame { .. }
+        ));
+        assert_eq!(
+            decide(&failure, &mut tries, &judge(&s)).0,
+            Decision::NextRoute
+        );
     }
 
     #[test]
     fn policy_refusals_and_plain_4xx_go_to_the_client() {
         let s = settings();
         for kind in [FailureKind::ContentPolicy, FailureKind::ClientError] {
-            let (d, e) = decide(&UpstreamFailure::new(kind, "no"), &mut RouteTries::default(), &judge(&s));
+            let (d, e) = decide(
+                &UpstreamFailure::new(kind, "no"),
+                &mut RouteTries::default(),
+                &judge(&s),
+            );
             assert_eq!((d, e), (Decision::ReturnToClient, vec![]));
         }
     }

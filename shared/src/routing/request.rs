@@ -20,7 +20,14 @@ fn invalid(message: impl Into<String>, param: &str) -> InvalidRequest {
 /// More messages than this in one request is refused.
 pub const MAX_MESSAGES: usize = 10_000;
 
-const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool", "function"];
+const ROLES: &[&str] = &[
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+];
 
 /// A validated chat completion request.
 #[derive(Clone, Debug)]
@@ -91,7 +98,12 @@ impl ChatRequest {
                     ));
                 }
             },
-            Some(_) => return Err(invalid("`stream_options` must be an object", "stream_options")),
+            Some(_) => {
+                return Err(invalid(
+                    "`stream_options` must be an object",
+                    "stream_options",
+                ));
+            }
         };
         let mut max_tokens = None;
         for field in ["max_tokens", "max_completion_tokens"] {
@@ -100,12 +112,20 @@ impl ChatRequest {
                 Some(v) => match v.as_u64() {
                     Some(n) => max_tokens = Some(max_tokens.map_or(n, |m: u64| m.max(n))),
                     None => {
-                        return Err(invalid(format!("`{field}` must be a non-negative integer"), field));
+                        return Err(invalid(
+                            format!("`{field}` must be a non-negative integer"),
+                            field,
+                        ));
                     }
                 },
             }
         }
-        for field in ["temperature", "top_p", "presence_penalty", "frequency_penalty"] {
+        for field in [
+            "temperature",
+            "top_p",
+            "presence_penalty",
+            "frequency_penalty",
+        ] {
             if let Some(v) = body.get(field)
                 && !(v.is_null() || v.is_number())
             {
@@ -151,7 +171,10 @@ impl ChatRequest {
                     for part in parts {
                         match part.get("type").and_then(Value::as_str) {
                             Some("image_url") | Some("input_image") => tokens += 800,
-                            _ => chars += part.get("text").and_then(Value::as_str).map_or(0, str::len),
+                            _ => {
+                                chars +=
+                                    part.get("text").and_then(Value::as_str).map_or(0, str::len)
+                            }
                         }
                     }
                 }
@@ -182,12 +205,25 @@ fn validate_message(i: usize, message: &Value) -> Result<(), InvalidRequest> {
     };
     let role = match m.get("role") {
         Some(Value::String(r)) => r.as_str(),
-        Some(_) => return Err(invalid(format!("`{param}.role` must be a string"), &format!("{param}.role"))),
-        None => return Err(invalid(format!("`{param}.role` is required"), &format!("{param}.role"))),
+        Some(_) => {
+            return Err(invalid(
+                format!("`{param}.role` must be a string"),
+                &format!("{param}.role"),
+            ));
+        }
+        None => {
+            return Err(invalid(
+                format!("`{param}.role` is required"),
+                &format!("{param}.role"),
+            ));
+        }
     };
     if !ROLES.contains(&role) {
         return Err(invalid(
-            format!("`{param}.role` must be one of {}; got {role:?}", ROLES.join(", ")),
+            format!(
+                "`{param}.role` must be one of {}; got {role:?}",
+                ROLES.join(", ")
+            ),
             &format!("{param}.role"),
         ));
     }
@@ -205,7 +241,10 @@ fn validate_message(i: usize, message: &Value) -> Result<(), InvalidRequest> {
         }
         None | Some(Value::Null) if role == "assistant" => {}
         None | Some(Value::Null) => {
-            return Err(invalid(format!("`{param}.content` is required"), &format!("{param}.content")));
+            return Err(invalid(
+                format!("`{param}.content` is required"),
+                &format!("{param}.content"),
+            ));
         }
         Some(_) => {
             return Err(invalid(
@@ -241,13 +280,34 @@ mod tests {
             ("{\"messages\":[]}", Some("messages")),
             ("{}", Some("messages")),
             ("{\"messages\":\"hi\"}", Some("messages")),
-            ("{\"model\":3,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", Some("model")),
-            ("{\"messages\":[{\"role\":\"boss\",\"content\":\"x\"}]}", Some("messages[0].role")),
-            ("{\"messages\":[{\"role\":\"user\",\"content\":5}]}", Some("messages[0].content")),
-            ("{\"messages\":[{\"role\":\"user\"}]}", Some("messages[0].content")),
-            ("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":\"yes\"}", Some("stream")),
-            ("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":-1}", Some("max_tokens")),
-            ("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":\"hot\"}", Some("temperature")),
+            (
+                "{\"model\":3,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                Some("model"),
+            ),
+            (
+                "{\"messages\":[{\"role\":\"boss\",\"content\":\"x\"}]}",
+                Some("messages[0].role"),
+            ),
+            (
+                "{\"messages\":[{\"role\":\"user\",\"content\":5}]}",
+                Some("messages[0].content"),
+            ),
+            (
+                "{\"messages\":[{\"role\":\"user\"}]}",
+                Some("messages[0].content"),
+            ),
+            (
+                "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":\"yes\"}",
+                Some("stream"),
+            ),
+            (
+                "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":-1}",
+                Some("max_tokens"),
+            ),
+            (
+                "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":\"hot\"}",
+                Some("temperature"),
+            ),
         ];
         for (body, param) in cases {
             let err = parse(body).unwrap_err();
@@ -260,7 +320,10 @@ mod tests {
     fn the_prompt_estimate_grows_with_the_text() {
         let small = parse(r#"{"messages":[{"role":"user","content":"hi"}]}"#).unwrap();
         let text = "x".repeat(4000);
-        let large = parse(&format!(r#"{{"messages":[{{"role":"user","content":"{text}"}}]}}"#)).unwrap();
+        let large = parse(&format!(
+            r#"{{"messages":[{{"role":"user","content":"{text}"}}]}}"#
+        ))
+        .unwrap();
         assert!(large.estimated_prompt_tokens() >= 1000);
         assert!(small.estimated_prompt_tokens() < 10);
     }

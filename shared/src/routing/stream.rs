@@ -100,7 +100,8 @@ impl Output {
         let sent = match mode {
             Mode::Direct => self.send_json(&chunk).await,
             Mode::Continuation => {
-                let carries = info.is_commit_point() || info.finish_reason.is_some() || info.usage.is_some();
+                let carries =
+                    info.is_commit_point() || info.finish_reason.is_some() || info.usage.is_some();
                 !carries || self.send_json(&chunk).await
             }
             Mode::Restart { expected, seen } => {
@@ -155,7 +156,11 @@ impl Output {
     }
 
     fn flow(&self) -> Flow {
-        if self.complete() { Flow::Finished } else { Flow::Continue }
+        if self.complete() {
+            Flow::Finished
+        } else {
+            Flow::Continue
+        }
     }
 }
 
@@ -171,10 +176,21 @@ fn with_content(mut chunk: Value, content: &str) -> Value {
 
 impl Engine {
     /// Opens a stream: tries routes until one reaches its commit point.
-    pub async fn open_stream(self: &Arc<Self>, request: RouteRequest) -> Result<CommittedStream, RoutingError> {
+    pub async fn open_stream(
+        self: &Arc<Self>,
+        request: RouteRequest,
+    ) -> Result<CommittedStream, RoutingError> {
         let result = self.open_stream_inner(&request).await;
         if let Err(error) = &result {
-            self.record(&request, error_status(error), None, error.trail(), Some(error), None, None);
+            self.record(
+                &request,
+                error_status(error),
+                None,
+                error.trail(),
+                Some(error),
+                None,
+                None,
+            );
         }
         let (attempts, target, opened, served, ttft) = result?;
         Ok(CommittedStream {
@@ -195,7 +211,9 @@ impl Engine {
     ) -> Result<(Attempts, Target, Opened, Served, Duration), RoutingError> {
         let mut attempts = self.start(request)?;
         while let Some(target) = attempts.next_target(&self.health, now_ms()) {
-            let body = request.chat.upstream_body(&target.candidate.route.upstream_model);
+            let body = request
+                .chat
+                .upstream_body(&target.candidate.route.upstream_model);
             let sent = Instant::now();
             match self.open_on(&target, body, attempts.deadline).await {
                 Ok((opened, rate)) => {
@@ -217,7 +235,9 @@ impl Engine {
                     return Ok((attempts, target, opened, served, ttft));
                 }
                 Err(failure) => {
-                    if let Some(wait) = attempts.failed(&target, &failure, &self.context(), now_ms(), false)? {
+                    if let Some(wait) =
+                        attempts.failed(&target, &failure, &self.context(), now_ms(), false)?
+                    {
                         tokio::time::sleep(Duration::from_millis(wait)).await;
                     }
                 }
@@ -236,7 +256,10 @@ impl Engine {
         let (events, rate) = match self.call(target, body, true, deadline).await? {
             UpstreamReply::Stream { events, rate } => (events, rate),
             UpstreamReply::Complete { .. } => {
-                return Err(UpstreamFailure::new(FailureKind::Malformed, "a JSON answer where a stream was asked for"));
+                return Err(UpstreamFailure::new(
+                    FailureKind::Malformed,
+                    "a JSON answer where a stream was asked for",
+                ));
             }
         };
         let first_token = target
@@ -251,25 +274,51 @@ impl Engine {
             .map_err(|failure| UpstreamFailure { rate, ..failure })
     }
 
-    async fn read_to_commit(&self, mut events: EventStream, limit: Instant, provider: &str) -> Result<Opened, UpstreamFailure> {
+    async fn read_to_commit(
+        &self,
+        mut events: EventStream,
+        limit: Instant,
+        provider: &str,
+    ) -> Result<Opened, UpstreamFailure> {
         let mut pending = VecDeque::new();
         let mut finished = false;
         loop {
             let left = limit.saturating_duration_since(Instant::now());
             let event = match tokio::time::timeout(left, events.next()).await {
-                Err(_) => return Err(UpstreamFailure::new(FailureKind::FirstTokenTimeout, "no first token in time")),
+                Err(_) => {
+                    return Err(UpstreamFailure::new(
+                        FailureKind::FirstTokenTimeout,
+                        "no first token in time",
+                    ));
+                }
                 Ok(None) if finished => {
-                    return Err(UpstreamFailure::new(FailureKind::EmptyCompletion, "the stream ended with no content"));
+                    return Err(UpstreamFailure::new(
+                        FailureKind::EmptyCompletion,
+                        "the stream ended with no content",
+                    ));
                 }
-                Ok(None) => return Err(UpstreamFailure::new(FailureKind::Reset, "the stream ended before any content")),
+                Ok(None) => {
+                    return Err(UpstreamFailure::new(
+                        FailureKind::Reset,
+                        "the stream ended before any content",
+                    ));
+                }
                 Ok(Some(Err(StreamFault::TooLarge))) => {
-                    return Err(UpstreamFailure::new(FailureKind::BodyTooLarge, "an upstream event exceeded the bound"));
+                    return Err(UpstreamFailure::new(
+                        FailureKind::BodyTooLarge,
+                        "an upstream event exceeded the bound",
+                    ));
                 }
-                Ok(Some(Err(StreamFault::Io(e)))) => return Err(UpstreamFailure::new(FailureKind::Reset, e)),
+                Ok(Some(Err(StreamFault::Io(e)))) => {
+                    return Err(UpstreamFailure::new(FailureKind::Reset, e));
+                }
                 Ok(Some(Ok(event))) => event,
             };
             if event.data.trim() == "[DONE]" {
-                return Err(UpstreamFailure::new(FailureKind::EmptyCompletion, "the stream ended with no content"));
+                return Err(UpstreamFailure::new(
+                    FailureKind::EmptyCompletion,
+                    "the stream ended with no content",
+                ));
             }
             let Ok(chunk) = serde_json::from_str::<Value>(&event.data) else {
                 skipped(provider);
@@ -288,7 +337,10 @@ impl Engine {
             let commit = info.is_commit_point();
             pending.push_back(chunk);
             if commit {
-                return Ok(Opened { pending, upstream: events });
+                return Ok(Opened {
+                    pending,
+                    upstream: events,
+                });
             }
         }
     }
@@ -300,10 +352,15 @@ fn skipped(provider: &str) {
 
 impl CommittedStream {
     /// The SSE body for the client; a task drives the upstream (and any rescue) and ends when the client leaves.
-    pub fn into_body(self) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
+    pub fn into_body(
+        self,
+    ) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
         let (tx, rx) = mpsc::channel::<Bytes>(32);
         tokio::spawn(self.forward(tx));
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok(b), rx)) })
+        futures::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|b| (Ok(b), rx)) },
+        )
     }
 
     async fn forward(mut self, tx: mpsc::Sender<Bytes>) {
@@ -346,7 +403,10 @@ impl CommittedStream {
                             break None;
                         }
                         match serde_json::from_str::<Value>(&event.data) {
-                            Ok(chunk) if chunk.get("error").is_some() || event.event.as_deref() == Some("error") => {
+                            Ok(chunk)
+                                if chunk.get("error").is_some()
+                                    || event.event.as_deref() == Some("error") =>
+                            {
                                 break Some(FailureKind::Server);
                             }
                             Ok(chunk) => self.opened.pending.push_back(chunk),
@@ -359,7 +419,11 @@ impl CommittedStream {
                 out.done().await;
                 break false;
             };
-            tracing::info!(route = self.target.route_id(), reason = kind.label(), "committed stream cut; rescuing");
+            tracing::info!(
+                route = self.target.route_id(),
+                reason = kind.label(),
+                "committed stream cut; rescuing"
+            );
             if self.rescue(&out, kind, &mut mode).await {
                 metrics::counter!(m::STREAM_RESCUES_TOTAL, "result" => "continued").increment(1);
                 continue;
@@ -369,7 +433,14 @@ impl CommittedStream {
                 .await;
             break true;
         };
-        self.finish(&out, if interrupted { "stream_interrupted" } else { "ok" });
+        self.finish(
+            &out,
+            if interrupted {
+                "stream_interrupted"
+            } else {
+                "ok"
+            },
+        );
     }
 
     /// Finds a route that continues the answer; on success the stream and mode are replaced.
@@ -380,7 +451,9 @@ impl CommittedStream {
             // A restarted answer that diverged: not the route's fault, just not a continuation.
             self.attempts.trail.push(self.target.route_id(), "diverged");
         } else {
-            let _ = self.attempts.failed(&self.target, &failure, &engine.context(), now_ms(), true);
+            let _ = self
+                .attempts
+                .failed(&self.target, &failure, &engine.context(), now_ms(), true);
         }
         self.attempts.leave_current_route();
         if out.sent_tool_calls {
@@ -401,7 +474,13 @@ impl CommittedStream {
                     }
                     Err(failure) => {
                         let refused = failure.kind == FailureKind::ClientError;
-                        let _ = self.attempts.failed(&target, &failure, &engine.context(), now_ms(), true);
+                        let _ = self.attempts.failed(
+                            &target,
+                            &failure,
+                            &engine.context(),
+                            now_ms(),
+                            true,
+                        );
                         if !refused {
                             continue;
                         }
@@ -419,7 +498,9 @@ impl CommittedStream {
                     return true;
                 }
                 Err(failure) => {
-                    let _ = self.attempts.failed(&target, &failure, &engine.context(), now_ms(), true);
+                    let _ =
+                        self.attempts
+                            .failed(&target, &failure, &engine.context(), now_ms(), true);
                     self.attempts.leave_current_route();
                 }
             }

@@ -32,7 +32,8 @@ impl Store {
                 cooldown_until_ms: row.try_get("cooldown_until_ms")?,
                 consecutive_failures: row.try_get::<i64, _>("consecutive_failures")?.max(0) as u32,
                 consecutive_timeouts: row.try_get::<i64, _>("consecutive_timeouts")?.max(0) as u32,
-                consecutive_not_found: row.try_get::<i64, _>("consecutive_not_found")?.max(0) as u32,
+                consecutive_not_found: row.try_get::<i64, _>("consecutive_not_found")?.max(0)
+                    as u32,
                 learned_context_window: row
                     .try_get::<Option<i64>, _>("learned_context_window")?
                     .map(|w| w.max(0) as u64),
@@ -71,7 +72,11 @@ impl Store {
     }
 
     /// Persists a batch of health changes in one transaction.
-    pub async fn apply_health_changes(&self, changes: &[HealthChange], now: EpochMs) -> Result<(), StoreError> {
+    pub async fn apply_health_changes(
+        &self,
+        changes: &[HealthChange],
+        now: EpochMs,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         for change in changes {
             match change {
@@ -160,7 +165,9 @@ impl Store {
                     .rows_affected()
             }
             None => {
-                sqlx::query("DELETE FROM key_cooldowns").execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM key_cooldowns")
+                    .execute(&mut *tx)
+                    .await?;
                 sqlx::query("DELETE FROM route_health")
                     .execute(&mut *tx)
                     .await?

@@ -13,8 +13,8 @@ pub use meta::Versions;
 pub use quota::RateLimitHint;
 pub use request_log::RequestLogRow;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
 use std::time::Duration;
 
@@ -53,7 +53,13 @@ fn migrator() -> sqlx::migrate::Migrator {
         MIGRATIONS
             .iter()
             .map(|(version, name, sql)| {
-                Migration::new(*version, (*name).into(), MigrationType::Simple, sql.into_sql_str(), false)
+                Migration::new(
+                    *version,
+                    (*name).into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
             })
             .collect(),
     )
@@ -96,7 +102,9 @@ impl Store {
                 }
             }
         }
-        Err(last.map(StoreError::from).unwrap_or_else(|| StoreError::Corrupt("migration".into())))
+        Err(last
+            .map(StoreError::from)
+            .unwrap_or_else(|| StoreError::Corrupt("migration".into())))
     }
 
     /// `SELECT 1`: whether the database answers (`/ready`).

@@ -17,7 +17,11 @@ pub struct RateLimitHint {
 
 impl Store {
     /// Records the provider's own view of the key's minute window.
-    pub async fn record_rate_limit_hints(&self, hints: &[RateLimitHint], now: EpochMs) -> Result<(), StoreError> {
+    pub async fn record_rate_limit_hints(
+        &self,
+        hints: &[RateLimitHint],
+        now: EpochMs,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         for hint in hints {
             sqlx::query(

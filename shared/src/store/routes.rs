@@ -55,10 +55,14 @@ impl Store {
     }
 
     pub async fn get_route(&self, route_id: &str) -> Result<Option<Route>, StoreError> {
-        let row = sqlx::query(concat!("SELECT ", route_columns!(), " FROM routes WHERE route_id = ?"))
-            .bind(route_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            route_columns!(),
+            " FROM routes WHERE route_id = ?"
+        ))
+        .bind(route_id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(route_from_row).transpose()
     }
 
@@ -94,7 +98,11 @@ impl Store {
     }
 
     /// Seeds the default routes once in the life of the file; returns whether it did.
-    pub async fn seed_defaults_once(&self, routes: &[Route], now: EpochMs) -> Result<bool, StoreError> {
+    pub async fn seed_defaults_once(
+        &self,
+        routes: &[Route],
+        now: EpochMs,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         // Claim the seeding first, so two processes opening a new file never both seed.
         let claimed = sqlx::query(
@@ -134,7 +142,12 @@ impl Store {
     }
 
     /// Returns whether the route exists.
-    pub async fn set_route_enabled(&self, route_id: &str, enabled: bool, now: EpochMs) -> Result<bool, StoreError> {
+    pub async fn set_route_enabled(
+        &self,
+        route_id: &str,
+        enabled: bool,
+        now: EpochMs,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE routes SET enabled = ?, updated_ms = ? WHERE route_id = ?")
             .bind(enabled)
             .bind(now)
@@ -145,7 +158,12 @@ impl Store {
     }
 
     /// Returns whether the route exists.
-    pub async fn set_route_rank(&self, route_id: &str, rank: i64, now: EpochMs) -> Result<bool, StoreError> {
+    pub async fn set_route_rank(
+        &self,
+        route_id: &str,
+        rank: i64,
+        now: EpochMs,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE routes SET rank = ?, updated_ms = ? WHERE route_id = ?")
             .bind(rank)
             .bind(now)

@@ -42,7 +42,11 @@ impl StoreWriter {
 }
 
 /// Starts the writer; it flushes every `flush_every`, and once more when `token` is cancelled.
-pub fn spawn_writer(store: Store, flush_every: Duration, token: CancellationToken) -> (StoreWriter, JoinHandle<()>) {
+pub fn spawn_writer(
+    store: Store,
+    flush_every: Duration,
+    token: CancellationToken,
+) -> (StoreWriter, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel(QUEUE_CAPACITY);
     let task = tokio::spawn(async move {
         let mut batch = Vec::new();
@@ -73,7 +77,10 @@ async fn flush(store: &Store, batch: Vec<StoreWrite>) {
         match write {
             StoreWrite::Health(change) => health.push(change),
             StoreWrite::RateHint(hint) => {
-                hints.retain(|h| (&h.provider, &h.key_id, &h.scope) != (&hint.provider, &hint.key_id, &hint.scope));
+                hints.retain(|h| {
+                    (&h.provider, &h.key_id, &h.scope)
+                        != (&hint.provider, &hint.key_id, &hint.scope)
+                });
                 hints.push(hint);
             }
             StoreWrite::Log(row) => logs.push(row),

@@ -4,8 +4,17 @@ use freerouter_tests::harness::{GatewayConfig, ask, header};
 use freerouter_tests::simulator::{Behavior, Simulator};
 use serde_json::Value;
 
-async fn three_ranked_routes() -> (Simulator, Simulator, Simulator, freerouter_tests::harness::TestGateway) {
-    let (a, b, c) = (Simulator::start().await, Simulator::start().await, Simulator::start().await);
+async fn three_ranked_routes() -> (
+    Simulator,
+    Simulator,
+    Simulator,
+    freerouter_tests::harness::TestGateway,
+) {
+    let (a, b, c) = (
+        Simulator::start().await,
+        Simulator::start().await,
+        Simulator::start().await,
+    );
     for (sim, model) in [(&a, "model-a"), (&b, "model-b"), (&c, "model-c")] {
         sim.model(model).answer(&format!("answer from {model}"));
     }
@@ -31,11 +40,21 @@ async fn auto_is_served_by_rank_one() {
     assert_eq!(header(&response, "x-gateway-attempts"), "1");
     assert!(header(&response, "x-request-id").starts_with("req_"));
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["choices"][0]["message"]["content"], "answer from model-a");
-    assert_eq!((a.calls("model-a"), b.calls("model-b"), c.calls("model-c")), (1, 0, 0));
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "answer from model-a"
+    );
+    assert_eq!(
+        (a.calls("model-a"), b.calls("model-b"), c.calls("model-c")),
+        (1, 0, 0)
+    );
     // The upstream's secret key went upstream, and nowhere else.
     let sent = &a.requests("model-a")[0];
-    assert!(sent.headers.iter().any(|(k, v)| k == "authorization" && v == "Bearer sk-sim-pa-key"));
+    assert!(
+        sent.headers
+            .iter()
+            .any(|(k, v)| k == "authorization" && v == "Bearer sk-sim-pa-key")
+    );
 }
 
 #[tokio::test]
@@ -46,7 +65,10 @@ async fn a_429_with_a_long_retry_after_is_served_by_rank_two_and_rank_one_rests(
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-gateway-route"), "pb/model-b");
     assert_eq!(header(&response, "x-gateway-attempts"), "2");
-    assert_eq!(header(&response, "x-gateway-trail"), "pa/model-a:429,pb/model-b:ok");
+    assert_eq!(
+        header(&response, "x-gateway-trail"),
+        "pa/model-a:429,pb/model-b:ok"
+    );
     for _ in 0..5 {
         let response = gateway.chat(&ask("auto", "again")).await;
         assert_eq!(header(&response, "x-gateway-route"), "pb/model-b");
@@ -64,7 +86,13 @@ async fn a_429_with_retry_after_one_second_waits_and_is_served_by_rank_one() {
     let response = gateway.chat(&ask("auto", "hello")).await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-gateway-route"), "pa/model-a");
-    assert_eq!(header(&response, "x-gateway-trail"), "pa/model-a:429,pa/model-a:ok");
-    assert!(started.elapsed() >= std::time::Duration::from_millis(900), "it waited for the reset");
+    assert_eq!(
+        header(&response, "x-gateway-trail"),
+        "pa/model-a:429,pa/model-a:ok"
+    );
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(900),
+        "it waited for the reset"
+    );
     assert_eq!((a.calls("model-a"), b.calls("model-b")), (2, 0));
 }

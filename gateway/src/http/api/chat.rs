@@ -58,13 +58,23 @@ async fn serve(
     };
     let bytes = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            refused("request_too_large", ApiError::too_large(state.settings.server.max_body_bytes))
+            refused(
+                "request_too_large",
+                ApiError::too_large(state.settings.server.max_body_bytes),
+            )
         } else {
-            refused("invalid_request", ApiError::invalid_request(rejection.body_text(), None))
+            refused(
+                "invalid_request",
+                ApiError::invalid_request(rejection.body_text(), None),
+            )
         }
     })?;
-    let chat = ChatRequest::parse(&bytes)
-        .map_err(|invalid| refused("invalid_request", ApiError::invalid_request(invalid.message, invalid.param)))?;
+    let chat = ChatRequest::parse(&bytes).map_err(|invalid| {
+        refused(
+            "invalid_request",
+            ApiError::invalid_request(invalid.message, invalid.param),
+        )
+    })?;
     let strict = request_headers
         .get("x-freerouter-strict")
         .and_then(|v| v.to_str().ok())
@@ -75,7 +85,10 @@ async fn serve(
             QueueRefusal::TimedOut => "waited_too_long",
         })
         .increment(1);
-        refused("request_queue_timeout", ApiError::queue_timeout(state.limiter.retry_after_secs()))
+        refused(
+            "request_queue_timeout",
+            ApiError::queue_timeout(state.limiter.retry_after_secs()),
+        )
     })?;
     let request = RouteRequest {
         strict,
@@ -92,7 +105,10 @@ async fn serve(
         let mut response = Response::new(Body::from_stream(committed.into_body()));
         headers::served(response.headers_mut(), &served);
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
         return Ok(response);
@@ -100,9 +116,10 @@ async fn serve(
     let completion = state.engine.complete(&request).await?;
     drop(slot);
     let mut response = (StatusCode::OK, completion.body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     headers::served(response.headers_mut(), &completion.served);
     Ok(response)
 }
