@@ -1,6 +1,6 @@
 //! Rank order and 429 handling: the strongest route first, cooldowns from `Retry-After`.
 
-use freerouter_tests::harness::{GatewayConfig, ask, header};
+use freerouter_tests::harness::{GatewayConfig, TestGateway, ask, header};
 use freerouter_tests::simulator::{Behavior, Simulator};
 use serde_json::Value;
 
@@ -28,6 +28,17 @@ async fn three_ranked_routes() -> (
         .start()
         .await;
     (a, b, c, gateway)
+}
+
+/// When rank 1's key may be used again, as the gateway's health board says.
+fn rank_one_cooling_until(gateway: &TestGateway, now: i64) -> Option<i64> {
+    let key_id = freerouter::config::Secret::new("sk-sim-pa-key").fingerprint();
+    gateway
+        .gateway
+        .state
+        .engine
+        .health
+        .key_cooling_until("pa", &key_id, "pa/model-a", now)
 }
 
 #[tokio::test]
@@ -95,4 +106,51 @@ async fn a_429_with_retry_after_one_second_waits_and_is_served_by_rank_one() {
         "it waited for the reset"
     );
     assert_eq!((a.calls("model-a"), b.calls("model-b")), (2, 0));
+}
+
+#[tokio::test]
+async fn the_cooldown_lasts_until_the_reset_the_provider_gave() {
+    let (a, _b, _c, gateway) = three_ranked_routes().await;
+    a.model("model-a").then(Behavior::rate_limited(Some("30")));
+    let before = freerouter::time::now_ms();
+    assert_eq!(gateway.chat(&ask("auto", "hello")).await.status(), 200);
+    let cooldown = rank_one_cooling_until(&gateway, before).expect("rank 1's key is cooling");
+    let seconds = (cooldown - before) as f64 / 1000.0;
+    assert!((29.5..=31.0).contains(&seconds), "cooling for {seconds} s");
+}
+
+#[tokio::test]
+async fn a_429_with_only_a_ratelimit_reset_header_cools_for_that_long() {
+    let (a, b, _c, gateway) = three_ranked_routes().await;
+    a.model("model-a").then(
+        Behavior::rate_limited(None)
+            .with_header("x-ratelimit-remaining-requests", "0")
+            .with_header("x-ratelimit-reset-requests", "2m59.56s"),
+    );
+    let before = freerouter::time::now_ms();
+    let response = gateway.chat(&ask("auto", "hello")).await;
+    assert_eq!(
+        header(&response, "x-gateway-trail"),
+        "pa/model-a:429,pb/model-b:ok"
+    );
+    let until = rank_one_cooling_until(&gateway, before).expect("cooling");
+    assert!((179_000..=181_000).contains(&(until - before)));
+    assert_eq!(b.calls("model-b"), 1);
+}
+
+#[tokio::test]
+async fn hintless_429s_are_retried_with_backoff_then_the_next_route_serves() {
+    let (a, b, _c, gateway) = three_ranked_routes().await;
+    a.model("model-a").always(Behavior::rate_limited(None));
+    let response = gateway.chat(&ask("auto", "hello")).await;
+    assert_eq!(header(&response, "x-gateway-route"), "pb/model-b");
+    assert_eq!(
+        header(&response, "x-gateway-trail"),
+        "pa/model-a:429,pa/model-a:429,pa/model-a:429,pb/model-b:ok"
+    );
+    assert_eq!((a.calls("model-a"), b.calls("model-b")), (3, 1));
+    // The escalated cooldown keeps rank 1 out of the next request.
+    let response = gateway.chat(&ask("auto", "again")).await;
+    assert_eq!(header(&response, "x-gateway-attempts"), "1");
+    assert_eq!(a.calls("model-a"), 3);
 }
