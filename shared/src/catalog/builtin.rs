@@ -22,6 +22,12 @@ pub struct BuiltinProvider {
     pub keyless: bool,
     pub limits: Option<Limits>,
     pub day_reset: Option<String>,
+    /// Values the adapter needs besides the key, by name, each read from an environment variable
+    /// (Cloudflare's `account_id` from `CLOUDFLARE_ACCOUNT_ID`). The provider is usable only with all of them.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// Headers-to-first-token limit for providers with slow first tokens.
+    pub first_token_timeout_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -29,6 +35,22 @@ pub struct BuiltinProvider {
 pub struct BuiltinRegistry {
     pub providers: BTreeMap<String, BuiltinProvider>,
     pub routes: Vec<RouteSeed>,
+}
+
+impl BuiltinRegistry {
+    /// The default routes, ranked: by explicit rank, else by score (highest first), ties in file order.
+    pub fn ranked_routes(&self) -> Vec<super::Route> {
+        let mut seeds: Vec<(usize, &RouteSeed)> = self.routes.iter().enumerate().collect();
+        seeds.sort_by_key(|(i, seed)| (std::cmp::Reverse(seed.score.unwrap_or(0)), *i));
+        seeds
+            .into_iter()
+            .enumerate()
+            .map(|(position, (_, seed))| {
+                seed.clone()
+                    .into_route(super::Origin::Default, true, (position as i64 + 1) * 10)
+            })
+            .collect()
+    }
 }
 
 /// The parsed built-in catalog. The data file is checked by a unit test, so parsing cannot fail at run time.
@@ -55,8 +77,20 @@ mod tests {
             );
             assert!(route.context_window.unwrap_or(0) > 0, "{}", route.model);
         }
-        let mut ranks: Vec<_> = registry.routes.iter().map(|r| r.rank).collect();
+        let routes = registry.ranked_routes();
+        let mut ranks: Vec<_> = routes.iter().map(|r| r.rank).collect();
+        ranks.sort();
         ranks.dedup();
-        assert_eq!(ranks.len(), registry.routes.len(), "ranks are distinct");
+        assert_eq!(ranks.len(), routes.len(), "ranks are distinct");
+        let mut ids: Vec<_> = routes.iter().map(|r| r.route_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), routes.len(), "route ids are distinct");
+        for route in &registry.routes {
+            assert!(route.score.is_some_and(|s| s <= 100), "{} needs a score 0-100", route.model);
+            for tag in &route.tags {
+                assert!(super::super::KNOWN_TAGS.contains(&tag.as_str()), "{}: unknown tag {tag}", route.model);
+            }
+        }
     }
 }

@@ -54,12 +54,7 @@ impl LiveCatalog {
 /// into a new file (when `catalog.defaults`), and the routes declared in the config upserted (origin `manual`).
 pub async fn bootstrap(store: &Store, settings: &Settings, now: EpochMs) -> Result<(), StoreError> {
     if settings.catalog.defaults {
-        let routes: Vec<_> = builtin::registry()
-            .routes
-            .iter()
-            .cloned()
-            .map(|seed| seed.into_route(Origin::Default, true))
-            .collect();
+        let routes = builtin::registry().ranked_routes();
         store.seed_defaults_once(&routes, now).await?;
     }
     for (i, declared) in settings.routes.iter().enumerate() {
@@ -67,13 +62,15 @@ pub async fn bootstrap(store: &Store, settings: &Settings, now: EpochMs) -> Resu
             provider: declared.provider.clone(),
             model: declared.model.clone(),
             display_name: declared.display_name.clone(),
-            rank: declared.rank.unwrap_or(100 + i as i64),
+            rank: declared.rank,
+            score: None,
+            aliases: declared.aliases.clone(),
             context_window: declared.context_window,
             max_output: declared.max_output,
             tags: declared.tags.clone(),
             limits: declared.limits,
         };
-        let route = seed.into_route(Origin::Manual, declared.enabled.unwrap_or(true));
+        let route = seed.into_route(Origin::Manual, declared.enabled.unwrap_or(true), 100 + i as i64);
         if store.get_route(&route.route_id).await?.as_ref() != Some(&route) {
             store.upsert_route(&route, now).await?;
         }

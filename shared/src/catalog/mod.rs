@@ -9,3 +9,15 @@ mod snapshot;
 pub use provider::{ApiKey, Provider, parse_day_reset, resolve_providers};
 pub use route::{Origin, Route, RouteSeed, route_id};
 pub use snapshot::{CatalogSnapshot, ModelMatch};
+
+/// The capability tags routes carry and requests can need.
+pub const KNOWN_TAGS: &[&str] = &[
+    "tools",
+    "vision",
+    "json",
+    "web-search",
+    "reasoning",
+    "long-context",
+    "coding",
+    "no-prefill",
+];

@@ -34,12 +34,16 @@ pub struct Provider {
     /// Variables a user sets to give this provider a key (for error messages and `config check`).
     pub key_env: Vec<String>,
     pub first_token_timeout_ms: Option<u64>,
+    /// Values the adapter needs besides the key (Cloudflare's `account_id`), by name.
+    pub params: BTreeMap<String, String>,
+    /// Params that were asked for but are not set: the provider is not usable until they are.
+    pub missing_params: Vec<String>,
 }
 
 impl Provider {
-    /// Whether requests can be sent at all: it has a key, or needs none.
+    /// Whether requests can be sent at all: it has a key (or needs none) and every param it needs.
     pub fn usable(&self) -> bool {
-        self.keyless || !self.keys.is_empty()
+        (self.keyless || !self.keys.is_empty()) && self.missing_params.is_empty()
     }
 }
 
@@ -84,6 +88,16 @@ pub fn resolve_providers(settings: &Settings, source: &ConfigSource) -> BTreeMap
         if builtin.keyless {
             key_env = builtin.base_url_env.iter().cloned().collect();
         }
+        let mut params = BTreeMap::new();
+        let mut missing_params = Vec::new();
+        for (param, var) in &builtin.params {
+            match source.var(var) {
+                Some(value) => {
+                    params.insert(param.clone(), value.trim().to_string());
+                }
+                None => missing_params.push(var.clone()),
+            }
+        }
         out.insert(
             name.clone(),
             Provider {
@@ -103,7 +117,11 @@ pub fn resolve_providers(settings: &Settings, source: &ConfigSource) -> BTreeMap
                     .and_then(parse_day_reset)
                     .unwrap_or(0),
                 key_env,
-                first_token_timeout_ms: overrides.first_token_timeout_ms,
+                first_token_timeout_ms: overrides
+                    .first_token_timeout_ms
+                    .or(builtin.first_token_timeout_ms),
+                params,
+                missing_params,
             },
         );
     }
@@ -135,6 +153,8 @@ pub fn resolve_providers(settings: &Settings, source: &ConfigSource) -> BTreeMap
                     .unwrap_or(0),
                 key_env,
                 first_token_timeout_ms: custom.first_token_timeout_ms,
+                params: BTreeMap::new(),
+                missing_params: Vec::new(),
             },
         );
     }

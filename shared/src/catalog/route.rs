@@ -41,6 +41,8 @@ pub struct Route {
     /// 1 is tried first.
     pub rank: i64,
     pub tags: Vec<String>,
+    /// Other names clients use for this model (one model on several providers shares an alias).
+    pub aliases: Vec<String>,
     pub context_window_tokens: u64,
     pub max_output_tokens: u64,
     pub enabled: bool,
@@ -61,7 +63,12 @@ pub struct RouteSeed {
     pub provider: String,
     pub model: String,
     pub display_name: Option<String>,
-    pub rank: i64,
+    /// Explicit rank; when absent the catalog ranks by `score`.
+    pub rank: Option<i64>,
+    /// Capability score 0–100 (see the header of `catalog/default.toml`).
+    pub score: Option<u32>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
     pub context_window: Option<u64>,
     pub max_output: Option<u64>,
     #[serde(default)]
@@ -73,14 +80,16 @@ pub struct RouteSeed {
 pub const DEFAULT_CONTEXT_WINDOW: u64 = 8192;
 
 impl RouteSeed {
-    pub fn into_route(self, origin: Origin, enabled: bool) -> Route {
+    /// `rank` is used when the seed has none of its own.
+    pub fn into_route(self, origin: Origin, enabled: bool, rank: i64) -> Route {
         Route {
             route_id: route_id(&self.provider, &self.model),
             display_name: self.display_name.unwrap_or_else(|| self.model.clone()),
             provider: self.provider,
             upstream_model: self.model,
-            rank: self.rank,
+            rank: self.rank.unwrap_or(rank),
             tags: self.tags,
+            aliases: self.aliases,
             context_window_tokens: self.context_window.unwrap_or(DEFAULT_CONTEXT_WINDOW),
             max_output_tokens: self.max_output.unwrap_or(4096),
             enabled,

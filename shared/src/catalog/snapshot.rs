@@ -69,6 +69,7 @@ impl CatalogSnapshot {
                 r.route_id == requested
                     || r.upstream_model == requested
                     || r.display_name.eq_ignore_ascii_case(requested)
+                    || r.aliases.iter().any(|a| a.eq_ignore_ascii_case(requested))
             })
             .map(|r| r.route_id.clone())
             .collect();
@@ -85,7 +86,10 @@ impl CatalogSnapshot {
             .providers
             .values()
             .filter(|p| !p.usable())
-            .flat_map(|p| p.key_env.iter().take(1).cloned())
+            .flat_map(|p| {
+                let key = (p.keys.is_empty() && !p.keyless).then(|| p.key_env.first().cloned());
+                key.flatten().into_iter().chain(p.missing_params.iter().cloned())
+            })
             .collect();
         vars.sort();
         vars.dedup();

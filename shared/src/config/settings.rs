@@ -157,6 +157,8 @@ pub struct RouteSettings {
     pub max_output: Option<u64>,
     #[serde(default)]
     pub tags: Vec<String>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
     pub limits: Option<Limits>,
     pub enabled: Option<bool>,
 }

@@ -40,11 +40,18 @@ pub struct Store {
 }
 
 /// The files of `migrations/`, embedded (without sqlx's `macros` feature, which doubles build time).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../../migrations/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../../migrations/0001_initial.sql"),
+    ),
+    (
+        2,
+        "aliases and quota ledger",
+        include_str!("../../../migrations/0002_aliases_and_quota_ledger.sql"),
+    ),
+];
 
 fn migrator() -> sqlx::migrate::Migrator {
     use sqlx::SqlSafeStr;

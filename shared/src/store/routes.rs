@@ -10,18 +10,21 @@ use sqlx::sqlite::SqliteRow;
 macro_rules! route_columns {
     () => {
         "route_id, provider, upstream_model, display_name, rank, tags, \
-         context_window_tokens, max_output_tokens, enabled, origin, limits"
+         context_window_tokens, max_output_tokens, enabled, origin, limits, aliases"
     };
 }
 
 fn route_from_row(row: &SqliteRow) -> Result<Route, StoreError> {
     let tags: String = row.try_get("tags")?;
+    let aliases: String = row.try_get("aliases")?;
     let limits: String = row.try_get("limits")?;
     let origin: String = row.try_get("origin")?;
     let route_id: String = row.try_get("route_id")?;
     Ok(Route {
         tags: serde_json::from_str(&tags)
             .map_err(|e| StoreError::Corrupt(format!("tags of {route_id}: {e}")))?,
+        aliases: serde_json::from_str(&aliases)
+            .map_err(|e| StoreError::Corrupt(format!("aliases of {route_id}: {e}")))?,
         limits: serde_json::from_str::<Limits>(&limits)
             .map_err(|e| StoreError::Corrupt(format!("limits of {route_id}: {e}")))?,
         origin: Origin::parse(&origin)
@@ -70,14 +73,15 @@ impl Store {
     pub async fn upsert_route(&self, route: &Route, now: EpochMs) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO routes (route_id, provider, upstream_model, display_name, rank, tags, \
-                 context_window_tokens, max_output_tokens, enabled, origin, limits, created_ms, updated_ms) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 context_window_tokens, max_output_tokens, enabled, origin, limits, aliases, created_ms, updated_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (route_id) DO UPDATE SET provider = excluded.provider, \
                  upstream_model = excluded.upstream_model, display_name = excluded.display_name, \
                  rank = excluded.rank, tags = excluded.tags, \
                  context_window_tokens = excluded.context_window_tokens, \
                  max_output_tokens = excluded.max_output_tokens, enabled = excluded.enabled, \
-                 origin = excluded.origin, limits = excluded.limits, updated_ms = excluded.updated_ms",
+                 origin = excluded.origin, limits = excluded.limits, aliases = excluded.aliases, \
+                 updated_ms = excluded.updated_ms",
         )
         .bind(&route.route_id)
         .bind(&route.provider)
@@ -90,6 +94,7 @@ impl Store {
         .bind(route.enabled)
         .bind(route.origin.as_str())
         .bind(json(&route.limits))
+        .bind(json(&route.aliases))
         .bind(now)
         .bind(now)
         .execute(&self.pool)
@@ -117,8 +122,8 @@ impl Store {
                 sqlx::query(
                     "INSERT OR IGNORE INTO routes (route_id, provider, upstream_model, display_name, rank, \
                          tags, context_window_tokens, max_output_tokens, enabled, origin, limits, \
-                         created_ms, updated_ms) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         aliases, created_ms, updated_ms) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(&route.route_id)
                 .bind(&route.provider)
@@ -131,6 +136,7 @@ impl Store {
                 .bind(route.enabled)
                 .bind(route.origin.as_str())
                 .bind(json(&route.limits))
+                .bind(json(&route.aliases))
                 .bind(now)
                 .bind(now)
                 .execute(&mut *tx)
