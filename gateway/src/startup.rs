@@ -8,6 +8,7 @@ use freerouter::catalog::live::{LiveCatalog, bootstrap};
 use freerouter::catalog::resolve_providers;
 use freerouter::config::{ConfigSource, Settings};
 use freerouter::health::HealthBoard;
+use freerouter::quota::Ledger;
 use freerouter::routing::Engine;
 use freerouter::shutdown::{CancellationToken, cancel_on_signal};
 use freerouter::store::{Store, StoreError, spawn_writer};
@@ -112,6 +113,7 @@ pub async fn spawn(
         catalog,
         health,
         writer,
+        Ledger::new(store.clone()),
         settings.routing.clone(),
         http_client,
     ));
@@ -140,6 +142,7 @@ pub async fn spawn(
     tracing::info!(%addr, database = %settings.storage.database.display(), "gateway listening");
 
     let watcher = tokio::spawn(watch_catalog(state.clone(), background.clone()));
+    let pruner = tokio::spawn(prune_ledger(state.clone(), background.clone()));
     let token = CancellationToken::new();
     let app = http::router(state.clone());
     let grace = Duration::from_secs(settings.server.shutdown_grace_s);
@@ -167,6 +170,7 @@ pub async fn spawn(
         };
         background.cancel();
         let _ = watcher.await;
+        let _ = pruner.await;
         let _ = writer_task.await;
         result
     });
@@ -248,5 +252,18 @@ async fn watch_catalog(state: AppState, token: CancellationToken) {
         }
         state.catalog_loaded.store(true, Ordering::Relaxed);
         seen = Some(now);
+    }
+}
+
+/// Drops ledger rows no window counts any more, and stale reservations, once a minute.
+async fn prune_ledger(state: AppState, token: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+        if let Err(error) = state.engine.ledger.prune(now_ms()).await {
+            tracing::warn!(%error, "pruning the quota ledger failed");
+        }
     }
 }

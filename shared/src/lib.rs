@@ -5,6 +5,7 @@
 //! - [`store`]: the one SQLite file every process opens; all SQL lives here.
 //! - [`catalog`]: providers and ranked routes, the built-in default catalog, the live snapshot.
 //! - [`providers`]: the adapter trait, the OpenAI-compatible adapter, SSE and rate-limit header parsing.
+//! - [`quota`]: the quota ledger — reserve, settle, release — and its windows.
 //! - [`health`]: route and key health, cooldowns, computed with time as a parameter.
 //! - [`routing`]: the engine — candidates by rank, the failure table, fallback, streaming rescue.
 //! - [`metrics`]: metric names and their descriptions.
@@ -15,6 +16,7 @@ pub mod config;
 pub mod health;
 pub mod metrics;
 pub mod providers;
+pub mod quota;
 pub mod routing;
 pub mod shutdown;
 pub mod store;

@@ -20,6 +20,7 @@ pub const SSE_EVENTS_SKIPPED_TOTAL: &str = "freerouter_sse_events_skipped_total"
 pub const ROUTE_ENABLED: &str = "freerouter_route_enabled";
 pub const ROUTE_RANK: &str = "freerouter_route_rank";
 pub const ROUTE_HEALTH: &str = "freerouter_route_health";
+pub const QUOTA_REFUSALS_TOTAL: &str = "freerouter_quota_refusals_total";
 pub const CATALOG_RELOADS_TOTAL: &str = "freerouter_catalog_reloads_total";
 pub const STORE_WRITE_ERRORS_TOTAL: &str = "freerouter_store_write_errors_total";
 

@@ -112,6 +112,9 @@ impl From<RoutingError> for ApiError {
                 trail,
                 ..ApiError::new(status, "context_length_exceeded", message)
             },
+            RoutingError::NoCapableRoute { .. } => {
+                ApiError::new(status, "unsupported_capability", message)
+            }
             RoutingError::QuotaExhausted { retry_after_ms, .. } => Self {
                 retry_after_secs: Some(retry_after_ms.div_ceil(1000).max(1)),
                 trail,

@@ -22,6 +22,10 @@ pub fn router(state: AppState) -> Router {
     let limits = &state.settings.limits;
     let mut api = Router::new()
         .route("/v1/chat/completions", post(api::chat::chat_completions))
+        .route(
+            "/v1/chat/completions/web-search",
+            post(api::chat::web_search),
+        )
         .route("/v1/models", get(api::models::list_models));
     if limits.per_client_burst > 0 && limits.per_client_per_second > 0 {
         let period = Duration::from_nanos(1_000_000_000 / u64::from(limits.per_client_per_second));

@@ -87,9 +87,17 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), routes.len(), "route ids are distinct");
         for route in &registry.routes {
-            assert!(route.score.is_some_and(|s| s <= 100), "{} needs a score 0-100", route.model);
+            assert!(
+                route.score.is_some_and(|s| s <= 100),
+                "{} needs a score 0-100",
+                route.model
+            );
             for tag in &route.tags {
-                assert!(super::super::KNOWN_TAGS.contains(&tag.as_str()), "{}: unknown tag {tag}", route.model);
+                assert!(
+                    super::super::KNOWN_TAGS.contains(&tag.as_str()),
+                    "{}: unknown tag {tag}",
+                    route.model
+                );
             }
         }
     }

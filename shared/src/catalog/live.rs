@@ -70,7 +70,11 @@ pub async fn bootstrap(store: &Store, settings: &Settings, now: EpochMs) -> Resu
             tags: declared.tags.clone(),
             limits: declared.limits,
         };
-        let route = seed.into_route(Origin::Manual, declared.enabled.unwrap_or(true), 100 + i as i64);
+        let route = seed.into_route(
+            Origin::Manual,
+            declared.enabled.unwrap_or(true),
+            100 + i as i64,
+        );
         if store.get_route(&route.route_id).await?.as_ref() != Some(&route) {
             store.upsert_route(&route, now).await?;
         }

@@ -88,7 +88,9 @@ impl CatalogSnapshot {
             .filter(|p| !p.usable())
             .flat_map(|p| {
                 let key = (p.keys.is_empty() && !p.keyless).then(|| p.key_env.first().cloned());
-                key.flatten().into_iter().chain(p.missing_params.iter().cloned())
+                key.flatten()
+                    .into_iter()
+                    .chain(p.missing_params.iter().cloned())
             })
             .collect();
         vars.sort();

@@ -1,11 +1,23 @@
-//! Provider adapters: one trait, the OpenAI-compatible adapter, and the parsing every adapter shares.
+//! Provider adapters: one trait of hooks, one file per provider with quirks, and the HTTP flow,
+//! SSE reader, rate-limit header parser and failure classification every adapter shares.
 
+mod cloudflare;
+mod cohere;
 mod failure;
+mod gemini;
+mod groq;
+mod http;
+mod mistral;
+mod ollama_cloud;
 mod openai;
+mod openrouter;
 pub mod ratelimit;
 pub mod sse;
+pub mod web_search;
+mod zai;
 
 pub use failure::{FailureKind, UpstreamFailure, classify_error_response};
+pub use http::{list_models, send_chat};
 pub use openai::OpenAiCompatible;
 pub use ratelimit::RateLimitInfo;
 pub use sse::{SseEvent, SseParser};
@@ -13,8 +25,8 @@ pub use sse::{SseEvent, SseParser};
 use crate::catalog::{ApiKey, Provider};
 use crate::time::EpochMs;
 use bytes::Bytes;
-use futures::future::BoxFuture;
 use futures::stream::BoxStream;
+use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,25 +70,88 @@ pub enum UpstreamReply {
     },
 }
 
-/// What every provider adapter does: send one chat request and report the answer or a classified failure.
-/// Provider quirks (URL shapes, auth, body fixes, error formats) live in the adapter for that provider.
+/// What differs between providers. Every adapter implements this one trait; the defaults are
+/// OpenAI's behaviour, and each provider's file overrides only its quirks. The HTTP flow itself is
+/// shared ([`send_chat`], [`list_models`]).
 pub trait ProviderAdapter: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
-    fn chat<'a>(
-        &'a self,
-        http: &'a reqwest::Client,
-        call: UpstreamCall<'a>,
-    ) -> BoxFuture<'a, Result<UpstreamReply, UpstreamFailure>>;
+    /// Where chat requests go.
+    fn chat_url(&self, provider: &Provider) -> String {
+        format!("{}/chat/completions", provider.base_url)
+    }
+
+    /// Where the model listing is.
+    fn models_url(&self, provider: &Provider) -> String {
+        format!("{}/models", provider.base_url)
+    }
+
+    /// Authentication and any headers the provider asks for.
+    fn headers(
+        &self,
+        request: reqwest::RequestBuilder,
+        key: Option<&ApiKey>,
+    ) -> reqwest::RequestBuilder {
+        match key {
+            Some(key) => request.bearer_auth(key.secret.expose()),
+            None => request,
+        }
+    }
+
+    /// Fixes a body before it is sent (fields the provider rejects, shapes it insists on).
+    fn prepare_body(&self, _body: &mut Map<String, Value>) {}
+
+    /// Asks for a web search in the provider's own form. The default is OpenAI's: the
+    /// `web_search_preview` tool, forced with `tool_choice`.
+    fn request_web_search(&self, body: &mut Map<String, Value>) {
+        web_search::openai_tool(body);
+    }
+
+    /// The assistant message that asks the model to continue `partial` (a stream rescue).
+    fn prefill_message(&self, partial: &str) -> Value {
+        serde_json::json!({"role": "assistant", "content": partial})
+    }
+
+    /// Refines how a failure is understood (a provider's own error codes).
+    fn refine_failure(&self, failure: UpstreamFailure) -> UpstreamFailure {
+        failure
+    }
+
+    /// The id requests use for a model the listing calls `listed`.
+    fn model_id_from_listing(&self, listed: &str) -> String {
+        listed.to_string()
+    }
 }
 
 /// The adapter registered under `name` (as written in the catalog or config).
 pub fn adapter_for(name: &str) -> Option<Arc<dyn ProviderAdapter>> {
-    match name {
-        "openai" => Some(Arc::new(OpenAiCompatible)),
-        _ => None,
-    }
+    let adapter: Arc<dyn ProviderAdapter> = match name {
+        "openai" => Arc::new(OpenAiCompatible),
+        "groq" => Arc::new(groq::Groq),
+        "gemini" => Arc::new(gemini::Gemini),
+        "openrouter" => Arc::new(openrouter::OpenRouter),
+        "mistral" => Arc::new(mistral::Mistral),
+        "cohere" => Arc::new(cohere::Cohere),
+        "cloudflare" => Arc::new(cloudflare::Cloudflare),
+        "zai" => Arc::new(zai::Zai),
+        "ollama-cloud" => Arc::new(ollama_cloud::OllamaCloud),
+        _ => return None,
+    };
+    Some(adapter)
 }
+
+/// Every adapter name [`adapter_for`] knows.
+pub const ADAPTERS: &[&str] = &[
+    "openai",
+    "groq",
+    "gemini",
+    "openrouter",
+    "mistral",
+    "cohere",
+    "cloudflare",
+    "zai",
+    "ollama-cloud",
+];
 
 /// Building the HTTP client failed (TLS setup).
 pub type HttpClientError = reqwest::Error;

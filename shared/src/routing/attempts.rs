@@ -48,6 +48,8 @@ struct Current {
     key_index: usize,
     tries: RouteTries,
     next: Next,
+    /// Keys were put in headroom order (done once per route).
+    ordered: bool,
 }
 
 /// Where the request stands among its candidates.
@@ -164,7 +166,39 @@ impl Attempts {
                 key_index: 0,
                 tries: RouteTries::default(),
                 next: Next::Same,
+                ordered: false,
             });
+        }
+    }
+
+    /// The key ids of a route just chosen, once, so the caller can put the roomiest first.
+    pub fn fresh_route_keys(&mut self) -> Vec<String> {
+        match &mut self.current {
+            Some(current) if !current.ordered && current.key_index == 0 => {
+                current.ordered = true;
+                current
+                    .keys
+                    .iter()
+                    .map(|k| k.as_ref().map_or(KEYLESS_ID.to_string(), |k| k.id.clone()))
+                    .collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Makes the key at `index` the one tried first on the current route.
+    pub fn prefer_key(&mut self, index: usize) {
+        if let Some(current) = &mut self.current
+            && index < current.keys.len()
+        {
+            current.keys.swap(0, index);
+        }
+    }
+
+    /// The key had no quota left: no call was made; go on to the route's next key.
+    pub fn quota_refused(&mut self) {
+        if let Some(current) = &mut self.current {
+            current.next = Next::OtherKey;
         }
     }
 

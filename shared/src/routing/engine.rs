@@ -13,8 +13,9 @@ use crate::health::HealthBoard;
 use crate::metrics as m;
 use crate::providers::{
     FailureKind, ProviderAdapter, RateLimitInfo, UpstreamCall, UpstreamFailure, UpstreamReply,
-    adapter_for,
+    adapter_for, send_chat,
 };
+use crate::quota::{Grant, Ledger, Reservation, Scope};
 use crate::store::{RateLimitHint, RequestLogRow, StoreWrite, StoreWriter};
 use crate::time::{EpochMs, now_ms};
 use bytes::Bytes;
@@ -31,6 +32,8 @@ pub struct RouteRequest {
     pub request_id: String,
     /// A low-cardinality name of the HTTP endpoint, for metrics and the log.
     pub endpoint: &'static str,
+    /// `/v1/chat/completions/web-search`: only `web-search` routes, asked in each provider's form.
+    pub web_search: bool,
     pub received: Instant,
 }
 
@@ -56,6 +59,8 @@ pub struct Engine {
     pub catalog: Arc<LiveCatalog>,
     pub health: Arc<HealthBoard>,
     pub writer: StoreWriter,
+    /// The quota ledger every attempt reserves against.
+    pub ledger: Ledger,
     pub settings: RoutingSettings,
     http: reqwest::Client,
     adapters: HashMap<String, Arc<dyn ProviderAdapter>>,
@@ -66,6 +71,7 @@ impl Engine {
         catalog: Arc<LiveCatalog>,
         health: Arc<HealthBoard>,
         writer: StoreWriter,
+        ledger: Ledger,
         settings: RoutingSettings,
         http: reqwest::Client,
     ) -> Self {
@@ -79,6 +85,7 @@ impl Engine {
             catalog,
             health,
             writer,
+            ledger,
             settings,
             http,
             adapters,
@@ -97,7 +104,12 @@ impl Engine {
     pub(crate) fn start(&self, request: &RouteRequest) -> Result<Attempts, RoutingError> {
         let snapshot = self.catalog.snapshot();
         let prompt_tokens = request.chat.estimated_prompt_tokens();
+        let mut required_tags = request.chat.required_tags();
+        if request.web_search {
+            required_tags.push("web-search");
+        }
         let input = PlanInput {
+            required_tags: &required_tags,
             model: &request.chat.model,
             strict: request.strict,
             prompt_tokens,
@@ -112,6 +124,179 @@ impl Engine {
         ))
     }
 
+    fn adapter(&self, target: &Target) -> Option<&Arc<dyn ProviderAdapter>> {
+        self.adapters.get(&target.candidate.provider.adapter)
+    }
+
+    /// The body for one upstream: the client's, with the route's model and, for web search, the
+    /// provider's own way of asking for it. `prefill` continues a partial answer.
+    pub(crate) fn upstream_body(
+        &self,
+        target: &Target,
+        request: &RouteRequest,
+        prefill: Option<&str>,
+    ) -> serde_json::Value {
+        let mut body = request
+            .chat
+            .upstream_body(&target.candidate.route.upstream_model);
+        let adapter = self.adapter(target);
+        if let Some(map) = body.as_object_mut() {
+            if request.web_search
+                && let Some(adapter) = adapter
+            {
+                adapter.request_web_search(map);
+            }
+            if let Some(partial) = prefill
+                && let Some(messages) = map
+                    .get_mut("messages")
+                    .and_then(serde_json::Value::as_array_mut)
+            {
+                messages.push(adapter.map_or_else(
+                    || serde_json::json!({"role": "assistant", "content": partial}),
+                    |a| a.prefill_message(partial),
+                ));
+            }
+        }
+        body
+    }
+
+    /// Tokens one attempt reserves: the prompt estimate plus the output asked for.
+    pub(crate) fn token_estimate(request: &RouteRequest) -> u64 {
+        request.chat.estimated_prompt_tokens() + request.chat.max_tokens.unwrap_or(0)
+    }
+
+    /// Takes this attempt's quota. `Ok(None)`: the route has no limits to keep (or the store is
+    /// unreachable: the request goes on rather than fail). `Err(())`: the key has no room; it now
+    /// rests until it has, and no call is made.
+    pub(crate) async fn reserve(
+        &self,
+        target: &Target,
+        tokens: u64,
+    ) -> Result<Option<Reservation>, ()> {
+        let (provider, route) = (&target.candidate.provider, &target.candidate.route);
+        if !Ledger::limited(provider, route) {
+            return Ok(None);
+        }
+        let now = now_ms();
+        match self
+            .ledger
+            .reserve(provider, route, target.key_id(), tokens, now)
+            .await
+        {
+            Ok(Grant::Granted(reservation)) => Ok(Some(reservation)),
+            Ok(Grant::Refused { until_ms, scope }) => {
+                let route_scope = match scope {
+                    Scope::Key => "*",
+                    Scope::Route => target.route_id(),
+                };
+                let change = self.health.cool_key(
+                    target.provider(),
+                    target.key_id(),
+                    route_scope,
+                    until_ms,
+                    "quota_exhausted",
+                );
+                self.writer.health(change);
+                metrics::counter!(m::QUOTA_REFUSALS_TOTAL, "provider" => target.provider().to_string())
+                    .increment(1);
+                Err(())
+            }
+            Err(error) => {
+                tracing::warn!(%error, "quota reservation failed; going on without one");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Settles a reservation with the real usage, off the request's path.
+    pub(crate) fn settle(&self, reservation: Option<Reservation>, tokens: u64) {
+        if let Some(reservation) = reservation {
+            let ledger = self.ledger.clone();
+            tokio::spawn(async move {
+                if let Err(error) = ledger.settle(reservation, tokens).await {
+                    tracing::warn!(%error, "settling a reservation failed");
+                }
+            });
+        }
+    }
+
+    /// Ends a reservation after a failure: given back when the provider cannot have counted the
+    /// request, kept at its estimate when it may have (a timeout, a broken stream).
+    pub(crate) fn release_after(
+        &self,
+        reservation: Option<Reservation>,
+        kind: FailureKind,
+        estimate: u64,
+    ) {
+        let Some(reservation) = reservation else {
+            return;
+        };
+        let may_have_counted = matches!(
+            kind,
+            FailureKind::HeaderTimeout
+                | FailureKind::FirstTokenTimeout
+                | FailureKind::StreamIdle
+                | FailureKind::Reset
+                | FailureKind::Server
+        );
+        if may_have_counted {
+            return self.settle(Some(reservation), estimate);
+        }
+        let ledger = self.ledger.clone();
+        tokio::spawn(async move {
+            if let Err(error) = ledger.release(reservation).await {
+                tracing::warn!(%error, "releasing a reservation failed");
+            }
+        });
+    }
+
+    /// Puts the route's key with the most headroom first, when it has several.
+    /// Returns whether the order changed (the target then names another key).
+    pub(crate) async fn order_keys(&self, attempts: &mut Attempts, target: &Target) -> bool {
+        let (provider, route) = (&target.candidate.provider, &target.candidate.route);
+        let keys = attempts.fresh_route_keys();
+        if keys.len() < 2 || !Ledger::limited(provider, route) {
+            return false;
+        }
+        let now = now_ms();
+        let mut best: Option<(usize, f64)> = None;
+        for (index, key_id) in keys.iter().enumerate() {
+            let Ok(room) = self.ledger.headroom(provider, route, key_id, now).await else {
+                return false;
+            };
+            if best.is_none_or(|(_, b)| room > b) {
+                best = Some((index, room));
+            }
+        }
+        match best {
+            Some((index, _)) if index > 0 => {
+                attempts.prefer_key(index);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Readies an attempt on `target`: keys in headroom order, quota reserved. `None` when this
+    /// target is not to be called (the caller asks the driver for the next one).
+    pub(crate) async fn prepare_attempt(
+        &self,
+        attempts: &mut Attempts,
+        target: &Target,
+        estimate: u64,
+    ) -> Option<Option<Reservation>> {
+        if self.order_keys(attempts, target).await {
+            return None;
+        }
+        match self.reserve(target, estimate).await {
+            Ok(reservation) => Some(reservation),
+            Err(()) => {
+                attempts.quota_refused();
+                None
+            }
+        }
+    }
+
     /// One upstream call, bounded by the header timeout and the request's deadline.
     pub(crate) async fn call(
         &self,
@@ -121,7 +306,7 @@ impl Engine {
         deadline: Instant,
     ) -> Result<UpstreamReply, UpstreamFailure> {
         let provider = &target.candidate.provider;
-        let Some(adapter) = self.adapters.get(&provider.adapter) else {
+        let Some(adapter) = self.adapter(target) else {
             return Err(UpstreamFailure::new(
                 FailureKind::Connect,
                 "no adapter for this provider",
@@ -138,7 +323,7 @@ impl Engine {
             max_body_bytes: self.settings.max_upstream_body_bytes,
             now: now_ms(),
         };
-        adapter.chat(&self.http, call).await
+        send_chat(adapter.as_ref(), &self.http, call).await
     }
 
     /// Serves a non-streaming request.
@@ -169,10 +354,13 @@ impl Engine {
         request: &RouteRequest,
     ) -> Result<(Completion, Option<Usage>), RoutingError> {
         let mut attempts = self.start(request)?;
+        let estimate = Self::token_estimate(request);
         while let Some(target) = attempts.next_target(&self.health, now_ms()) {
-            let body = request
-                .chat
-                .upstream_body(&target.candidate.route.upstream_model);
+            let Some(reservation) = self.prepare_attempt(&mut attempts, &target, estimate).await
+            else {
+                continue;
+            };
+            let body = self.upstream_body(&target, request, None);
             let sent = Instant::now();
             let failure = match self.call(&target, body, false, attempts.deadline).await {
                 Ok(UpstreamReply::Complete { body, json, rate })
@@ -181,6 +369,10 @@ impl Engine {
                     attempts.succeeded(&target);
                     self.after_success(&target, &rate, sent.elapsed());
                     let usage = json.get("usage").and_then(Usage::from_json);
+                    self.settle(
+                        reservation,
+                        usage.map_or(estimate, |u| u.prompt_tokens + u.completion_tokens),
+                    );
                     let served = Served {
                         route_id: target.route_id().to_string(),
                         provider: target.provider().to_string(),
@@ -250,10 +442,8 @@ impl Engine {
             scope: target.route_id().to_string(),
             remaining_requests: rate.remaining_requests,
             remaining_tokens: rate.remaining_tokens,
-            reset_at_ms: rate
-                .reset_requests_ms
-                .or(rate.reset_tokens_ms)
-                .map(|ms| now + ms as EpochMs),
+            reset_at_ms: rate.reset_requests_ms.map(|ms| now + ms as EpochMs),
+            observed_ms: now,
         }));
     }
 
@@ -344,6 +534,7 @@ pub fn error_status(error: &RoutingError) -> u16 {
         RoutingError::NoRoutesAvailable { .. } => 503,
         RoutingError::ModelNotFound { .. } => 404,
         RoutingError::ContextLengthExceeded { .. } => 400,
+        RoutingError::NoCapableRoute { .. } => 400,
         RoutingError::QuotaExhausted { .. } => 429,
         RoutingError::AllRoutesFailed { .. } => 502,
         RoutingError::UpstreamRejected { status, .. } => *status,

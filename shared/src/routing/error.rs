@@ -18,6 +18,9 @@ pub enum RoutingError {
         "the prompt ({needed_tokens} tokens estimated) is larger than every eligible route's context window"
     )]
     ContextLengthExceeded { needed_tokens: u64, trail: Trail },
+    /// No enabled route has what the request needs.
+    #[error("no enabled route supports what this request needs: {}", tags.join(", "))]
+    NoCapableRoute { tags: Vec<String> },
     /// Every eligible route is cooling or out of quota; the soonest one is back in `retry_after_ms`.
     #[error("every eligible route is cooling or out of quota")]
     QuotaExhausted { retry_after_ms: u64, trail: Trail },
@@ -41,6 +44,7 @@ impl RoutingError {
             RoutingError::NoRoutesAvailable { .. } => "no_routes_available",
             RoutingError::ModelNotFound { .. } => "model_not_found",
             RoutingError::ContextLengthExceeded { .. } => "context_length_exceeded",
+            RoutingError::NoCapableRoute { .. } => "unsupported_capability",
             RoutingError::QuotaExhausted { .. } => "quota_exhausted",
             RoutingError::AllRoutesFailed { .. } => "all_routes_failed",
             RoutingError::UpstreamRejected { .. } => "upstream_rejected",

@@ -22,9 +22,13 @@ pub struct Candidate {
 pub enum Skip {
     Disabled,
     NoKey,
-    Cooling { until_ms: EpochMs },
+    Cooling {
+        until_ms: EpochMs,
+    },
     Outdated,
     ContextTooSmall,
+    /// The route lacks a tag the request needs (`tools`, `vision`, `json`, `web-search`).
+    Lacks(&'static str),
 }
 
 #[derive(Debug, Default)]
@@ -39,6 +43,8 @@ pub struct PlanInput<'a> {
     pub strict: bool,
     pub prompt_tokens: u64,
     pub max_tokens: Option<u64>,
+    /// Tags a route must carry to be a candidate.
+    pub required_tags: &'a [&'static str],
 }
 
 /// The keys of a provider that may be used on a route now, and when the next cooling one returns.
@@ -116,6 +122,10 @@ pub fn plan(
         let skip = |plan: &mut Plan, why| plan.skipped.push((route.route_id.clone(), why));
         if !route.enabled {
             skip(&mut plan, Skip::Disabled);
+            continue;
+        }
+        if let Some(tag) = input.required_tags.iter().find(|t| !route.has_tag(t)) {
+            skip(&mut plan, Skip::Lacks(tag));
             continue;
         }
         let Some(provider) = snapshot.provider(&route.provider).filter(|p| p.usable()) else {
@@ -203,6 +213,21 @@ fn empty_plan_error(
         return RoutingError::ContextLengthExceeded {
             needed_tokens: needed,
             trail: Trail::default(),
+        };
+    }
+    let mut lacking: Vec<&'static str> = plan
+        .skipped
+        .iter()
+        .filter_map(|(_, s)| match s {
+            Skip::Lacks(tag) => Some(*tag),
+            _ => None,
+        })
+        .collect();
+    if !lacking.is_empty() && snapshot.servable().next().is_some() {
+        lacking.sort();
+        lacking.dedup();
+        return RoutingError::NoCapableRoute {
+            tags: lacking.into_iter().map(str::to_string).collect(),
         };
     }
     if input.strict {

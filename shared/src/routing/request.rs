@@ -190,6 +190,46 @@ impl ChatRequest {
         tokens + (chars as u64).div_ceil(4)
     }
 
+    /// The capability tags a route needs to serve this request: `tools`, `vision`, `json`.
+    pub fn required_tags(&self) -> Vec<&'static str> {
+        let mut tags = Vec::new();
+        let has_tools = ["tools", "functions"].iter().any(|f| {
+            self.body
+                .get(*f)
+                .and_then(Value::as_array)
+                .is_some_and(|t| !t.is_empty())
+        });
+        if has_tools {
+            tags.push("tools");
+        }
+        let has_image = self.messages().iter().any(|m| {
+            m.get("content")
+                .and_then(Value::as_array)
+                .is_some_and(|parts| {
+                    parts.iter().any(|p| {
+                        matches!(
+                            p.get("type").and_then(Value::as_str),
+                            Some("image_url" | "input_image" | "image")
+                        )
+                    })
+                })
+        });
+        if has_image {
+            tags.push("vision");
+        }
+        let json_mode = matches!(
+            self.body
+                .get("response_format")
+                .and_then(|f| f.get("type"))
+                .and_then(Value::as_str),
+            Some("json_object" | "json_schema")
+        );
+        if json_mode {
+            tags.push("json");
+        }
+        tags
+    }
+
     /// The body for one upstream: the client's, with `model` set to the route's upstream id.
     pub fn upstream_body(&self, upstream_model: &str) -> Value {
         let mut body = self.body.clone();
@@ -314,6 +354,20 @@ mod tests {
             assert_eq!(err.param.as_deref(), param, "{body}");
         }
         assert!(parse("{not json").is_err());
+    }
+
+    #[test]
+    fn tools_images_and_json_mode_become_required_tags() {
+        let plain = parse(r#"{"messages":[{"role":"user","content":"hi"}],"tools":[]}"#).unwrap();
+        assert!(plain.required_tags().is_empty());
+        let all = parse(
+            r#"{"messages":[{"role":"user","content":[{"type":"text","text":"what is this"},
+                {"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}],
+               "tools":[{"type":"function","function":{"name":"f"}}],
+               "response_format":{"type":"json_object"}}"#,
+        )
+        .unwrap();
+        assert_eq!(all.required_tags(), vec!["tools", "vision", "json"]);
     }
 
     #[test]

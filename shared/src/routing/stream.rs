@@ -10,6 +10,7 @@ use super::engine::{Engine, RequestRecord, RouteRequest, Served, error_status, r
 use super::error::RoutingError;
 use crate::metrics as m;
 use crate::providers::{EventStream, FailureKind, StreamFault, UpstreamFailure, UpstreamReply};
+use crate::quota::Reservation;
 use crate::time::now_ms;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -36,6 +37,9 @@ pub struct CommittedStream {
     opened: Opened,
     pub served: Served,
     ttft: Duration,
+    /// The quota taken for the route now streaming.
+    reservation: Option<Reservation>,
+    estimate: u64,
 }
 
 /// How chunks of the current upstream are passed on.
@@ -192,15 +196,17 @@ impl Engine {
                 None,
             );
         }
-        let (attempts, target, opened, served, ttft) = result?;
+        let (attempts, target, opened, served, ttft, reservation) = result?;
         Ok(CommittedStream {
             engine: self.clone(),
+            estimate: Self::token_estimate(&request),
             request,
             attempts,
             target,
             opened,
             served,
             ttft,
+            reservation,
         })
     }
 
@@ -208,12 +214,25 @@ impl Engine {
     async fn open_stream_inner(
         &self,
         request: &RouteRequest,
-    ) -> Result<(Attempts, Target, Opened, Served, Duration), RoutingError> {
+    ) -> Result<
+        (
+            Attempts,
+            Target,
+            Opened,
+            Served,
+            Duration,
+            Option<Reservation>,
+        ),
+        RoutingError,
+    > {
         let mut attempts = self.start(request)?;
+        let estimate = Self::token_estimate(request);
         while let Some(target) = attempts.next_target(&self.health, now_ms()) {
-            let body = request
-                .chat
-                .upstream_body(&target.candidate.route.upstream_model);
+            let Some(reservation) = self.prepare_attempt(&mut attempts, &target, estimate).await
+            else {
+                continue;
+            };
+            let body = self.upstream_body(&target, request, None);
             let sent = Instant::now();
             match self.open_on(&target, body, attempts.deadline).await {
                 Ok((opened, rate)) => {
@@ -232,9 +251,10 @@ impl Engine {
                         model,
                         trail: attempts.trail.clone(),
                     };
-                    return Ok((attempts, target, opened, served, ttft));
+                    return Ok((attempts, target, opened, served, ttft, reservation));
                 }
                 Err(failure) => {
+                    self.release_after(reservation, failure.kind, estimate);
                     if let Some(wait) =
                         attempts.failed(&target, &failure, &self.context(), now_ms(), false)?
                     {
@@ -446,6 +466,8 @@ impl CommittedStream {
     /// Finds a route that continues the answer; on success the stream and mode are replaced.
     async fn rescue(&mut self, out: &Output, cut: FailureKind, mode: &mut Mode) -> bool {
         let engine = self.engine.clone();
+        // The broken route most likely counted the request.
+        engine.release_after(self.reservation.take(), cut, self.estimate);
         let failure = UpstreamFailure::new(cut, "the stream broke off after the commit point");
         if cut == FailureKind::Malformed {
             // A restarted answer that diverged: not the route's fault, just not a continuation.
@@ -460,63 +482,79 @@ impl CommittedStream {
             return false;
         }
         while let Some(target) = self.attempts.next_target(&engine.health, now_ms()) {
-            let model = target.candidate.route.upstream_model.clone();
-            if !out.sent_text.is_empty() && !target.candidate.route.has_tag("no-prefill") {
-                let mut body = self.request.chat.upstream_body(&model);
-                if let Some(messages) = body.get_mut("messages").and_then(Value::as_array_mut) {
-                    messages.push(json!({"role": "assistant", "content": out.sent_text}));
-                }
-                match engine.open_on(&target, body, self.attempts.deadline).await {
-                    Ok((opened, _)) => {
-                        self.adopt(target, opened);
+            let prefill =
+                !out.sent_text.is_empty() && !target.candidate.route.has_tag("no-prefill");
+            if prefill {
+                let body = engine.upstream_body(&target, &self.request, Some(&out.sent_text));
+                match self.try_open(&target, body).await {
+                    Some(Ok(opened)) => {
                         *mode = Mode::Continuation;
-                        return true;
+                        return self.adopt(target, opened);
                     }
-                    Err(failure) => {
-                        let refused = failure.kind == FailureKind::ClientError;
-                        let _ = self.attempts.failed(
-                            &target,
-                            &failure,
-                            &engine.context(),
-                            now_ms(),
-                            true,
-                        );
-                        if !refused {
-                            continue;
-                        }
-                    }
+                    // No quota on this key: the driver moves on.
+                    None => continue,
+                    // A refused prefill: the same route may still restart the answer.
+                    Some(Err(FailureKind::ClientError)) => {}
+                    Some(Err(_)) => continue,
                 }
             }
-            let body = self.request.chat.upstream_body(&model);
-            match engine.open_on(&target, body, self.attempts.deadline).await {
-                Ok((opened, _)) => {
-                    self.adopt(target, opened);
+            let body = engine.upstream_body(&target, &self.request, None);
+            match self.try_open(&target, body).await {
+                Some(Ok(opened)) => {
                     *mode = Mode::Restart {
                         expected: out.sent_text.clone(),
                         seen: String::new(),
                     };
-                    return true;
+                    return self.adopt(target, opened);
                 }
-                Err(failure) => {
-                    let _ =
-                        self.attempts
-                            .failed(&target, &failure, &engine.context(), now_ms(), true);
-                    self.attempts.leave_current_route();
-                }
+                None => {}
+                Some(Err(_)) => self.attempts.leave_current_route(),
             }
         }
         false
     }
 
-    fn adopt(&mut self, target: Target, opened: Opened) {
+    /// One rescue attempt with its reservation: `None` when the key had no quota (nothing was called).
+    async fn try_open(
+        &mut self,
+        target: &Target,
+        body: Value,
+    ) -> Option<Result<(Opened, Option<Reservation>), FailureKind>> {
+        let engine = self.engine.clone();
+        let reservation = engine
+            .prepare_attempt(&mut self.attempts, target, self.estimate)
+            .await?;
+        match engine.open_on(target, body, self.attempts.deadline).await {
+            Ok((opened, _)) => Some(Ok((opened, reservation))),
+            Err(failure) => {
+                engine.release_after(reservation, failure.kind, self.estimate);
+                let _ = self
+                    .attempts
+                    .failed(target, &failure, &engine.context(), now_ms(), true);
+                Some(Err(failure.kind))
+            }
+        }
+    }
+
+    fn adopt(
+        &mut self,
+        target: Target,
+        (opened, reservation): (Opened, Option<Reservation>),
+    ) -> bool {
         self.attempts.succeeded(&target);
         self.served.route_id = target.route_id().to_string();
         self.served.provider = target.provider().to_string();
         self.target = target;
         self.opened = opened;
+        self.reservation = reservation;
+        true
     }
 
-    fn finish(&self, out: &Output, outcome: &'static str) {
+    fn finish(&mut self, out: &Output, outcome: &'static str) {
+        let tokens = out
+            .usage
+            .map_or(self.estimate, |u| u.prompt_tokens + u.completion_tokens);
+        self.engine.settle(self.reservation.take(), tokens);
         self.served_record(out, outcome);
     }
 

@@ -1,7 +1,9 @@
 //! The store: the one SQLite file all processes share. All SQL of the project lives under this module.
 
 mod health;
+mod ledger;
 pub use health::HealthRecords;
+pub use ledger::ReservationAsk;
 mod meta;
 mod quota;
 mod request_log;

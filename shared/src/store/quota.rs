@@ -13,6 +13,8 @@ pub struct RateLimitHint {
     pub remaining_requests: Option<u64>,
     pub remaining_tokens: Option<u64>,
     pub reset_at_ms: Option<EpochMs>,
+    /// When the provider said it: reservations after this count against `remaining_requests`.
+    pub observed_ms: EpochMs,
 }
 
 impl Store {
@@ -29,14 +31,14 @@ impl Store {
                      remaining_requests, remaining_tokens, reset_at_ms, updated_ms) \
                  VALUES (?, ?, ?, 'minute', ?, ?, ?, ?, ?) \
                  ON CONFLICT (provider, key_id, scope, window) DO UPDATE SET \
-                     remaining_requests = excluded.remaining_requests, \
+                     window_start_ms = excluded.window_start_ms, remaining_requests = excluded.remaining_requests, \
                      remaining_tokens = excluded.remaining_tokens, \
                      reset_at_ms = excluded.reset_at_ms, updated_ms = excluded.updated_ms",
             )
             .bind(&hint.provider)
             .bind(&hint.key_id)
             .bind(&hint.scope)
-            .bind(now)
+            .bind(hint.observed_ms)
             .bind(hint.remaining_requests.map(|v| v as i64))
             .bind(hint.remaining_tokens.map(|v| v as i64))
             .bind(hint.reset_at_ms)
@@ -55,8 +57,9 @@ impl Store {
         key_id: &str,
         scope: &str,
     ) -> Result<Option<RateLimitHint>, StoreError> {
-        let row: Option<(Option<i64>, Option<i64>, Option<i64>)> = sqlx::query_as(
-            "SELECT remaining_requests, remaining_tokens, reset_at_ms FROM quota_windows \
+        type HintRow = (Option<i64>, Option<i64>, Option<i64>, i64);
+        let row: Option<HintRow> = sqlx::query_as(
+            "SELECT remaining_requests, remaining_tokens, reset_at_ms, window_start_ms FROM quota_windows \
              WHERE provider = ? AND key_id = ? AND scope = ? AND window = 'minute'",
         )
         .bind(provider)
@@ -64,13 +67,16 @@ impl Store {
         .bind(scope)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(requests, tokens, reset)| RateLimitHint {
-            provider: provider.to_string(),
-            key_id: key_id.to_string(),
-            scope: scope.to_string(),
-            remaining_requests: requests.map(|v| v.max(0) as u64),
-            remaining_tokens: tokens.map(|v| v.max(0) as u64),
-            reset_at_ms: reset,
-        }))
+        Ok(
+            row.map(|(requests, tokens, reset, observed_ms)| RateLimitHint {
+                observed_ms,
+                provider: provider.to_string(),
+                key_id: key_id.to_string(),
+                scope: scope.to_string(),
+                remaining_requests: requests.map(|v| v.max(0) as u64),
+                remaining_tokens: tokens.map(|v| v.max(0) as u64),
+                reset_at_ms: reset,
+            }),
+        )
     }
 }

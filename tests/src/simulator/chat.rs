@@ -1,16 +1,17 @@
-//! `POST /v1/chat/completions`: count and record the call, draw its behaviour, answer.
+//! `POST …/chat/completions`: count and record the call, apply the rate limits, draw its behaviour,
+//! answer.
 
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 use serde_json::Value;
 
 use super::behavior::Behavior;
 use super::completion;
+use super::limits::Grant;
 use super::model::{CallPlan, RecordedRequest};
 use super::reply::{Meta, Reply, continuation};
 use super::request::{self, ChatRequest};
@@ -21,11 +22,21 @@ use super::stream::{self, Ending, Pacing, Step};
 /// The body [`Behavior::MalformedJson`] sends to a non-streaming request.
 const MALFORMED_BODY: &str = r#"{"id": "broken"#;
 
+/// Answers one chat request sent to `path`; counts it as served when the answer is 2xx.
 pub(crate) async fn completions(
-    State(state): State<SimState>,
+    state: SimState,
+    path: String,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let response = handle(&state, path, headers, body).await;
+    if response.status().is_success() {
+        state.count_served();
+    }
+    response
+}
+
+async fn handle(state: &SimState, path: String, headers: HeaderMap, body: Bytes) -> Response {
     state.count_call();
     let body: Value = match serde_json::from_slice(&body) {
         Ok(body) => body,
@@ -45,23 +56,65 @@ pub(crate) async fn completions(
         return respond::error(StatusCode::NOT_FOUND, "model_not_found", &message);
     };
     let parsed = ChatRequest::parse(&body);
+    let key = bearer_key(&headers);
     let recorded = RecordedRequest {
         body,
         headers: header_pairs(&headers),
+        path,
         at: Instant::now(),
     };
-    let plan = model.take_call(recorded, state.recording());
+    model.record_call(recorded, state.recording());
+    // Only well-formed requests are admitted and counted; the others get their 400 below.
+    let mut grant = match &parsed {
+        Ok(request) => match state.admit(&key, &model, request.prompt_tokens()) {
+            Ok(grant) => grant,
+            Err(refusal) => return respond::limit_refusal(&refusal),
+        },
+        Err(_) => Grant::default(),
+    };
+    let plan = model.plan();
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;
     }
     match parsed {
-        Ok(request) => answer(&state, &request, plan).await,
+        Ok(request) => {
+            let mut response = answer(state, &request, plan, &mut grant).await;
+            if response.status().is_success() {
+                let headers = grant.headers.iter();
+                respond::add_headers(
+                    &mut response,
+                    headers.map(|(name, value)| (name.as_str(), value.as_str())),
+                );
+            }
+            response
+        }
         Err(message) => respond::error(StatusCode::BAD_REQUEST, "invalid_request", &message),
     }
 }
 
-/// Applies the drawn behaviour to a well-formed request.
-async fn answer(state: &SimState, request: &ChatRequest, plan: CallPlan) -> Response {
+/// The key of `Authorization: Bearer KEY`; `""` without one.
+fn bearer_key(headers: &HeaderMap) -> String {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return String::new();
+    };
+    let value = value.trim();
+    match value.split_once(' ') {
+        Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") => key.trim().to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Applies the drawn behaviour to a well-formed, admitted request; counts the completion tokens of
+/// the answer it produces in `grant`'s windows.
+async fn answer(
+    state: &SimState,
+    request: &ChatRequest,
+    plan: CallPlan,
+    grant: &mut Grant,
+) -> Response {
     match &plan.behavior {
         Behavior::Status {
             status,
@@ -86,6 +139,7 @@ async fn answer(state: &SimState, request: &ChatRequest, plan: CallPlan) -> Resp
         Behavior::EmptyCompletion => Reply::Text(String::new()),
         _ => Reply::Text(continuation(&plan.answer, request.prefill.as_deref())),
     };
+    state.complete(grant, reply.completion_tokens());
     let meta = Meta {
         id: state.next_completion_id(),
         created: unix_now(),

@@ -9,10 +9,27 @@
 //! # }
 //! ```
 //!
+//! # Paths
+//! `POST` on any path ending in `/chat/completions` and `GET` on any path ending in `/models` are
+//! served, so one simulator stands in for Groq (`/openai/v1`), Gemini (`/v1beta/openai`), Cloudflare
+//! (`/client/v4/accounts/ACC/ai/v1`) and the rest: see [`Simulator::url`].
+//!
+//! # Rate limits
+//! [`Simulator::limit_key`] and [`ModelHandle::limit`] set free-tier [`KeyLimits`], enforced like a
+//! real provider in fixed, aligned windows of the wall clock: the minute window is
+//! `[floor(now_ms / 60000) * 60000, +60000)`, the day window starts at the latest UTC midnight +
+//! [`Simulator::day_reset_minute`]. A request is refused with a 429 (`rate_limit_exceeded`,
+//! `retry-after` in whole seconds until the blocking window ends, `x-ratelimit-*` headers) when one
+//! more request, or its prompt tokens, would exceed a limit; refused requests are not counted.
+//! Admitted requests count 1 request and their prompt tokens on arrival, their completion tokens when
+//! the answer is produced (exactly the `usage` the response reports). Successful responses carry
+//! `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` for the tightest limits, none without limits.
+//!
 //! # Layout
 //! - [`Simulator`] (here): start, stop on drop, inspect calls.
 //! - `model`: [`ModelHandle`] settings and scripts, [`RecordedRequest`]s.
 //! - `behavior`: [`Behavior`], what a call does (answer, fail, misbehave on the wire).
+//! - `limits`: [`KeyLimits`], the windows and counters of the rate limits.
 //! - `state`: what the handlers and the handle share.
 //! - `server`: routes and serving; `chat` and `models`: the two endpoints.
 //! - `request`: the request fields acted on; `reply`, `completion`, `stream`: the answer bodies;
@@ -23,6 +40,7 @@ mod behavior;
 mod chat;
 pub mod cli;
 mod completion;
+mod limits;
 mod model;
 mod models;
 mod reply;
@@ -41,6 +59,7 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 
 pub use behavior::Behavior;
+pub use limits::KeyLimits;
 pub use model::{ModelHandle, RecordedRequest};
 use state::SimState;
 
@@ -77,10 +96,16 @@ impl Simulator {
 
     /// `http://ADDR/v1`, what a provider's base URL is set to.
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
+        self.url("/v1")
     }
 
-    /// The model with this id, created and listed in `/v1/models` if new.
+    /// `http://ADDR{prefix}`: a provider's base URL with its own path, e.g.
+    /// `sim.url("/client/v4/accounts/ACC/ai/v1")`; every prefix is served.
+    pub fn url(&self, prefix: &str) -> String {
+        format!("http://{}{prefix}", self.addr)
+    }
+
+    /// The model with this id, created and listed in `/models` if new.
     pub fn model(&self, id: &str) -> ModelHandle {
         ModelHandle::new(self.state.model(id))
     }
@@ -90,7 +115,8 @@ impl Simulator {
         self.state.find(model_id).map_or(0, |m| m.calls())
     }
 
-    /// Every `POST /v1/chat/completions` received, including invalid ones and unknown models.
+    /// Every chat completions request received, on any path, including invalid ones, unknown
+    /// models and those refused by a rate limit.
     pub fn total_calls(&self) -> usize {
         self.state.total_calls()
     }
@@ -103,16 +129,39 @@ impl Simulator {
             .unwrap_or_default()
     }
 
-    /// Hides the model from `/v1/models`; it still answers.
+    /// Hides the model from `/models`; it still answers.
     pub fn unlist(&self, model_id: &str) {
         if let Some(model) = self.state.find(model_id) {
             model.unlist();
         }
     }
 
-    /// Appends an arbitrary entry to `/v1/models`.
+    /// Appends an arbitrary entry to `/models`.
     pub fn list_extra(&self, entry: Value) {
         self.state.add_listing(entry);
+    }
+
+    /// Limits for requests bearing this key (`Authorization: Bearer KEY`), across all models of this
+    /// simulator; requests without a key count under `""`. Keys without limits are unlimited;
+    /// `KeyLimits::default()` lifts a key's limits.
+    pub fn limit_key(&self, key: &str, limits: KeyLimits) {
+        self.state.limit_key(key, limits);
+    }
+
+    /// Minutes after UTC midnight when this simulator's day windows reset (default 0).
+    pub fn day_reset_minute(&self, minute: u32) {
+        self.state.set_day_reset_minute(minute);
+    }
+
+    /// How many 429s the simulator sent because a limit was hit (scripted [`Behavior`] 429s not
+    /// counted).
+    pub fn limit_refusals(&self) -> usize {
+        self.state.limit_refusals()
+    }
+
+    /// Chat requests answered 2xx.
+    pub fn served(&self) -> usize {
+        self.state.served()
     }
 
     /// Whether request bodies and headers are kept (default on). Long benchmark runs turn it off;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::behavior::Behavior;
+use super::limits::KeyLimits;
 
 /// A chat request as the simulator received it.
 #[derive(Clone, Debug)]
@@ -15,6 +16,8 @@ pub struct RecordedRequest {
     pub body: Value,
     /// Header names lower-case, values as sent (lossy for non-UTF-8).
     pub headers: Vec<(String, String)>,
+    /// The request path, e.g. `/v1/chat/completions` or `/client/v4/accounts/ACC/ai/v1/chat/completions`.
+    pub path: String,
     pub at: Instant,
 }
 
@@ -29,6 +32,7 @@ struct Settings {
     refuse_prefill: bool,
     context_window: Option<u64>,
     always: Behavior,
+    limits: KeyLimits,
 }
 
 /// Everything about a model the server and the handles share.
@@ -72,6 +76,7 @@ impl ModelState {
                 refuse_prefill: false,
                 context_window: None,
                 always: Behavior::Ok,
+                limits: KeyLimits::default(),
             }),
             script: Mutex::new(VecDeque::new()),
             requests: Mutex::new(Vec::new()),
@@ -102,12 +107,22 @@ impl ModelState {
         self.requests.lock().expect("requests lock").clone()
     }
 
-    /// Counts (and, if `keep`, records) a call, then draws its behaviour: the next scripted one, else `always`.
-    pub(crate) fn take_call(&self, request: RecordedRequest, keep: bool) -> CallPlan {
+    /// The per-key limits of this model.
+    pub(crate) fn limits(&self) -> KeyLimits {
+        self.settings.lock().expect("settings lock").limits
+    }
+
+    /// Counts (and, if `keep`, records) a call.
+    pub(crate) fn record_call(&self, request: RecordedRequest, keep: bool) {
         if keep {
             self.requests.lock().expect("requests lock").push(request);
         }
         self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// How the next admitted call is answered: the next scripted behaviour, else `always`, with the
+    /// current settings.
+    pub(crate) fn plan(&self) -> CallPlan {
         let scripted = self.script.lock().expect("script lock").pop_front();
         let s = self.settings.lock().expect("settings lock").clone();
         CallPlan {
@@ -184,7 +199,14 @@ impl ModelHandle {
         self.set(|s| s.always = b)
     }
 
-    /// Queues a one-shot behaviour; queued behaviours are used first, in order, one per call.
+    /// Limits per key for this model only: every key is counted separately, in addition to the
+    /// key's own limits ([`super::Simulator::limit_key`]). `KeyLimits::default()` lifts them.
+    pub fn limit(&self, limits: KeyLimits) -> &Self {
+        self.set(|s| s.limits = limits)
+    }
+
+    /// Queues a one-shot behaviour; queued behaviours are used first, in order, one per call (a call
+    /// refused by a rate limit draws none).
     pub fn then(&self, b: Behavior) -> &Self {
         self.state.script.lock().expect("script lock").push_back(b);
         self
@@ -209,6 +231,7 @@ mod tests {
         RecordedRequest {
             body: Value::Null,
             headers: Vec::new(),
+            path: "/v1/chat/completions".to_string(),
             at: Instant::now(),
         }
     }
@@ -222,7 +245,10 @@ mod tests {
             .then(Behavior::HangBeforeHeaders)
             .then(Behavior::NoDone);
         let drawn: Vec<Behavior> = (0..3)
-            .map(|_| state.take_call(request(), true).behavior)
+            .map(|_| {
+                state.record_call(request(), true);
+                state.plan().behavior
+            })
             .collect();
         assert_eq!(
             drawn,
@@ -239,7 +265,8 @@ mod tests {
     #[test]
     fn an_unconfigured_model_answers_with_its_id() {
         let state = ModelState::new("sim-a", 0);
-        let plan = state.take_call(request(), false);
+        state.record_call(request(), false);
+        let plan = state.plan();
         assert_eq!(
             plan.answer,
             "Hello from sim-a. This is a simulated answer from the upstream."

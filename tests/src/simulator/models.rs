@@ -1,12 +1,11 @@
-//! `GET /v1/models`: the listed models in creation order, then the extra entries.
+//! `GET …/models`: the listed models in creation order (ids as given), then the extra entries.
 
 use axum::Json;
-use axum::extract::State;
 use serde_json::{Value, json};
 
 use super::state::SimState;
 
-pub(crate) async fn list(State(state): State<SimState>) -> Json<Value> {
+pub(crate) fn list(state: &SimState) -> Json<Value> {
     let mut data: Vec<Value> = state
         .listed_models()
         .iter()

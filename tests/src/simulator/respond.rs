@@ -1,29 +1,20 @@
-//! Building HTTP responses: JSON, SSE, OpenAI-shaped errors, scripted statuses, rate-limit headers.
+//! Building HTTP responses: JSON, SSE, OpenAI-shaped errors, scripted statuses, rate-limit refusals.
 
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::behavior::error_body;
+use super::limits::Refusal;
 
-/// The rate-limit headers every successful response carries.
-const RATE_LIMIT_HEADERS: [(&str, &str); 2] = [
-    ("x-ratelimit-limit-requests", "1000"),
-    ("x-ratelimit-remaining-requests", "999"),
-];
-
-/// A response with this status, content type and body; 2xx responses get the rate-limit headers.
+/// A response with this status, content type and body.
 pub(crate) fn with_body(status: StatusCode, content_type: &'static str, body: Body) -> Response {
     let mut response = Response::new(body);
     *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if status.is_success() {
-        for (name, value) in RATE_LIMIT_HEADERS {
-            headers.insert(name, HeaderValue::from_static(value));
-        }
-    }
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 
@@ -43,6 +34,43 @@ pub(crate) fn sse(body: Body) -> Response {
 /// An OpenAI-shaped error.
 pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
     json(status, &error_body(status.as_u16(), code, message))
+}
+
+/// The 429 of a hit rate limit: OpenAI's body (`type` `requests` or `tokens`), `retry-after` and the
+/// `x-ratelimit-*` headers.
+pub(crate) fn limit_refusal(refusal: &Refusal) -> Response {
+    let body = json!({"error": {
+        "message": refusal.message,
+        "type": refusal.kind,
+        "code": "rate_limit_exceeded",
+        "param": null,
+    }});
+    let mut response = json(StatusCode::TOO_MANY_REQUESTS, &body);
+    let retry_after = refusal.retry_after_secs.to_string();
+    add_headers(
+        &mut response,
+        std::iter::once(("retry-after", retry_after.as_str())).chain(
+            refusal
+                .headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str())),
+        ),
+    );
+    response
+}
+
+/// Adds headers the response does not have yet; invalid ones are skipped.
+pub(crate) fn add_headers<'a>(
+    response: &mut Response,
+    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+) {
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value))
+            && !response.headers().contains_key(&name)
+        {
+            response.headers_mut().insert(name, value);
+        }
+    }
 }
 
 /// A scripted [`super::Behavior::Status`]; an invalid status becomes 500, invalid headers are skipped,

@@ -1,13 +1,17 @@
 //! The simulator's HTTP server: routes, body limit, TCP_NODELAY, serving in a task.
+//!
+//! Real providers put their OpenAI-compatible API under many prefixes (`/openai/v1`,
+//! `/v1beta/openai`, `/client/v4/accounts/ACC/ai/v1`, …), so any path ending in `/chat/completions`
+//! or `/models` is served.
 
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
-use axum::response::Response;
-use axum::routing::{get, post};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
+use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -19,15 +23,48 @@ const BODY_LIMIT_BYTES: usize = 64 * 1024 * 1024;
 
 fn router(state: SimState) -> Router {
     Router::new()
-        .route("/v1/models", get(models::list))
-        .route("/v1/chat/completions", post(chat::completions))
-        .fallback(not_found)
+        .fallback(dispatch)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .with_state(state)
 }
 
-async fn not_found() -> Response {
-    respond::error(StatusCode::NOT_FOUND, "not_found", "unknown path")
+/// The endpoint a path ends with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Endpoint {
+    ChatCompletions,
+    Models,
+}
+
+fn endpoint(path: &str) -> Option<Endpoint> {
+    if path.ends_with("/chat/completions") {
+        Some(Endpoint::ChatCompletions)
+    } else if path.ends_with("/models") {
+        Some(Endpoint::Models)
+    } else {
+        None
+    }
+}
+
+async fn dispatch(
+    State(state): State<SimState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path();
+    match (endpoint(path), method) {
+        (Some(Endpoint::ChatCompletions), Method::POST) => {
+            chat::completions(state, path.to_string(), headers, body).await
+        }
+        (Some(Endpoint::Models), Method::GET) => models::list(&state).into_response(),
+        (Some(_), _) => respond::error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed on this path",
+        ),
+        (None, _) => respond::error(StatusCode::NOT_FOUND, "not_found", "unknown path"),
+    }
 }
 
 /// Binds `addr` and serves in a spawned task; returns the bound address and the task.
@@ -47,4 +84,27 @@ pub(crate) async fn spawn(
         let _ = axum::serve(listener, app).await;
     });
     Ok((bound, task))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_paths_are_recognised_by_their_ending() {
+        for path in [
+            "/v1/chat/completions",
+            "/openai/v1/chat/completions",
+            "/v1beta/openai/chat/completions",
+            "/compatibility/v1/chat/completions",
+            "/client/v4/accounts/ACC/ai/v1/chat/completions",
+            "/api/paas/v4/chat/completions",
+            "/inference/chat/completions",
+        ] {
+            assert_eq!(endpoint(path), Some(Endpoint::ChatCompletions), "{path}");
+        }
+        assert_eq!(endpoint("/v1beta/openai/models"), Some(Endpoint::Models));
+        assert_eq!(endpoint("/v1/completions"), None);
+        assert_eq!(endpoint("/v1/chat/completions/x"), None);
+    }
 }

@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use tokio::sync::watch;
 
+use super::limits::{Grant, KeyLimits, Limiter, Refusal};
 use super::model::ModelState;
 
 /// Cheap-to-clone handle on the state the HTTP handlers and the [`super::Simulator`] share.
@@ -19,8 +20,12 @@ struct Inner {
     models: Mutex<Vec<Arc<ModelState>>>,
     /// Arbitrary entries appended to `/v1/models`.
     extra_listing: Mutex<Vec<Value>>,
-    /// Every `POST /v1/chat/completions`, valid or not.
+    /// Every chat completions request, valid or not.
     total_calls: AtomicUsize,
+    /// Chat requests answered 2xx.
+    served: AtomicUsize,
+    /// Rate limits and their counters; one lock for every admission keeps them exact.
+    limiter: Mutex<Limiter>,
     /// Source of `chatcmpl-sim-<n>` ids.
     next_completion: AtomicU64,
     /// Whether request bodies and headers are kept for [`super::Simulator::requests`].
@@ -35,6 +40,8 @@ impl SimState {
             models: Mutex::new(Vec::new()),
             extra_listing: Mutex::new(Vec::new()),
             total_calls: AtomicUsize::new(0),
+            served: AtomicUsize::new(0),
+            limiter: Mutex::new(Limiter::default()),
             next_completion: AtomicU64::new(1),
             recording: AtomicBool::new(true),
             shutdown: watch::Sender::new(false),
@@ -84,6 +91,48 @@ impl SimState {
         self.0.total_calls.load(Ordering::SeqCst)
     }
 
+    pub(crate) fn count_served(&self) {
+        self.0.served.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn served(&self) -> usize {
+        self.0.served.load(Ordering::SeqCst)
+    }
+
+    fn limiter(&self) -> std::sync::MutexGuard<'_, Limiter> {
+        self.0.limiter.lock().expect("limiter lock")
+    }
+
+    pub(crate) fn limit_key(&self, key: &str, limits: KeyLimits) {
+        self.limiter().limit_key(key, limits);
+    }
+
+    pub(crate) fn set_day_reset_minute(&self, minute: u32) {
+        self.limiter().set_day_reset_minute(minute);
+    }
+
+    pub(crate) fn limit_refusals(&self) -> usize {
+        self.limiter().refusals()
+    }
+
+    /// Admits (and counts) a request from `key` to `model` with `prompt_tokens`, or refuses it.
+    pub(crate) fn admit(
+        &self,
+        key: &str,
+        model: &ModelState,
+        prompt_tokens: u64,
+    ) -> Result<Grant, Refusal> {
+        let model_limits = model.limits();
+        self.limiter()
+            .admit(key, model.id(), model_limits, prompt_tokens, unix_now_ms())
+    }
+
+    /// Counts the completion tokens of an admitted request; refreshes its headers.
+    pub(crate) fn complete(&self, grant: &mut Grant, completion_tokens: u64) {
+        self.limiter()
+            .complete(grant, completion_tokens, unix_now_ms());
+    }
+
     pub(crate) fn next_completion_id(&self) -> String {
         let n = self.0.next_completion.fetch_add(1, Ordering::Relaxed);
         format!("chatcmpl-sim-{n}")
@@ -108,6 +157,13 @@ impl SimState {
         // An error means the sender is gone, which is a shutdown too.
         let _ = down.wait_for(|down| *down).await;
     }
+}
+
+/// Milliseconds since the Unix epoch, the clock of the rate-limit windows.
+pub(crate) fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Seconds since the Unix epoch.

@@ -1,11 +1,11 @@
 //! The simulator over real HTTP, as the gateway sees it.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use super::{Behavior, Simulator};
+use super::{Behavior, KeyLimits, Simulator};
 
 fn client() -> reqwest::Client {
     // Plain http only, but reqwest (rustls-no-provider) needs a provider to build a client.
@@ -72,7 +72,13 @@ async fn a_non_streaming_request_gets_the_canonical_answer_with_usage() {
     sim.model("sim-a").response_model("sim-a-2025");
     let response = post(&sim, &chat("sim-a", false)).await;
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["x-ratelimit-remaining-requests"], "999");
+    assert!(
+        !response
+            .headers()
+            .keys()
+            .any(|name| name.as_str().starts_with("x-ratelimit")),
+        "no limits, no rate-limit headers"
+    );
     let body: Value = response.json().await.expect("json");
     let text = "Hello from sim-a. This is a simulated answer from the upstream.";
     assert_eq!(body["object"], "chat.completion");
@@ -91,6 +97,7 @@ async fn a_non_streaming_request_gets_the_canonical_answer_with_usage() {
     );
     assert_eq!(sim.calls("sim-a"), 1);
     assert_eq!(sim.total_calls(), 1);
+    assert_eq!(sim.served(), 1);
 }
 
 #[tokio::test]
@@ -410,4 +417,251 @@ async fn the_model_list_follows_creation_unlisting_and_extra_entries() {
         200,
         "unlisted models still answer"
     );
+}
+
+async fn post_as(sim: &Simulator, key: Option<&str>, body: &Value) -> reqwest::Response {
+    let mut request = client().post(format!("{}/chat/completions", sim.base_url()));
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    request
+        .json(body)
+        .send()
+        .await
+        .expect("the simulator answers")
+}
+
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Waits for the next minute when the current one ends within 5 s, so a test's requests share a
+/// minute window.
+async fn clear_of_a_minute_boundary() {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after the epoch")
+        .as_millis() as u64;
+    let left = 60_000 - now_ms % 60_000;
+    if left < 5_000 {
+        tokio::time::sleep(Duration::from_millis(left + 50)).await;
+    }
+}
+
+fn rpm(n: u64) -> KeyLimits {
+    KeyLimits {
+        rpm: Some(n),
+        ..KeyLimits::default()
+    }
+}
+
+#[tokio::test]
+async fn a_key_over_its_rpm_gets_a_429_with_retry_after_and_rate_limit_headers() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a").then(Behavior::rate_limited(Some("1")));
+    sim.limit_key("sk-a", rpm(2));
+    clear_of_a_minute_boundary().await;
+    let scripted = post_as(&sim, Some("sk-a"), &chat("sim-a", false)).await;
+    assert_eq!(scripted.status(), 429, "a scripted 429 is admitted first");
+    let second = post_as(&sim, Some("sk-a"), &chat("sim-a", false)).await;
+    assert_eq!(second.status(), 200);
+    assert_eq!(header(&second, "x-ratelimit-remaining-requests"), Some("0"));
+    let refused = post_as(&sim, Some("sk-a"), &chat("sim-a", false)).await;
+    assert_eq!(refused.status(), 429, "the scripted 429 counted too");
+    assert_eq!(
+        header(&refused, "x-ratelimit-remaining-requests"),
+        Some("0")
+    );
+    assert!(header(&refused, "x-ratelimit-limit-tokens").is_none());
+    let retry_after: u64 = header(&refused, "retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("whole seconds");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_eq!(header(&refused, "x-ratelimit-limit-requests"), Some("2"));
+    assert!(
+        header(&refused, "x-ratelimit-reset-requests").is_some_and(|v| v.ends_with('s')),
+        "a Go-style duration"
+    );
+    let error: Value = refused.json().await.expect("json");
+    assert_eq!(error["error"]["code"], "rate_limit_exceeded");
+    let message = error["error"]["message"].as_str().expect("message");
+    assert!(
+        message.starts_with("Rate limit reached for requests per minute (RPM): Limit 2, Used 2"),
+        "{message}"
+    );
+    assert_eq!(
+        sim.limit_refusals(),
+        1,
+        "scripted 429s are not limit refusals"
+    );
+    let unlimited = post_as(&sim, Some("sk-b"), &chat("sim-a", false)).await;
+    assert_eq!(unlimited.status(), 200);
+    assert!(header(&unlimited, "x-ratelimit-limit-requests").is_none());
+    assert_eq!(
+        post_as(&sim, None, &chat("sim-a", false)).await.status(),
+        200
+    );
+    assert_eq!(sim.served(), 3);
+    assert_eq!(sim.total_calls(), 5);
+    assert_eq!(sim.calls("sim-a"), 5);
+}
+
+#[tokio::test]
+async fn a_model_limit_applies_to_each_key_separately() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a").limit(rpm(1));
+    sim.model("sim-b");
+    clear_of_a_minute_boundary().await;
+    let statuses = [
+        (Some("sk-a"), "sim-a", 200),
+        (Some("sk-a"), "sim-a", 429),
+        (Some("sk-b"), "sim-a", 200),
+        (Some("sk-a"), "sim-b", 200),
+        (None, "sim-a", 200),
+        (None, "sim-a", 429),
+    ];
+    for (key, model, status) in statuses {
+        let response = post_as(&sim, key, &chat(model, false)).await;
+        assert_eq!(response.status(), status, "{key:?} on {model}");
+    }
+    assert_eq!(sim.limit_refusals(), 2);
+    assert_eq!(sim.served(), 4);
+}
+
+#[tokio::test]
+async fn tpm_counts_the_prompt_and_completion_tokens_the_usage_reports() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a");
+    // Each request: 4 prompt tokens, 11 completion tokens.
+    sim.limit_key(
+        "sk-a",
+        KeyLimits {
+            tpm: Some(18),
+            ..KeyLimits::default()
+        },
+    );
+    clear_of_a_minute_boundary().await;
+    let first = post_as(&sim, Some("sk-a"), &chat("sim-a", true)).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(header(&first, "x-ratelimit-limit-tokens"), Some("18"));
+    assert_eq!(header(&first, "x-ratelimit-remaining-tokens"), Some("3"));
+    assert!(header(&first, "x-ratelimit-limit-requests").is_none());
+    let (payloads, _) = events(first).await;
+    let usage: Value = serde_json::from_str(&payloads[payloads.len() - 2]).expect("usage");
+    assert_eq!(usage["usage"]["total_tokens"], 15);
+    let second = post_as(&sim, Some("sk-a"), &chat("sim-a", false)).await;
+    assert_eq!(second.status(), 429, "15 + 4 > 18");
+    let error: Value = second.json().await.expect("json");
+    let message = error["error"]["message"].as_str().expect("message");
+    assert!(
+        message.starts_with("Rate limit reached for tokens per minute (TPM): Limit 18, Used 15"),
+        "{message}"
+    );
+    assert_eq!(error["error"]["type"], "tokens");
+}
+
+#[tokio::test]
+async fn successful_answers_show_the_remaining_requests_and_tokens() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a");
+    sim.limit_key(
+        "sk-a",
+        KeyLimits {
+            rpm: Some(30),
+            rpd: Some(1_000),
+            tpm: Some(6_000),
+            tpd: None,
+        },
+    );
+    clear_of_a_minute_boundary().await;
+    for remaining in [("29", "5985"), ("28", "5970")] {
+        let response = post_as(&sim, Some("sk-a"), &chat("sim-a", false)).await;
+        assert_eq!(header(&response, "x-ratelimit-limit-requests"), Some("30"));
+        assert_eq!(
+            header(&response, "x-ratelimit-remaining-requests"),
+            Some(remaining.0)
+        );
+        assert_eq!(header(&response, "x-ratelimit-limit-tokens"), Some("6000"));
+        assert_eq!(
+            header(&response, "x-ratelimit-remaining-tokens"),
+            Some(remaining.1)
+        );
+        assert!(header(&response, "x-ratelimit-reset-tokens").is_some());
+    }
+}
+
+#[tokio::test]
+async fn concurrent_requests_never_exceed_the_limit() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a").latency_ms(20);
+    sim.limit_key("sk-a", rpm(50));
+    sim.set_recording(false);
+    clear_of_a_minute_boundary().await;
+    let requests = (0..120).map(|_| {
+        let sim = &sim;
+        async move {
+            post_as(sim, Some("sk-a"), &chat("sim-a", false))
+                .await
+                .status()
+        }
+    });
+    let statuses = futures::future::join_all(requests).await;
+    assert_eq!(statuses.iter().filter(|s| s.as_u16() == 200).count(), 50);
+    assert_eq!(statuses.iter().filter(|s| s.as_u16() == 429).count(), 70);
+    assert_eq!(sim.served(), 50);
+    assert_eq!(sim.limit_refusals(), 70);
+}
+
+#[tokio::test]
+async fn any_provider_path_is_served_and_recorded() {
+    let sim = Simulator::start().await;
+    sim.model("models/gemini-2.5-flash");
+    let prefixes = [
+        "/openai/v1",
+        "/v1beta/openai",
+        "/compatibility/v1",
+        "/client/v4/accounts/ACC/ai/v1",
+        "/api/paas/v4",
+        "/inference",
+    ];
+    for prefix in prefixes {
+        let response = client()
+            .post(format!("{}/chat/completions", sim.url(prefix)))
+            .json(&chat("models/gemini-2.5-flash", false))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), 200, "{prefix}");
+    }
+    let paths: Vec<String> = sim
+        .requests("models/gemini-2.5-flash")
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    let expected: Vec<String> = prefixes
+        .iter()
+        .map(|p| format!("{p}/chat/completions"))
+        .collect();
+    assert_eq!(paths, expected);
+    let list: Value = client()
+        .get(format!("{}/models", sim.url("/v1beta/openai")))
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list["data"][0]["id"], "models/gemini-2.5-flash");
+    let unknown = client()
+        .post(format!("{}/embeddings", sim.base_url()))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(unknown.status(), 404);
+    let wrong_method = client()
+        .get(format!("{}/chat/completions", sim.base_url()))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(wrong_method.status(), 405);
 }

@@ -38,7 +38,12 @@ async fn the_openai_python_sdk_drives_the_gateway() {
         });
     let gateway = GatewayConfig::new()
         .provider("p", &sim)
-        .route("p", "sdk-model", 1)
+        .route_with(
+            "p",
+            "sdk-model",
+            1,
+            "context_window = 100000\ntags = [\"tools\"]",
+        )
         .start()
         .await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/openai_sdk_check.py");

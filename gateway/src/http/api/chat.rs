@@ -13,16 +13,60 @@ use freerouter::metrics as m;
 use freerouter::routing::{ChatRequest, RequestRecord, RouteRequest, record_request};
 use std::time::Instant;
 
-const ENDPOINT: &str = "chat_completions";
+/// Which chat endpoint a request came in on.
+#[derive(Clone, Copy)]
+struct Endpoint {
+    /// The metric and log label.
+    name: &'static str,
+    web_search: bool,
+}
 
+const CHAT: Endpoint = Endpoint {
+    name: "chat_completions",
+    web_search: false,
+};
+const WEB_SEARCH: Endpoint = Endpoint {
+    name: "chat_completions_web_search",
+    web_search: true,
+};
+
+/// `POST /v1/chat/completions`
 pub async fn chat_completions(
+    state: State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    handle(state, headers, body, CHAT).await
+}
+
+/// `POST /v1/chat/completions/web-search`: the same, only through `web-search` routes, with the
+/// search asked for in each provider's own form.
+pub async fn web_search(
+    state: State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    handle(state, headers, body, WEB_SEARCH).await
+}
+
+async fn handle(
     State(state): State<AppState>,
     request_headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
+    endpoint: Endpoint,
 ) -> Response {
     let received = Instant::now();
     let request_id = format!("req_{}", uuid::Uuid::new_v4().simple());
-    let mut response = match serve(&state, &request_headers, body, received, &request_id).await {
+    let mut response = match serve(
+        &state,
+        &request_headers,
+        body,
+        received,
+        &request_id,
+        endpoint,
+    )
+    .await
+    {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
@@ -36,13 +80,14 @@ async fn serve(
     body: Result<Bytes, BytesRejection>,
     received: Instant,
     request_id: &str,
+    endpoint: Endpoint,
 ) -> Result<Response, ApiError> {
     let refused = |code: &'static str, error: ApiError| {
         record_request(
             &state.engine.writer,
             RequestRecord {
                 request_id,
-                endpoint: ENDPOINT,
+                endpoint: endpoint.name,
                 requested_model: "",
                 stream: false,
                 received,
@@ -93,7 +138,8 @@ async fn serve(
     let request = RouteRequest {
         strict,
         request_id: request_id.to_string(),
-        endpoint: ENDPOINT,
+        endpoint: endpoint.name,
+        web_search: endpoint.web_search,
         received,
         chat,
     };

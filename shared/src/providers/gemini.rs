@@ -1,0 +1,27 @@
+//! Google Gemini's OpenAI-compatible endpoint: `/models` lists ids as `models/gemini-…`, while chat
+//! requests name them without the prefix.
+
+use super::ProviderAdapter;
+use serde_json::{Map, Value};
+
+pub struct Gemini;
+
+const PREFIX: &str = "models/";
+
+impl ProviderAdapter for Gemini {
+    fn name(&self) -> &'static str {
+        "gemini"
+    }
+
+    fn model_id_from_listing(&self, listed: &str) -> String {
+        listed.strip_prefix(PREFIX).unwrap_or(listed).to_string()
+    }
+
+    fn prepare_body(&self, body: &mut Map<String, Value>) {
+        if let Some(Value::String(model)) = body.get_mut("model")
+            && let Some(bare) = model.strip_prefix(PREFIX)
+        {
+            *model = bare.to_string();
+        }
+    }
+}

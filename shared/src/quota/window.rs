@@ -1,0 +1,163 @@
+//! Quota windows as pure functions of time: the sliding minute, the provider's day, and when a
+//! spent limit has room again.
+
+use crate::config::Limits;
+use crate::time::EpochMs;
+
+pub const MINUTE_MS: EpochMs = 60_000;
+pub const DAY_MS: EpochMs = 86_400_000;
+
+/// The start of the day window containing `now` for a provider whose day resets
+/// `reset_minute` minutes after UTC midnight.
+pub fn day_window_start(now: EpochMs, reset_minute: u32) -> EpochMs {
+    let offset = reset_minute as EpochMs * MINUTE_MS;
+    (now - offset).div_euclid(DAY_MS) * DAY_MS + offset
+}
+
+/// What one key has used, over one scope (the key across the provider, or the key on one route).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub minute_requests: u64,
+    pub minute_tokens: u64,
+    /// The oldest reservation still inside the sliding minute.
+    pub minute_oldest_ms: Option<EpochMs>,
+    pub day_requests: u64,
+    pub day_tokens: u64,
+}
+
+/// When `limits` have room again for one more request of `tokens`, if they have none now.
+pub fn blocked_until(
+    limits: &Limits,
+    usage: &Usage,
+    tokens: u64,
+    now: EpochMs,
+    day_start: EpochMs,
+) -> Option<EpochMs> {
+    let over =
+        |limit: Option<u64>, used: u64, adding: u64| limit.is_some_and(|l| used + adding > l);
+    let minute_free = usage
+        .minute_oldest_ms
+        .map_or(now, |oldest| oldest + MINUTE_MS)
+        .max(now + 1);
+    let day_free = day_start + DAY_MS;
+    let mut until: Option<EpochMs> = None;
+    let mut block = |at: EpochMs| until = Some(until.map_or(at, |u: EpochMs| u.max(at)));
+    if over(limits.rpd, usage.day_requests, 1) || over(limits.tpd, usage.day_tokens, tokens) {
+        block(day_free);
+    }
+    if over(limits.rpm, usage.minute_requests, 1) || over(limits.tpm, usage.minute_tokens, tokens) {
+        block(minute_free);
+    }
+    until
+}
+
+/// How much of `limits` is left, 0.0 (spent) to 1.0 (untouched or unlimited): the tightest limit decides.
+pub fn headroom(limits: &Limits, usage: &Usage) -> f64 {
+    [
+        (limits.rpm, usage.minute_requests),
+        (limits.tpm, usage.minute_tokens),
+        (limits.rpd, usage.day_requests),
+        (limits.tpd, usage.day_tokens),
+    ]
+    .into_iter()
+    .filter_map(|(limit, used)| {
+        limit.map(|l| {
+            if l == 0 {
+                0.0
+            } else {
+                1.0 - (used.min(l) as f64 / l as f64)
+            }
+        })
+    })
+    .fold(1.0, f64::min)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIDNIGHT: EpochMs = 1_798_761_600_000; // 2027-01-01T00:00:00Z
+
+    #[test]
+    fn the_day_window_starts_at_the_providers_reset_time() {
+        assert_eq!(day_window_start(MIDNIGHT + 5 * MINUTE_MS, 0), MIDNIGHT);
+        assert_eq!(day_window_start(MIDNIGHT - 1, 0), MIDNIGHT - DAY_MS);
+        // Reset at 08:00 UTC (midnight US Pacific): 07:59 still belongs to the previous day.
+        let eight = MIDNIGHT + 8 * 60 * MINUTE_MS;
+        assert_eq!(day_window_start(eight - 1, 480), eight - DAY_MS);
+        assert_eq!(day_window_start(eight, 480), eight);
+        assert_eq!(day_window_start(eight + 1, 480), eight);
+    }
+
+    #[test]
+    fn a_spent_minute_frees_when_its_oldest_request_leaves_the_window() {
+        let limits = Limits {
+            rpm: Some(2),
+            ..Limits::default()
+        };
+        let usage = Usage {
+            minute_requests: 2,
+            minute_oldest_ms: Some(10_000),
+            ..Usage::default()
+        };
+        assert_eq!(blocked_until(&limits, &usage, 0, 30_000, 0), Some(70_000));
+        let room = Usage {
+            minute_requests: 1,
+            ..usage
+        };
+        assert_eq!(blocked_until(&limits, &room, 0, 30_000, 0), None);
+    }
+
+    #[test]
+    fn a_spent_day_waits_for_the_next_reset_and_not_for_the_minute() {
+        let limits = Limits {
+            rpm: Some(30),
+            rpd: Some(100),
+            ..Limits::default()
+        };
+        let usage = Usage {
+            minute_requests: 1,
+            minute_oldest_ms: Some(MIDNIGHT + 5),
+            day_requests: 100,
+            ..Usage::default()
+        };
+        assert_eq!(
+            blocked_until(&limits, &usage, 0, MIDNIGHT + 10, MIDNIGHT),
+            Some(MIDNIGHT + DAY_MS)
+        );
+    }
+
+    #[test]
+    fn tokens_count_against_the_token_limits() {
+        let limits = Limits {
+            tpm: Some(6_000),
+            ..Limits::default()
+        };
+        let usage = Usage {
+            minute_tokens: 5_500,
+            minute_oldest_ms: Some(0),
+            ..Usage::default()
+        };
+        assert!(blocked_until(&limits, &usage, 400, 1_000, 0).is_none());
+        assert_eq!(
+            blocked_until(&limits, &usage, 600, 1_000, 0),
+            Some(MINUTE_MS)
+        );
+    }
+
+    #[test]
+    fn headroom_is_the_tightest_fraction_left() {
+        let limits = Limits {
+            rpm: Some(10),
+            rpd: Some(100),
+            ..Limits::default()
+        };
+        let usage = Usage {
+            minute_requests: 5,
+            day_requests: 90,
+            ..Usage::default()
+        };
+        assert!((headroom(&limits, &usage) - 0.1).abs() < 1e-9);
+        assert_eq!(headroom(&Limits::default(), &usage), 1.0);
+    }
+}
