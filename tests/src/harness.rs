@@ -89,6 +89,20 @@ impl GatewayConfig {
         self
     }
 
+    /// A plain environment variable as the gateway would see it (`CLOUDFLARE_ACCOUNT_ID`, a key…),
+    /// without touching the test process's environment.
+    pub fn env_var(mut self, name: &str, value: &str) -> Self {
+        self.vars.insert(name.to_string(), value.to_string());
+        self
+    }
+
+    /// Raw TOML appended to the config file (a built-in provider's override, say).
+    pub fn toml(mut self, text: &str) -> Self {
+        self.toml.push_str(text);
+        self.toml.push_str("\n\n");
+        self
+    }
+
     /// Uses this folder for the database (to restart a gateway on the same file).
     pub fn in_dir(mut self, dir: Arc<tempfile::TempDir>) -> Self {
         self.dir = Some(dir);

@@ -154,3 +154,296 @@ impl Ledger {
         self.store.prune_ledger(now).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::window::{DAY_MS, MINUTE_MS};
+    use super::*;
+    use crate::catalog::{Origin, RouteSeed};
+    use std::time::Duration;
+
+    const MIDNIGHT: EpochMs = 1_798_761_600_000; // 2027-01-01T00:00:00Z
+
+    fn provider(limits: Limits, day_reset_minute: u32) -> Provider {
+        Provider {
+            name: "p".into(),
+            adapter: "openai".into(),
+            base_url: "http://127.0.0.1:9/v1".into(),
+            keys: Vec::new(),
+            keyless: true,
+            limits,
+            day_reset_minute,
+            key_env: Vec::new(),
+            first_token_timeout_ms: None,
+            params: Default::default(),
+            missing_params: Vec::new(),
+        }
+    }
+
+    fn route(model: &str, limits: Limits) -> Route {
+        RouteSeed {
+            provider: "p".into(),
+            model: model.into(),
+            display_name: None,
+            rank: Some(1),
+            score: None,
+            aliases: Vec::new(),
+            context_window: None,
+            max_output: None,
+            tags: Vec::new(),
+            limits: Some(limits),
+        }
+        .into_route(Origin::Manual, true, 1)
+    }
+
+    async fn ledger(dir: &tempfile::TempDir) -> Ledger {
+        Ledger::new(
+            Store::open(&dir.path().join("q.db"), Duration::from_secs(5))
+                .await
+                .unwrap(),
+        )
+    }
+
+    fn granted(grant: &Grant) -> bool {
+        matches!(grant, Grant::Granted(_))
+    }
+
+    #[tokio::test]
+    async fn reservations_stop_at_the_rpm_and_resume_as_the_minute_slides() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = ledger(&dir).await;
+        let p = provider(
+            Limits {
+                rpm: Some(3),
+                ..Limits::default()
+            },
+            0,
+        );
+        let r = route("m", Limits::default());
+        for i in 0..3 {
+            assert!(granted(
+                &ledger
+                    .reserve(&p, &r, "k", 10, MIDNIGHT + i * 1_000)
+                    .await
+                    .unwrap()
+            ));
+        }
+        let refused = ledger
+            .reserve(&p, &r, "k", 10, MIDNIGHT + 5_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            refused,
+            Grant::Refused {
+                until_ms: MIDNIGHT + MINUTE_MS,
+                scope: Scope::Key
+            }
+        );
+        assert!(granted(
+            &ledger
+                .reserve(&p, &r, "other-key", 10, MIDNIGHT + 5_000)
+                .await
+                .unwrap()
+        ));
+        assert!(granted(
+            &ledger
+                .reserve(&p, &r, "k", 10, MIDNIGHT + MINUTE_MS + 1)
+                .await
+                .unwrap()
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_day_window_resets_at_the_providers_reset_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = ledger(&dir).await;
+        // Resets at 08:00 UTC, 2 requests a day.
+        let p = provider(
+            Limits {
+                rpd: Some(2),
+                ..Limits::default()
+            },
+            480,
+        );
+        let r = route("m", Limits::default());
+        let reset = MIDNIGHT + 8 * 60 * MINUTE_MS;
+        assert!(granted(
+            &ledger
+                .reserve(&p, &r, "k", 1, reset - 3 * MINUTE_MS)
+                .await
+                .unwrap()
+        ));
+        assert!(granted(
+            &ledger
+                .reserve(&p, &r, "k", 1, reset - 2 * MINUTE_MS)
+                .await
+                .unwrap()
+        ));
+        let refused = ledger
+            .reserve(&p, &r, "k", 1, reset - MINUTE_MS)
+            .await
+            .unwrap();
+        assert_eq!(
+            refused,
+            Grant::Refused {
+                until_ms: reset,
+                scope: Scope::Key
+            }
+        );
+        assert!(granted(
+            &ledger.reserve(&p, &r, "k", 1, reset).await.unwrap()
+        ));
+        assert!(granted(
+            &ledger.reserve(&p, &r, "k", 1, reset + 1).await.unwrap()
+        ));
+        let refused = ledger.reserve(&p, &r, "k", 1, reset + 2).await.unwrap();
+        assert_eq!(
+            refused,
+            Grant::Refused {
+                until_ms: reset + DAY_MS,
+                scope: Scope::Key
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_route_limit_spends_only_that_route() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = ledger(&dir).await;
+        let p = provider(Limits::default(), 0);
+        let (small, other) = (
+            route(
+                "small",
+                Limits {
+                    rpm: Some(1),
+                    ..Limits::default()
+                },
+            ),
+            route(
+                "other",
+                Limits {
+                    rpm: Some(1),
+                    ..Limits::default()
+                },
+            ),
+        );
+        assert!(granted(
+            &ledger.reserve(&p, &small, "k", 1, MIDNIGHT).await.unwrap()
+        ));
+        assert_eq!(
+            ledger
+                .reserve(&p, &small, "k", 1, MIDNIGHT + 1)
+                .await
+                .unwrap(),
+            Grant::Refused {
+                until_ms: MIDNIGHT + MINUTE_MS,
+                scope: Scope::Route
+            }
+        );
+        assert!(granted(
+            &ledger
+                .reserve(&p, &other, "k", 1, MIDNIGHT + 1)
+                .await
+                .unwrap()
+        ));
+    }
+
+    #[tokio::test]
+    async fn settling_counts_real_tokens_releasing_frees_room_and_stale_reservations_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = ledger(&dir).await;
+        let p = provider(
+            Limits {
+                tpm: Some(1_000),
+                ..Limits::default()
+            },
+            0,
+        );
+        let r = route("m", Limits::default());
+        let Grant::Granted(first) = ledger.reserve(&p, &r, "k", 900, MIDNIGHT).await.unwrap()
+        else {
+            panic!()
+        };
+        assert!(!granted(
+            &ledger
+                .reserve(&p, &r, "k", 200, MIDNIGHT + 1)
+                .await
+                .unwrap()
+        ));
+        ledger.settle(first, 300).await.unwrap();
+        let Grant::Granted(second) = ledger
+            .reserve(&p, &r, "k", 600, MIDNIGHT + 2)
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert!(!granted(
+            &ledger
+                .reserve(&p, &r, "k", 200, MIDNIGHT + 3)
+                .await
+                .unwrap()
+        ));
+        ledger.release(second).await.unwrap();
+        assert!(granted(
+            &ledger
+                .reserve(&p, &r, "k", 600, MIDNIGHT + 4)
+                .await
+                .unwrap()
+        ));
+        // Unsettled reservations of a process that died stop counting once expired.
+        let day = provider(
+            Limits {
+                rpd: Some(1),
+                ..Limits::default()
+            },
+            0,
+        );
+        let r2 = route("m2", Limits::default());
+        assert!(granted(
+            &ledger.reserve(&day, &r2, "d", 1, MIDNIGHT).await.unwrap()
+        ));
+        assert!(!granted(
+            &ledger
+                .reserve(&day, &r2, "d", 1, MIDNIGHT + RESERVATION_TTL_MS - 1)
+                .await
+                .unwrap()
+        ));
+        assert!(granted(
+            &ledger
+                .reserve(&day, &r2, "d", 1, MIDNIGHT + RESERVATION_TTL_MS + 1)
+                .await
+                .unwrap()
+        ));
+    }
+
+    #[tokio::test]
+    async fn two_ledgers_on_one_file_never_overspend_a_key_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (ledger(&dir).await, ledger(&dir).await);
+        let p = provider(
+            Limits {
+                rpm: Some(30),
+                ..Limits::default()
+            },
+            0,
+        );
+        let r = route("m", Limits::default());
+        let mut tasks = Vec::new();
+        for i in 0..100 {
+            let (ledger, p, r) = (
+                if i % 2 == 0 { a.clone() } else { b.clone() },
+                p.clone(),
+                r.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                ledger.reserve(&p, &r, "k", 1, MIDNIGHT + i).await.unwrap()
+            }));
+        }
+        let mut grants = 0;
+        for task in tasks {
+            grants += granted(&task.await.unwrap()) as usize;
+        }
+        assert_eq!(grants, 30);
+    }
+}

@@ -10,6 +10,7 @@ use crate::config::RoutingSettings;
 use crate::health::{HealthBoard, HealthState};
 use crate::metrics as m;
 use crate::providers::{FailureKind, UpstreamFailure};
+use crate::quota::window::{DAY_MS, day_window_start};
 use crate::store::StoreWriter;
 use crate::time::EpochMs;
 use std::time::Instant;
@@ -236,6 +237,8 @@ impl Attempts {
             jitter: rand::random::<f64>(),
             needed_tokens: self.needed_tokens,
             window_tokens: current.candidate.window_tokens,
+            next_day_reset_ms: day_window_start(now, current.candidate.provider.day_reset_minute)
+                + DAY_MS,
         };
         let (decision, effects) = decide(failure, &mut current.tries, &judgement);
         apply(effects, target, ctx, now, failure);

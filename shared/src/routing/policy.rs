@@ -59,6 +59,24 @@ pub struct Judgement<'a> {
     pub needed_tokens: u64,
     /// The route's window as the engine knows it.
     pub window_tokens: u64,
+    /// When the provider's daily quotas next reset.
+    pub next_day_reset_ms: EpochMs,
+}
+
+/// Whether a refusal speaks of a daily quota (as opposed to a per-minute rate).
+fn says_daily(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    [
+        "per day",
+        "daily",
+        "(rpd)",
+        "(tpd)",
+        "requests per day",
+        "tokens per day",
+        "quota exceeded for today",
+    ]
+    .iter()
+    .any(|needle| lower.contains(needle))
 }
 
 fn jittered(base_ms: u64, jitter: f64) -> u64 {
@@ -83,6 +101,14 @@ pub fn decide(
                 vec![Effect::CoolKey {
                     until_ms: j.now + wait.max(1) as EpochMs,
                     reason: "rate_limited",
+                }],
+            ),
+            // A spent daily quota without a reset hint rests until the provider's day turns.
+            None if says_daily(&failure.message) => (
+                Decision::NextKey,
+                vec![Effect::CoolKey {
+                    until_ms: j.next_day_reset_ms,
+                    reason: "daily_quota",
                 }],
             ),
             None => {
@@ -190,6 +216,7 @@ mod tests {
             jitter: 0.5,
             needed_tokens: 5_000,
             window_tokens: 8_192,
+            next_day_reset_ms: 86_400_000,
         }
     }
 
@@ -249,6 +276,34 @@ mod tests {
         }
         let (d, e) = decide(&rate_limited(None), &mut tries, &judge(&s));
         assert_eq!((d, e), (Decision::NextKey, vec![Effect::EscalateKey]));
+    }
+
+    #[test]
+    fn a_daily_refusal_rests_until_the_day_resets_while_a_minute_one_does_not() {
+        let s = settings();
+        let daily = UpstreamFailure::new(
+            FailureKind::RateLimited,
+            "Rate limit reached for requests per day (RPD): Limit 1000, Used 1000",
+        );
+        let (d, e) = decide(&daily, &mut RouteTries::default(), &judge(&s));
+        assert_eq!(d, Decision::NextKey);
+        assert_eq!(
+            e,
+            vec![Effect::CoolKey {
+                until_ms: 86_400_000,
+                reason: "daily_quota"
+            }]
+        );
+        let minute = UpstreamFailure::new(
+            FailureKind::RateLimited,
+            "Rate limit reached for requests per minute (RPM): Limit 30, Used 30",
+        );
+        let (d, e) = decide(&minute, &mut RouteTries::default(), &judge(&s));
+        assert!(
+            matches!(d, Decision::RetrySame { .. }),
+            "a short backoff, not a day"
+        );
+        assert!(e.is_empty());
     }
 
     #[test]

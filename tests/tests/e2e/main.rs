@@ -1,10 +1,14 @@
 //! End-to-end tests: the real gateway on port 0 against the project's simulator on port 0.
 
 mod burst;
+mod capabilities;
 mod errors;
 mod failures;
 mod metrics;
 mod openai_sdk;
 mod persistence;
+mod provider_quirks;
+mod quota;
 mod ranking;
 mod streaming;
+mod web_search;
