@@ -8,7 +8,7 @@ mod snapshot;
 
 pub use provider::{ApiKey, Provider, parse_day_reset, resolve_providers};
 pub use route::{Origin, Route, RouteSeed, route_id};
-pub use snapshot::{CatalogSnapshot, ModelMatch};
+pub use snapshot::{CatalogSnapshot, ModelMatch, is_auto_mode};
 
 /// The capability tags routes carry and requests can need.
 pub const KNOWN_TAGS: &[&str] = &[

@@ -4,6 +4,8 @@
 use super::error::RoutingError;
 use super::plan::{Candidate, KEYLESS_ID, usable_keys};
 use super::policy::{Decision, Effect, Judgement, RouteTries, decide};
+use super::sessions::SessionKey;
+use super::stats::RouteStats;
 use super::trail::Trail;
 use crate::catalog::ApiKey;
 use crate::config::RoutingSettings;
@@ -65,6 +67,8 @@ pub struct Attempts {
     min_window: Option<u64>,
     needed_tokens: u64,
     only_rate_limits: bool,
+    /// The conversation this request continues, when it is one.
+    pub session: Option<SessionKey>,
 }
 
 /// What the engine shares with the driver when judging a failure.
@@ -72,6 +76,7 @@ pub struct Context<'a> {
     pub health: &'a HealthBoard,
     pub writer: &'a StoreWriter,
     pub settings: &'a RoutingSettings,
+    pub stats: &'a RouteStats,
 }
 
 impl Attempts {
@@ -91,6 +96,7 @@ impl Attempts {
             min_window: None,
             needed_tokens,
             only_rate_limits: true,
+            session: None,
         }
     }
 
@@ -224,6 +230,9 @@ impl Attempts {
         let label = failure.kind.label();
         self.trail.push(target.route_id(), label);
         self.only_rate_limits &= failure.kind == FailureKind::RateLimited;
+        if failure.kind != FailureKind::RateLimited {
+            ctx.stats.failure(target.route_id());
+        }
         metrics::counter!(m::UPSTREAM_ATTEMPTS_TOTAL, "provider" => target.provider().to_string(),
             "route" => target.route_id().to_string(), "result" => label)
         .increment(1);

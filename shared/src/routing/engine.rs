@@ -4,9 +4,13 @@
 use super::attempts::{Attempts, Context, Target};
 use super::chunk::{Usage, completion_has_answer};
 use super::error::RoutingError;
+use super::modes::{self, Mode};
 use super::plan::{PlanInput, plan};
 use super::request::ChatRequest;
+use super::sessions::{SessionKey, StickySessions};
+use super::stats::RouteStats;
 use super::trail::Trail;
+use crate::catalog::is_auto_mode;
 use crate::catalog::live::LiveCatalog;
 use crate::config::RoutingSettings;
 use crate::health::HealthBoard;
@@ -29,6 +33,8 @@ pub struct RouteRequest {
     pub chat: ChatRequest,
     /// `X-FreeRouter-Strict: true`: no model but the one named.
     pub strict: bool,
+    /// `X-Session-Id`: keeps a conversation on one route.
+    pub session_id: Option<String>,
     pub request_id: String,
     /// A low-cardinality name of the HTTP endpoint, for metrics and the log.
     pub endpoint: &'static str,
@@ -62,6 +68,10 @@ pub struct Engine {
     /// The quota ledger every attempt reserves against.
     pub ledger: Ledger,
     pub settings: RoutingSettings,
+    /// Measured speed and success per route (`auto-fast`, `auto-balanced`).
+    pub stats: RouteStats,
+    /// Conversations pinned to the route that served them.
+    pub sessions: StickySessions,
     http: reqwest::Client,
     adapters: HashMap<String, Arc<dyn ProviderAdapter>>,
 }
@@ -87,6 +97,8 @@ impl Engine {
             writer,
             ledger,
             settings,
+            stats: RouteStats::default(),
+            sessions: StickySessions::default(),
             http,
             adapters,
         }
@@ -97,6 +109,7 @@ impl Engine {
             health: &self.health,
             writer: &self.writer,
             settings: &self.settings,
+            stats: &self.stats,
         }
     }
 
@@ -115,13 +128,31 @@ impl Engine {
             prompt_tokens,
             max_tokens: request.chat.max_tokens,
         };
-        let plan = plan(&snapshot, &self.health, &input, now_ms())?;
-        Ok(Attempts::new(
-            plan.candidates,
+        let now = now_ms();
+        let mut candidates = plan(&snapshot, &self.health, &input, now)?.candidates;
+        let session = SessionKey::of(request.session_id.as_deref(), request.chat.messages());
+        if is_auto_mode(&request.chat.model) {
+            modes::order(
+                &mut candidates,
+                Mode::from_model(&request.chat.model),
+                &self.stats,
+                rand::random::<f64>,
+            );
+            if let Some(pinned) = session.and_then(|key| self.sessions.pinned(key, now))
+                && let Some(at) = candidates.iter().position(|c| c.route.route_id == pinned)
+            {
+                let sticky = candidates.remove(at);
+                candidates.insert(0, sticky);
+            }
+        }
+        let mut attempts = Attempts::new(
+            candidates,
             &self.settings,
             prompt_tokens + request.chat.max_tokens.unwrap_or(0),
             request.received,
-        ))
+        );
+        attempts.session = session;
+        Ok(attempts)
     }
 
     fn adapter(&self, target: &Target) -> Option<&Arc<dyn ProviderAdapter>> {
@@ -367,7 +398,7 @@ impl Engine {
                     if completion_has_answer(&json) =>
                 {
                     attempts.succeeded(&target);
-                    self.after_success(&target, &rate, sent.elapsed());
+                    self.after_success(&target, attempts.session, &rate, sent.elapsed());
                     let usage = json.get("usage").and_then(Usage::from_json);
                     self.settle(
                         reservation,
@@ -412,10 +443,15 @@ impl Engine {
     pub(crate) fn after_success(
         &self,
         target: &Target,
+        session: Option<SessionKey>,
         rate: &RateLimitInfo,
         time_to_answer: Duration,
     ) {
         let now = now_ms();
+        self.stats.success(target.route_id(), time_to_answer);
+        if let Some(key) = session {
+            self.sessions.pin(key, target.route_id(), now);
+        }
         if let Some(change) = self.health.record_success(target.route_id(), now) {
             self.writer.health(change);
         }

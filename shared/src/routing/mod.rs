@@ -5,9 +5,12 @@ mod attempts;
 pub mod chunk;
 mod engine;
 mod error;
+pub mod modes;
 pub mod plan;
 pub mod policy;
 mod request;
+pub mod sessions;
+pub mod stats;
 mod stream;
 mod trail;
 

@@ -238,7 +238,7 @@ impl Engine {
                 Ok((opened, rate)) => {
                     attempts.succeeded(&target);
                     let ttft = sent.elapsed();
-                    self.after_success(&target, &rate, ttft);
+                    self.after_success(&target, attempts.session, &rate, ttft);
                     let model = opened
                         .pending
                         .iter()

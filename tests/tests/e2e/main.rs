@@ -5,6 +5,7 @@ mod capabilities;
 mod errors;
 mod failures;
 mod metrics;
+mod modes;
 mod openai_sdk;
 mod persistence;
 mod provider_quirks;

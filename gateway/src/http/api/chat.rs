@@ -135,8 +135,13 @@ async fn serve(
             ApiError::queue_timeout(state.limiter.retry_after_secs()),
         )
     })?;
+    let session_id = request_headers
+        .get("x-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(200).collect());
     let request = RouteRequest {
         strict,
+        session_id,
         request_id: request_id.to_string(),
         endpoint: endpoint.name,
         web_search: endpoint.web_search,
