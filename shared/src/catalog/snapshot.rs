@@ -1,7 +1,7 @@
 //! The immutable view of the catalog the hot path reads; replaced whole when the database changes.
 
 use super::{Provider, Route};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// Routes in rank order with the providers that serve them.
@@ -12,6 +12,9 @@ pub struct CatalogSnapshot {
     /// All routes, enabled or not, ordered by rank then id.
     pub routes: Vec<Arc<Route>>,
     pub providers: BTreeMap<String, Arc<Provider>>,
+    /// Every name a route answers to (id, upstream id, display name, aliases), lowercased, to the
+    /// route ids in rank order.
+    names: HashMap<String, Vec<String>>,
 }
 
 /// How a requested model name matched the catalog.
@@ -35,6 +38,20 @@ impl CatalogSnapshot {
                 .cmp(&b.rank)
                 .then_with(|| a.route_id.cmp(&b.route_id))
         });
+        let mut names: HashMap<String, Vec<String>> = HashMap::new();
+        for route in &routes {
+            let mut own: Vec<String> =
+                [&route.route_id, &route.upstream_model, &route.display_name]
+                    .into_iter()
+                    .chain(&route.aliases)
+                    .map(|name| name.to_lowercase())
+                    .collect();
+            own.sort();
+            own.dedup();
+            for name in own {
+                names.entry(name).or_default().push(route.route_id.clone());
+            }
+        }
         Self {
             version,
             routes: routes.into_iter().map(Arc::new).collect(),
@@ -42,6 +59,7 @@ impl CatalogSnapshot {
                 .into_iter()
                 .map(|(k, v)| (k, Arc::new(v)))
                 .collect(),
+            names,
         }
     }
 
@@ -62,21 +80,9 @@ impl CatalogSnapshot {
         if requested.is_empty() || requested.starts_with("auto") && is_auto_mode(requested) {
             return ModelMatch::Auto;
         }
-        let ids: Vec<String> = self
-            .routes
-            .iter()
-            .filter(|r| {
-                r.route_id == requested
-                    || r.upstream_model == requested
-                    || r.display_name.eq_ignore_ascii_case(requested)
-                    || r.aliases.iter().any(|a| a.eq_ignore_ascii_case(requested))
-            })
-            .map(|r| r.route_id.clone())
-            .collect();
-        if ids.is_empty() {
-            ModelMatch::Unknown
-        } else {
-            ModelMatch::Routes(ids)
+        match self.names.get(&requested.to_lowercase()) {
+            Some(ids) => ModelMatch::Routes(ids.clone()),
+            None => ModelMatch::Unknown,
         }
     }
 

@@ -30,27 +30,108 @@ pub enum RouteFailure {
     NotFound,
 }
 
-type KeySlot = (String, String, String);
+/// Key cooldowns by provider, key and route: nested so the hot path looks them up by `&str`
+/// without building a key.
+type KeyCooldowns = HashMap<String, HashMap<String, HashMap<String, KeyCooldown>>>;
 
 #[derive(Default)]
 struct Board {
     routes: HashMap<String, RouteHealth>,
-    keys: HashMap<KeySlot, KeyCooldown>,
-    invalid: HashSet<(String, String)>,
+    keys: KeyCooldowns,
+    invalid: HashMap<String, HashSet<String>>,
+}
+
+impl Board {
+    fn key_cooling_until(
+        &self,
+        provider: &str,
+        key_id: &str,
+        route_id: &str,
+        now: EpochMs,
+    ) -> Option<EpochMs> {
+        let per_route = self.keys.get(provider)?.get(key_id)?;
+        [route_id, "*"]
+            .iter()
+            .filter_map(|r| per_route.get(*r))
+            .map(|k| k.until_ms)
+            .filter(|until| *until > now)
+            .max()
+    }
+
+    fn key_invalid(&self, provider: &str, key_id: &str) -> bool {
+        self.invalid
+            .get(provider)
+            .is_some_and(|keys| keys.contains(key_id))
+    }
+
+    fn key_entry(&mut self, provider: &str, key_id: &str, route_id: &str) -> &mut KeyCooldown {
+        self.keys
+            .entry(provider.to_string())
+            .or_default()
+            .entry(key_id.to_string())
+            .or_default()
+            .entry(route_id.to_string())
+            .or_insert_with(|| KeyCooldown {
+                provider: provider.to_string(),
+                key_id: key_id.to_string(),
+                route_id: route_id.to_string(),
+                until_ms: 0,
+                reason: String::new(),
+                strikes: 0,
+            })
+    }
+}
+
+/// What the planner needs of a route's health, copied out cheaply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouteGlance {
+    pub state: HealthState,
+    pub cooldown_until_ms: EpochMs,
+    pub learned_context_window: Option<u64>,
+}
+
+/// The board held for one planning pass: one lock, no copies.
+pub struct HealthView<'a> {
+    board: std::sync::MutexGuard<'a, Board>,
+}
+
+impl HealthView<'_> {
+    /// The route's state as of `now` (healthy when the board knows nothing of it).
+    pub fn glance(&self, route_id: &str, now: EpochMs) -> RouteGlance {
+        match self.board.routes.get(route_id) {
+            Some(h) => RouteGlance {
+                state: h.effective_state(now),
+                cooldown_until_ms: h.cooldown_until_ms,
+                learned_context_window: h.learned_context_window,
+            },
+            None => RouteGlance {
+                state: HealthState::Healthy,
+                cooldown_until_ms: 0,
+                learned_context_window: None,
+            },
+        }
+    }
+
+    pub fn key_cooling_until(
+        &self,
+        provider: &str,
+        key_id: &str,
+        route_id: &str,
+        now: EpochMs,
+    ) -> Option<EpochMs> {
+        self.board
+            .key_cooling_until(provider, key_id, route_id, now)
+    }
+
+    pub fn key_invalid(&self, provider: &str, key_id: &str) -> bool {
+        self.board.key_invalid(provider, key_id)
+    }
 }
 
 /// Route and key health shared by all requests of one gateway.
 #[derive(Default)]
 pub struct HealthBoard {
     board: Mutex<Board>,
-}
-
-fn slot(provider: &str, key_id: &str, route_id: &str) -> KeySlot {
-    (
-        provider.to_string(),
-        key_id.to_string(),
-        route_id.to_string(),
-    )
 }
 
 impl HealthBoard {
@@ -60,17 +141,24 @@ impl HealthBoard {
         keys: Vec<KeyCooldown>,
         invalid: Vec<(String, String)>,
     ) -> Self {
-        let board = Board {
+        let mut board = Board {
             routes: routes
                 .into_iter()
                 .map(|r| (r.route_id.clone(), r))
                 .collect(),
-            keys: keys
-                .into_iter()
-                .map(|k| (slot(&k.provider, &k.key_id, &k.route_id), k))
-                .collect(),
-            invalid: invalid.into_iter().collect(),
+            ..Board::default()
         };
+        for key in keys {
+            let (provider, key_id, route_id) = (
+                key.provider.clone(),
+                key.key_id.clone(),
+                key.route_id.clone(),
+            );
+            *board.key_entry(&provider, &key_id, &route_id) = key;
+        }
+        for (provider, key_id) in invalid {
+            board.invalid.entry(provider).or_default().insert(key_id);
+        }
         Self {
             board: Mutex::new(board),
         }
@@ -84,6 +172,11 @@ impl HealthBoard {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Board> {
         self.board.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Holds the board for a planning pass.
+    pub fn view(&self) -> HealthView<'_> {
+        HealthView { board: self.lock() }
     }
 
     pub fn route(&self, route_id: &str) -> Option<RouteHealth> {
@@ -102,19 +195,12 @@ impl HealthBoard {
         route_id: &str,
         now: EpochMs,
     ) -> Option<EpochMs> {
-        let board = self.lock();
-        [route_id, "*"]
-            .iter()
-            .filter_map(|r| board.keys.get(&slot(provider, key_id, r)))
-            .map(|k| k.until_ms)
-            .filter(|until| *until > now)
-            .max()
+        self.lock()
+            .key_cooling_until(provider, key_id, route_id, now)
     }
 
     pub fn key_invalid(&self, provider: &str, key_id: &str) -> bool {
-        self.lock()
-            .invalid
-            .contains(&(provider.to_string(), key_id.to_string()))
+        self.lock().key_invalid(provider, key_id)
     }
 
     /// A success: counters back to zero, state healthy. Returns a change only when something changed.
@@ -208,17 +294,7 @@ impl HealthBoard {
         reason: &str,
     ) -> HealthChange {
         let mut board = self.lock();
-        let entry = board
-            .keys
-            .entry(slot(provider, key_id, route_id))
-            .or_insert_with(|| KeyCooldown {
-                provider: provider.to_string(),
-                key_id: key_id.to_string(),
-                route_id: route_id.to_string(),
-                until_ms: 0,
-                reason: String::new(),
-                strikes: 0,
-            });
+        let entry = board.key_entry(provider, key_id, route_id);
         entry.until_ms = until_ms;
         entry.reason = reason.to_string();
         entry.strikes = 0;
@@ -235,17 +311,7 @@ impl HealthBoard {
         settings: &RoutingSettings,
     ) -> HealthChange {
         let mut board = self.lock();
-        let entry = board
-            .keys
-            .entry(slot(provider, key_id, route_id))
-            .or_insert_with(|| KeyCooldown {
-                provider: provider.to_string(),
-                key_id: key_id.to_string(),
-                route_id: route_id.to_string(),
-                until_ms: 0,
-                reason: String::new(),
-                strikes: 0,
-            });
+        let entry = board.key_entry(provider, key_id, route_id);
         entry.strikes = entry.strikes.saturating_add(1);
         let factor = 1u64 << (entry.strikes - 1).min(16);
         let cooldown = settings
@@ -267,7 +333,9 @@ impl HealthBoard {
     ) -> HealthChange {
         self.lock()
             .invalid
-            .insert((provider.to_string(), key_id.to_string()));
+            .entry(provider.to_string())
+            .or_default()
+            .insert(key_id.to_string());
         HealthChange::KeyInvalid {
             provider: provider.to_string(),
             key_id: key_id.to_string(),

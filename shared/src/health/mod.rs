@@ -3,5 +3,5 @@
 mod board;
 mod state;
 
-pub use board::{HealthBoard, HealthChange, RouteFailure};
+pub use board::{HealthBoard, HealthChange, HealthView, RouteFailure, RouteGlance};
 pub use state::{HealthState, KeyCooldown, RouteHealth};

@@ -155,14 +155,11 @@ impl Attempts {
                 continue;
             }
             // Another request may have cooled this route since the plan was made.
-            let cooling = health
-                .route(&candidate.route.route_id)
-                .is_some_and(|h| h.effective_state(now) == HealthState::Cooling);
-            if cooling {
+            let view = health.view();
+            if view.glance(&candidate.route.route_id, now).state == HealthState::Cooling {
                 continue;
             }
-            let (keys, _) =
-                usable_keys(&candidate.provider, &candidate.route.route_id, health, now);
+            let (keys, _) = usable_keys(&candidate.provider, &candidate.route.route_id, &view, now);
             if keys.is_empty() {
                 continue;
             }
@@ -306,26 +303,26 @@ impl Attempts {
 
     /// Why the request ends without an answer, once `next_target` said no more.
     pub fn into_error(self, health: &HealthBoard, now: EpochMs) -> RoutingError {
+        let view = health.view();
+        let route_cooling_until = |route_id: &str| {
+            let glance = view.glance(route_id, now);
+            (glance.state == HealthState::Cooling).then_some(glance.cooldown_until_ms)
+        };
         let soonest = self
             .candidates
             .iter()
             .filter_map(|c| {
-                let route_until = health
-                    .route(&c.route.route_id)
-                    .filter(|h| h.effective_state(now) == HealthState::Cooling)
-                    .map(|h| h.cooldown_until_ms);
-                let (keys, key_until) = usable_keys(&c.provider, &c.route.route_id, health, now);
+                let route_until = route_cooling_until(&c.route.route_id);
+                let (keys, key_until) = usable_keys(&c.provider, &c.route.route_id, &view, now);
                 let key_until = if keys.is_empty() { key_until } else { None };
                 route_until.into_iter().chain(key_until).max()
             })
             .min();
         let everything_cooling = self.candidates.iter().all(|c| {
-            let (keys, _) = usable_keys(&c.provider, &c.route.route_id, health, now);
-            keys.is_empty()
-                || health
-                    .route(&c.route.route_id)
-                    .is_some_and(|h| h.effective_state(now) == HealthState::Cooling)
+            let (keys, _) = usable_keys(&c.provider, &c.route.route_id, &view, now);
+            keys.is_empty() || route_cooling_until(&c.route.route_id).is_some()
         });
+        drop(view);
         if self.min_window.is_some() && self.only_rate_limits_or_context() {
             return RoutingError::ContextLengthExceeded {
                 needed_tokens: self.needed_tokens,

@@ -118,7 +118,7 @@ impl Engine {
         let snapshot = self.catalog.snapshot();
         let prompt_tokens = request.chat.estimated_prompt_tokens();
         let mut required_tags = request.chat.required_tags();
-        if request.web_search {
+        if request.web_search && !required_tags.contains(&"web-search") {
             required_tags.push("web-search");
         }
         let input = PlanInput {

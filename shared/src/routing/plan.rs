@@ -3,7 +3,7 @@
 use super::error::RoutingError;
 use super::trail::Trail;
 use crate::catalog::{ApiKey, CatalogSnapshot, ModelMatch, Provider, Route};
-use crate::health::{HealthBoard, HealthState};
+use crate::health::{HealthBoard, HealthState, HealthView};
 use crate::time::EpochMs;
 use std::sync::Arc;
 
@@ -47,11 +47,15 @@ pub struct PlanInput<'a> {
     pub required_tags: &'a [&'static str],
 }
 
+/// Candidates kept per request: more than any attempt budget needs, few enough that a catalog of
+/// thousands of routes costs no more to plan than one of dozens.
+pub const MAX_CANDIDATES: usize = 32;
+
 /// The keys of a provider that may be used on a route now, and when the next cooling one returns.
 pub fn usable_keys<'p>(
     provider: &'p Provider,
     route_id: &str,
-    health: &HealthBoard,
+    health: &HealthView<'_>,
     now: EpochMs,
 ) -> (Vec<Option<&'p ApiKey>>, Option<EpochMs>) {
     if provider.keys.is_empty() {
@@ -118,7 +122,11 @@ pub fn plan(
     let needed = input.prompt_tokens + input.max_tokens.unwrap_or(0);
     let mut plan = Plan::default();
     let mut slow = Vec::new();
+    let health = health.view();
     for route in ordered {
+        if plan.candidates.len() + slow.len() >= MAX_CANDIDATES {
+            break;
+        }
         let skip = |plan: &mut Plan, why| plan.skipped.push((route.route_id.clone(), why));
         if !route.enabled {
             skip(&mut plan, Skip::Disabled);
@@ -132,14 +140,16 @@ pub fn plan(
             skip(&mut plan, Skip::NoKey);
             continue;
         };
-        let route_health = health.route(&route.route_id);
-        let state = route_health
-            .as_ref()
-            .map_or(HealthState::Healthy, |h| h.effective_state(now));
+        let glance = health.glance(&route.route_id, now);
+        let state = glance.state;
         match state {
             HealthState::Cooling => {
-                let until_ms = route_health.as_ref().map_or(now, |h| h.cooldown_until_ms);
-                skip(&mut plan, Skip::Cooling { until_ms });
+                skip(
+                    &mut plan,
+                    Skip::Cooling {
+                        until_ms: glance.cooldown_until_ms,
+                    },
+                );
                 continue;
             }
             HealthState::PotentiallyOutdated => {
@@ -148,9 +158,8 @@ pub fn plan(
             }
             _ => {}
         }
-        let window_tokens = route_health
-            .as_ref()
-            .and_then(|h| h.learned_context_window)
+        let window_tokens = glance
+            .learned_context_window
             .map_or(route.context_window_tokens, |w| {
                 w.min(route.context_window_tokens)
             });
@@ -158,7 +167,7 @@ pub fn plan(
             skip(&mut plan, Skip::ContextTooSmall);
             continue;
         }
-        let (keys, soonest) = usable_keys(provider, &route.route_id, health, now);
+        let (keys, soonest) = usable_keys(provider, &route.route_id, &health, now);
         if keys.is_empty() {
             match soonest {
                 Some(until_ms) => skip(&mut plan, Skip::Cooling { until_ms }),

@@ -190,17 +190,26 @@ impl ChatRequest {
         tokens + (chars as u64).div_ceil(4)
     }
 
-    /// The capability tags a route needs to serve this request: `tools`, `vision`, `json`.
+    /// The capability tags a route needs to serve this request: `tools`, `vision`, `json`, and
+    /// `web-search` when the caller sent a web-search tool of its own.
     pub fn required_tags(&self) -> Vec<&'static str> {
         let mut tags = Vec::new();
-        let has_tools = ["tools", "functions"].iter().any(|f| {
-            self.body
-                .get(*f)
-                .and_then(Value::as_array)
-                .is_some_and(|t| !t.is_empty())
-        });
-        if has_tools {
+        let tools = ["tools", "functions"]
+            .iter()
+            .filter_map(|f| self.body.get(*f).and_then(Value::as_array))
+            .flatten();
+        let (mut functions, mut searches) = (false, false);
+        for tool in tools {
+            match tool.get("type").and_then(Value::as_str) {
+                Some("web_search_preview" | "web_search") => searches = true,
+                _ => functions = true,
+            }
+        }
+        if functions {
             tags.push("tools");
+        }
+        if searches {
+            tags.push("web-search");
         }
         let has_image = self.messages().iter().any(|m| {
             m.get("content")
@@ -368,6 +377,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(all.required_tags(), vec!["tools", "vision", "json"]);
+        let search = parse(r#"{"messages":[{"role":"user","content":"news"}],"tools":[{"type":"web_search_preview"}]}"#).unwrap();
+        assert_eq!(search.required_tags(), vec!["web-search"]);
     }
 
     #[test]

@@ -110,7 +110,7 @@ async fn a_caller_supplied_preview_tool_is_translated_for_groq() {
     body["tool_choice"] = json!({"type": "web_search_preview"});
     let response = search(&gateway, &body).await;
     // A caller's own web-search tool does not ask for general tool calling.
-    assert_eq!(response.status(), 200);
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
     assert_eq!(header(&response, "x-gateway-route"), "groq/groq/compound");
     let sent = &sim.requests("groq/compound")[0].body;
     assert!(!tools(sent).iter().any(is_preview_tool), "{sent}");
