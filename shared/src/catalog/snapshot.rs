@@ -14,16 +14,16 @@ pub struct CatalogSnapshot {
     pub providers: BTreeMap<String, Arc<Provider>>,
     /// Every name a route answers to (id, upstream id, display name, aliases), lowercased, to the
     /// route ids in rank order.
-    names: HashMap<String, Vec<String>>,
+    names: HashMap<String, Vec<usize>>,
 }
 
 /// How a requested model name matched the catalog.
 #[derive(Debug, PartialEq, Eq)]
-pub enum ModelMatch {
+pub enum ModelMatch<'a> {
     /// One of the `auto` modes (or no model at all).
     Auto,
-    /// Routes answering to the name, in rank order (may be disabled).
-    Routes(Vec<String>),
+    /// Positions in `routes` of the routes answering to the name, in rank order (may be disabled).
+    Routes(&'a [usize]),
     Unknown,
 }
 
@@ -38,8 +38,8 @@ impl CatalogSnapshot {
                 .cmp(&b.rank)
                 .then_with(|| a.route_id.cmp(&b.route_id))
         });
-        let mut names: HashMap<String, Vec<String>> = HashMap::new();
-        for route in &routes {
+        let mut names: HashMap<String, Vec<usize>> = HashMap::new();
+        for (position, route) in routes.iter().enumerate() {
             let mut own: Vec<String> =
                 [&route.route_id, &route.upstream_model, &route.display_name]
                     .into_iter()
@@ -49,7 +49,7 @@ impl CatalogSnapshot {
             own.sort();
             own.dedup();
             for name in own {
-                names.entry(name).or_default().push(route.route_id.clone());
+                names.entry(name).or_default().push(position);
             }
         }
         Self {
@@ -75,13 +75,13 @@ impl CatalogSnapshot {
     }
 
     /// Matches a route id, an upstream model id or a display name (case-insensitive for names).
-    pub fn match_model(&self, requested: &str) -> ModelMatch {
+    pub fn match_model(&self, requested: &str) -> ModelMatch<'_> {
         let requested = requested.trim();
         if requested.is_empty() || requested.starts_with("auto") && is_auto_mode(requested) {
             return ModelMatch::Auto;
         }
         match self.names.get(&requested.to_lowercase()) {
-            Some(ids) => ModelMatch::Routes(ids.clone()),
+            Some(positions) => ModelMatch::Routes(positions),
             None => ModelMatch::Unknown,
         }
     }

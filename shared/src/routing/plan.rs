@@ -34,7 +34,8 @@ pub enum Skip {
 #[derive(Debug, Default)]
 pub struct Plan {
     pub candidates: Vec<Candidate>,
-    pub skipped: Vec<(String, Skip)>,
+    /// Why routes were passed over (for the error when nothing is left).
+    pub skipped: Vec<Skip>,
 }
 
 /// What the request asks of the plan.
@@ -47,9 +48,9 @@ pub struct PlanInput<'a> {
     pub required_tags: &'a [&'static str],
 }
 
-/// Candidates kept per request: more than any attempt budget needs, few enough that a catalog of
+/// Candidates kept per request: twice the default attempt budget, few enough that a catalog of
 /// thousands of routes costs no more to plan than one of dozens.
-pub const MAX_CANDIDATES: usize = 32;
+pub const MAX_CANDIDATES: usize = 16;
 
 /// The keys of a provider that may be used on a route now, and when the next cooling one returns.
 pub fn usable_keys<'p>(
@@ -88,37 +89,42 @@ pub fn plan(
     input: &PlanInput<'_>,
     now: EpochMs,
 ) -> Result<Plan, RoutingError> {
-    let preferred = match snapshot.match_model(input.model) {
-        ModelMatch::Routes(ids) => ids,
-        ModelMatch::Auto => Vec::new(),
+    let preferred: &[usize] = match snapshot.match_model(input.model) {
+        ModelMatch::Routes(positions) => positions,
+        ModelMatch::Auto => &[],
         ModelMatch::Unknown if input.strict => {
             return Err(RoutingError::ModelNotFound {
                 model: input.model.to_string(),
             });
         }
-        ModelMatch::Unknown => Vec::new(),
+        ModelMatch::Unknown => &[],
     };
     if input.strict && !preferred.is_empty() {
-        let any_enabled = snapshot
-            .routes
-            .iter()
-            .any(|r| r.enabled && preferred.contains(&r.route_id));
+        let any_enabled = preferred.iter().any(|&i| snapshot.routes[i].enabled);
         if !any_enabled {
             return Err(RoutingError::ModelNotFound {
                 model: input.model.to_string(),
             });
         }
     }
-    let ordered = snapshot
+    let mut is_preferred = vec![
+        false;
+        if preferred.is_empty() {
+            0
+        } else {
+            snapshot.routes.len()
+        }
+    ];
+    for &i in preferred {
+        is_preferred[i] = true;
+    }
+    let rest = snapshot
         .routes
         .iter()
-        .filter(|r| preferred.contains(&r.route_id))
-        .chain(
-            snapshot
-                .routes
-                .iter()
-                .filter(|r| !input.strict && !preferred.contains(&r.route_id)),
-        );
+        .enumerate()
+        .filter(|(i, _)| !input.strict && !is_preferred.get(*i).copied().unwrap_or(false))
+        .map(|(_, r)| r);
+    let ordered = preferred.iter().map(|&i| &snapshot.routes[i]).chain(rest);
     let needed = input.prompt_tokens + input.max_tokens.unwrap_or(0);
     let mut plan = Plan::default();
     let mut slow = Vec::new();
@@ -127,7 +133,7 @@ pub fn plan(
         if plan.candidates.len() + slow.len() >= MAX_CANDIDATES {
             break;
         }
-        let skip = |plan: &mut Plan, why| plan.skipped.push((route.route_id.clone(), why));
+        let skip = |plan: &mut Plan, why| plan.skipped.push(why);
         if !route.enabled {
             skip(&mut plan, Skip::Disabled);
             continue;
@@ -203,7 +209,7 @@ fn empty_plan_error(
     let soonest = plan
         .skipped
         .iter()
-        .filter_map(|(_, s)| match s {
+        .filter_map(|s| match s {
             Skip::Cooling { until_ms } => Some(*until_ms),
             _ => None,
         })
@@ -214,11 +220,7 @@ fn empty_plan_error(
             trail: Trail::default(),
         };
     }
-    if plan
-        .skipped
-        .iter()
-        .any(|(_, s)| *s == Skip::ContextTooSmall)
-    {
+    if plan.skipped.iter().any(|s| *s == Skip::ContextTooSmall) {
         return RoutingError::ContextLengthExceeded {
             needed_tokens: needed,
             trail: Trail::default(),
@@ -227,7 +229,7 @@ fn empty_plan_error(
     let mut lacking: Vec<&'static str> = plan
         .skipped
         .iter()
-        .filter_map(|(_, s)| match s {
+        .filter_map(|s| match s {
             Skip::Lacks(tag) => Some(*tag),
             _ => None,
         })

@@ -192,3 +192,16 @@ async fn with_a_queue_of_5_the_excess_beyond_limit_and_queue_is_refused_at_once(
         "the upstream never saw more than {LIMIT} calls at once, got {most} starting within 250 ms"
     );
 }
+
+/// The provider issue's burst scenario at test scale (the benchmark runs it at 1,000 × 100):
+/// six providers with free-tier limits, zero upstream 429s, served == capacity, correct Retry-After.
+#[tokio::test]
+async fn a_burst_against_six_limited_providers_spends_exactly_their_capacity_without_a_429() {
+    let report = freerouter_tests::bench::burst::run(freerouter_tests::bench::burst::BurstConfig {
+        requests: 300,
+        clients: 50,
+        upstream_latency_ms: 20,
+    })
+    .await;
+    assert!(report.holds(), "{}\n{report:?}", report.table());
+}
