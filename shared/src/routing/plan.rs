@@ -220,7 +220,7 @@ fn empty_plan_error(
             trail: Trail::default(),
         };
     }
-    if plan.skipped.iter().any(|s| *s == Skip::ContextTooSmall) {
+    if plan.skipped.contains(&Skip::ContextTooSmall) {
         return RoutingError::ContextLengthExceeded {
             needed_tokens: needed,
             trail: Trail::default(),
