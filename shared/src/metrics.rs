@@ -78,6 +78,10 @@ pub fn describe() {
         "1 for the route's current health state, by route and state."
     );
     describe_counter!(
+        QUOTA_REFUSALS_TOTAL,
+        "Attempts not sent because the key had no quota left, by provider."
+    );
+    describe_counter!(
         CATALOG_RELOADS_TOTAL,
         "Catalog snapshots reloaded from the database."
     );

@@ -418,6 +418,56 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn what_the_provider_says_is_left_limits_reservations_until_its_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("q.db"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        let ledger = Ledger::new(store.clone());
+        // No configured limits, but the provider's headers said two requests are left for 30 s.
+        let p = provider(
+            Limits {
+                rpd: Some(1_000_000),
+                ..Limits::default()
+            },
+            0,
+        );
+        let r = route("m", Limits::default());
+        let hint = crate::store::RateLimitHint {
+            provider: "p".into(),
+            key_id: "k".into(),
+            scope: r.route_id.clone(),
+            remaining_requests: Some(2),
+            remaining_tokens: None,
+            reset_at_ms: Some(MIDNIGHT + 30_000),
+            observed_ms: MIDNIGHT,
+        };
+        store
+            .record_rate_limit_hints(&[hint], MIDNIGHT)
+            .await
+            .unwrap();
+        assert!(granted(
+            &ledger.reserve(&p, &r, "k", 1, MIDNIGHT + 1).await.unwrap()
+        ));
+        assert!(granted(
+            &ledger.reserve(&p, &r, "k", 1, MIDNIGHT + 2).await.unwrap()
+        ));
+        assert_eq!(
+            ledger.reserve(&p, &r, "k", 1, MIDNIGHT + 3).await.unwrap(),
+            Grant::Refused {
+                until_ms: MIDNIGHT + 30_000,
+                scope: Scope::Route
+            }
+        );
+        assert!(granted(
+            &ledger
+                .reserve(&p, &r, "k", 1, MIDNIGHT + 30_000)
+                .await
+                .unwrap()
+        ));
+    }
+
+    #[tokio::test]
     async fn two_ledgers_on_one_file_never_overspend_a_key_together() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (ledger(&dir).await, ledger(&dir).await);
