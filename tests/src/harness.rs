@@ -247,3 +247,79 @@ pub fn closed_port_url() -> String {
     drop(listener);
     format!("http://127.0.0.1:{port}/v1")
 }
+
+/// A gateway running as its own OS process (the real `main.rs`), on its own port.
+pub struct GatewayProcess {
+    pub url: String,
+    child: tokio::process::Child,
+}
+
+impl GatewayConfig {
+    /// Starts the gateway `binary` (an integration test's `env!("CARGO_BIN_EXE_gateway-under-test")`)
+    /// as a separate process with this configuration (file, variables) on the database in `dir`,
+    /// and waits until it listens.
+    pub async fn start_process(&self, binary: &str, dir: &Path) -> GatewayProcess {
+        let config_path = dir.join(format!("freerouter-{}.toml", std::process::id()));
+        let config_path = unique_path(config_path);
+        std::fs::write(&config_path, &self.toml).expect("write the config file");
+        let source = self.source(&dir.join("freerouter.db"));
+        let mut command = tokio::process::Command::new(binary);
+        command
+            .env_clear()
+            .envs(source.vars)
+            .env("FREEROUTER_CONFIG", &config_path)
+            .env("FREEROUTER__LOG__JSON", "true")
+            .env("FREEROUTER__LOG__LEVEL", "info")
+            .current_dir(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("the gateway binary starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let addr = tokio::time::timeout(Duration::from_secs(20), listening_addr(stdout))
+            .await
+            .expect("the gateway process listens within 20 s")
+            .expect("the gateway process says where it listens");
+        GatewayProcess {
+            url: format!("http://{addr}"),
+            child,
+        }
+    }
+}
+
+fn unique_path(path: PathBuf) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    path.with_extension(format!("{n}.toml"))
+}
+
+/// Reads the JSON log lines until "gateway listening", then keeps draining them in the background.
+async fn listening_addr(stdout: tokio::process::ChildStdout) -> Option<String> {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut lines = BufReader::new(stdout).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if entry.pointer("/fields/message").and_then(Value::as_str) == Some("gateway listening") {
+            let addr = entry
+                .pointer("/fields/addr")
+                .and_then(Value::as_str)?
+                .to_string();
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return Some(addr);
+        }
+    }
+    None
+}
+
+impl GatewayProcess {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// SIGKILL, as a crash would.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
+    }
+}

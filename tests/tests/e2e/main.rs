@@ -8,6 +8,7 @@ mod metrics;
 mod modes;
 mod openai_sdk;
 mod persistence;
+mod processes;
 mod provider_quirks;
 mod quota;
 mod ranking;
