@@ -12,19 +12,7 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 
 fn provider(name: &str) -> Provider {
-    Provider {
-        name: name.into(),
-        adapter: "openai".into(),
-        base_url: "http://127.0.0.1:9/v1".into(),
-        keys: Vec::new(),
-        keyless: true,
-        limits: Default::default(),
-        day_reset_minute: 0,
-        key_env: Vec::new(),
-        first_token_timeout_ms: None,
-        params: Default::default(),
-        missing_params: Vec::new(),
-    }
+    Provider::keyless(name, "http://127.0.0.1:9/v1")
 }
 
 /// `n` routes over 10 providers; every fifth one disabled or lacking tools, a few cooling.

@@ -41,6 +41,23 @@ pub struct Provider {
 }
 
 impl Provider {
+    /// A keyless OpenAI-compatible provider without limits (a local server; tests, benches, embedding).
+    pub fn keyless(name: &str, base_url: &str) -> Provider {
+        Provider {
+            name: name.to_string(),
+            adapter: "openai".into(),
+            base_url: base_url.trim_end_matches('/').to_string(),
+            keys: Vec::new(),
+            keyless: true,
+            limits: Limits::default(),
+            day_reset_minute: 0,
+            key_env: Vec::new(),
+            first_token_timeout_ms: None,
+            params: BTreeMap::new(),
+            missing_params: Vec::new(),
+        }
+    }
+
     /// Whether requests can be sent at all: it has a key (or needs none) and every param it needs.
     pub fn usable(&self) -> bool {
         (self.keyless || !self.keys.is_empty()) && self.missing_params.is_empty()

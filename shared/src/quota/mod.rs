@@ -166,17 +166,9 @@ mod tests {
 
     fn provider(limits: Limits, day_reset_minute: u32) -> Provider {
         Provider {
-            name: "p".into(),
-            adapter: "openai".into(),
-            base_url: "http://127.0.0.1:9/v1".into(),
-            keys: Vec::new(),
-            keyless: true,
             limits,
             day_reset_minute,
-            key_env: Vec::new(),
-            first_token_timeout_ms: None,
-            params: Default::default(),
-            missing_params: Vec::new(),
+            ..Provider::keyless("p", "http://127.0.0.1:9/v1")
         }
     }
 

@@ -87,19 +87,7 @@ mod tests {
     use std::time::Duration;
 
     fn candidates(n: usize) -> Vec<Candidate> {
-        let provider = Arc::new(Provider {
-            name: "p".into(),
-            adapter: "openai".into(),
-            base_url: String::new(),
-            keys: Vec::new(),
-            keyless: true,
-            limits: Default::default(),
-            day_reset_minute: 0,
-            key_env: Vec::new(),
-            first_token_timeout_ms: None,
-            params: Default::default(),
-            missing_params: Vec::new(),
-        });
+        let provider = Arc::new(Provider::keyless("p", ""));
         (0..n)
             .map(|i| Candidate {
                 route: Arc::new(
