@@ -1,5 +1,6 @@
-//! `adminctl`: FreeRouter's command line over the shared SQLite file. For now `models list`;
-//! the full command set is its own issue.
+//! `adminctl`: FreeRouter's command line over the shared SQLite file.
+
+mod commands;
 
 use clap::{Parser, Subcommand};
 use freerouter::config::{ConfigSource, Settings};
@@ -28,18 +29,19 @@ struct Cli {
 enum Command {
     /// The route catalog.
     #[command(subcommand)]
-    Models(ModelsCommand),
-}
-
-#[derive(Subcommand)]
-enum ModelsCommand {
-    /// Every route in rank order.
-    List,
+    Models(commands::models::ModelsCommand),
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
     let cli = Cli::parse();
+    if let Err(error) = run(cli).await {
+        eprintln!("adminctl: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let path = match cli.db {
         Some(path) => path,
         None => {
@@ -49,31 +51,11 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let store = Store::open(&path, Duration::from_secs(5)).await?;
-    match cli.command {
-        Command::Models(ModelsCommand::List) => {
-            let routes = store.list_routes().await?;
-            if cli.json {
-                println!("{}", serde_json::to_string_pretty(&routes)?);
-            } else {
-                println!(
-                    "{:>5}  {:<8}  {:<45}  {:>9}  tags",
-                    "rank", "enabled", "route", "context"
-                );
-                for r in routes {
-                    println!(
-                        "{:>5}  {:<8}  {:<45}  {:>9}  {}",
-                        r.rank,
-                        if r.enabled { "yes" } else { "no" },
-                        r.route_id,
-                        r.context_window_tokens,
-                        r.tags.join(",")
-                    );
-                }
-            }
-        }
-    }
+    let result = match cli.command {
+        Command::Models(command) => commands::models::run(&store, command, cli.json).await,
+    };
     store.close().await;
-    Ok(())
+    result
 }
 
 #[cfg(test)]

@@ -8,12 +8,14 @@
 //! - [`quota`]: the quota ledger — reserve, settle, release — and its windows.
 //! - [`health`]: route and key health, cooldowns, computed with time as a parameter.
 //! - [`routing`]: the engine — candidates by rank, the failure table, fallback, streaming rescue.
+//! - [`maintenance`]: the maintainer's jobs — diagnosis, supervisor, auto-maintenance, keys, retention.
 //! - [`metrics`]: metric names and their descriptions.
 //! - [`telemetry`], [`shutdown`], [`time`]: process plumbing.
 
 pub mod catalog;
 pub mod config;
 pub mod health;
+pub mod maintenance;
 pub mod metrics;
 pub mod providers;
 pub mod quota;

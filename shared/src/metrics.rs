@@ -21,6 +21,10 @@ pub const ROUTE_ENABLED: &str = "freerouter_route_enabled";
 pub const ROUTE_RANK: &str = "freerouter_route_rank";
 pub const ROUTE_HEALTH: &str = "freerouter_route_health";
 pub const QUOTA_REFUSALS_TOTAL: &str = "freerouter_quota_refusals_total";
+pub const MAINTAINER_RUNS_TOTAL: &str = "freerouter_maintainer_runs_total";
+pub const SUGGESTIONS_PENDING: &str = "freerouter_suggestions_pending";
+pub const MAINTENANCE_ACTIONS_TOTAL: &str = "freerouter_maintenance_actions_total";
+pub const SUPERVISOR_VERDICTS_TOTAL: &str = "freerouter_supervisor_verdicts_total";
 pub const CATALOG_RELOADS_TOTAL: &str = "freerouter_catalog_reloads_total";
 pub const STORE_WRITE_ERRORS_TOTAL: &str = "freerouter_store_write_errors_total";
 
@@ -28,6 +32,26 @@ pub const STORE_WRITE_ERRORS_TOTAL: &str = "freerouter_store_write_errors_total"
 pub const LATENCY_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
 ];
+
+/// Registers help text for the maintainer's metrics.
+pub fn describe_maintainer() {
+    describe_counter!(
+        MAINTAINER_RUNS_TOTAL,
+        "Maintainer job runs, by job and outcome."
+    );
+    describe_gauge!(
+        SUGGESTIONS_PENDING,
+        "Suggestions waiting for a decision, by kind."
+    );
+    describe_counter!(
+        MAINTENANCE_ACTIONS_TOTAL,
+        "Suggestions applied by auto-maintenance, by kind."
+    );
+    describe_counter!(
+        SUPERVISOR_VERDICTS_TOTAL,
+        "Supervisor pricing verdicts, by verdict (free_high, not_free, unsure, unparsable, failed)."
+    );
+}
 
 /// Registers help text for every metric (promtool insists on it), and makes the gateway's
 /// always-present series exist from the start (so dashboards see zeros, not gaps).

@@ -248,19 +248,28 @@ pub fn closed_port_url() -> String {
     format!("http://127.0.0.1:{port}/v1")
 }
 
-/// A gateway running as its own OS process (the real `main.rs`), on its own port.
-pub struct GatewayProcess {
+/// A FreeRouter program running as its own OS process (the real `main.rs`), with its log kept.
+pub struct ServiceProcess {
     pub url: String,
+    /// Every log line it has written so far (JSON).
+    pub log: Arc<std::sync::Mutex<Vec<String>>>,
     child: tokio::process::Child,
 }
+
+/// The gateway as a process.
+pub type GatewayProcess = ServiceProcess;
 
 impl GatewayConfig {
     /// Starts the gateway `binary` (an integration test's `env!("CARGO_BIN_EXE_gateway-under-test")`)
     /// as a separate process with this configuration (file, variables) on the database in `dir`,
     /// and waits until it listens.
     pub async fn start_process(&self, binary: &str, dir: &Path) -> GatewayProcess {
-        let config_path = dir.join(format!("freerouter-{}.toml", std::process::id()));
-        let config_path = unique_path(config_path);
+        self.start_service(binary, dir, "gateway listening").await
+    }
+
+    /// Starts any of the programs (gateway, maintainer) and waits for its `listening` log line.
+    pub async fn start_service(&self, binary: &str, dir: &Path, listening: &str) -> ServiceProcess {
+        let config_path = unique_path(dir.join(format!("freerouter-{}.toml", std::process::id())));
         std::fs::write(&config_path, &self.toml).expect("write the config file");
         let source = self.source(&dir.join("freerouter.db"));
         let mut command = tokio::process::Command::new(binary);
@@ -270,18 +279,29 @@ impl GatewayConfig {
             .env("FREEROUTER_CONFIG", &config_path)
             .env("FREEROUTER__LOG__JSON", "true")
             .env("FREEROUTER__LOG__LEVEL", "info")
+            .env("FREEROUTER__MAINTAINER__LISTEN", "127.0.0.1:0")
             .current_dir(dir)
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
-        let mut child = command.spawn().expect("the gateway binary starts");
+        let mut child = command.spawn().expect("the binary starts");
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("piped stderr");
+        tokio::spawn(keep_lines(stderr, log.clone(), None));
         let stdout = child.stdout.take().expect("piped stdout");
-        let addr = tokio::time::timeout(Duration::from_secs(20), listening_addr(stdout))
+        let (found, addr) = tokio::sync::oneshot::channel();
+        tokio::spawn(keep_lines(
+            stdout,
+            log.clone(),
+            Some((listening.to_string(), found)),
+        ));
+        let addr = tokio::time::timeout(Duration::from_secs(20), addr)
             .await
-            .expect("the gateway process listens within 20 s")
-            .expect("the gateway process says where it listens");
-        GatewayProcess {
+            .expect("the process listens within 20 s")
+            .expect("the process says where it listens");
+        ServiceProcess {
             url: format!("http://{addr}"),
+            log,
             child,
         }
     }
@@ -293,29 +313,36 @@ fn unique_path(path: PathBuf) -> PathBuf {
     path.with_extension(format!("{n}.toml"))
 }
 
-/// Reads the JSON log lines until "gateway listening", then keeps draining them in the background.
-async fn listening_addr(stdout: tokio::process::ChildStdout) -> Option<String> {
+/// Keeps a process's output lines; reports the address of the `listening` line when asked.
+async fn keep_lines(
+    output: impl tokio::io::AsyncRead + Unpin,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+    mut listening: Option<(String, tokio::sync::oneshot::Sender<String>)>,
+) {
     use tokio::io::{AsyncBufReadExt, BufReader};
-    let mut lines = BufReader::new(stdout).lines();
+    let mut lines = BufReader::new(output).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        let Ok(entry) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if entry.pointer("/fields/message").and_then(Value::as_str) == Some("gateway listening") {
-            let addr = entry
-                .pointer("/fields/addr")
-                .and_then(Value::as_str)?
-                .to_string();
-            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            return Some(addr);
+        if let Some((message, _)) = &listening
+            && let Ok(entry) = serde_json::from_str::<Value>(&line)
+            && entry.pointer("/fields/message").and_then(Value::as_str) == Some(message.as_str())
+            && let Some(addr) = entry.pointer("/fields/addr").and_then(Value::as_str)
+            && let Some((_, sender)) = listening.take()
+        {
+            let _ = sender.send(addr.to_string());
         }
+        log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
     }
-    None
 }
 
-impl GatewayProcess {
+impl ServiceProcess {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.url)
+    }
+
+    /// Log lines containing `needle`.
+    pub fn log_lines_with(&self, needle: &str) -> Vec<String> {
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        log.iter().filter(|l| l.contains(needle)).cloned().collect()
     }
 
     /// SIGKILL, as a crash would.

@@ -14,6 +14,7 @@ pub struct Settings {
     pub routing: RoutingSettings,
     pub auth: AuthSettings,
     pub catalog: CatalogSettings,
+    pub maintainer: MaintainerSettings,
     pub log: LogSettings,
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderSettings>,
@@ -108,6 +109,30 @@ pub struct CatalogSettings {
     pub defaults: bool,
     /// How often the gateway polls the catalog version.
     pub reload_interval_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintainerSettings {
+    /// The maintainer's `/health` and `/metrics`.
+    pub listen: String,
+    /// Apply `remove_route` and `clear_stale` without waiting for a human (`add_route` always waits).
+    pub auto_maintenance: bool,
+    pub diagnosis_interval_s: f64,
+    /// The first diagnosis runs this long after start.
+    pub first_run_delay_s: f64,
+    pub key_recheck_interval_s: f64,
+    pub retention_interval_s: f64,
+    pub request_log_retention_days: u64,
+    /// Decided suggestions are kept this long.
+    pub suggestion_retention_days: u64,
+    /// The route asked about unknown prices (route id, upstream id or name); else a `web-search`
+    /// route, else the best text route.
+    pub supervisor_model: Option<String>,
+    /// How long a supervisor verdict is reused.
+    pub verdict_ttl_s: u64,
+    /// A listing or a one-token probe gets this long.
+    pub probe_timeout_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -207,6 +232,18 @@ stream_tail_grace_ms = 1500
 [catalog]
 defaults = true
 reload_interval_ms = 1000
+
+[maintainer]
+listen = "127.0.0.1:9091"
+auto_maintenance = true
+diagnosis_interval_s = 21600.0
+first_run_delay_s = 30.0
+key_recheck_interval_s = 1800.0
+retention_interval_s = 86400.0
+request_log_retention_days = 30
+suggestion_retention_days = 90
+verdict_ttl_s = 604800
+probe_timeout_ms = 20000
 
 [log]
 level = "info"

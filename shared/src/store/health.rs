@@ -180,4 +180,29 @@ impl Store {
         tx.commit().await?;
         Ok(cleared)
     }
+
+    /// Keys the providers refused (401/403), by provider.
+    pub async fn invalid_keys(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(sqlx::query_as("SELECT provider, key_id FROM invalid_keys")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// A key seen working again: usable at once by every gateway (they reload on the health version).
+    pub async fn restore_key(&self, provider: &str, key_id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let removed = sqlx::query("DELETE FROM invalid_keys WHERE provider = ? AND key_id = ?")
+            .bind(provider)
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if removed > 0 {
+            sqlx::query("UPDATE catalog_meta SET health_version = health_version + 1 WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(removed > 0)
+    }
 }

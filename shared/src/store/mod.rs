@@ -7,7 +7,13 @@ pub use ledger::ReservationAsk;
 mod meta;
 mod quota;
 mod request_log;
+mod retention;
+pub use retention::Trimmed;
 mod routes;
+mod suggestions;
+mod verdicts;
+pub use suggestions::{Suggestion, SuggestionKind, SuggestionStatus};
+pub use verdicts::Verdict;
 mod writer;
 pub use writer::{StoreWrite, StoreWriter, spawn_writer};
 
@@ -52,6 +58,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "aliases and quota ledger",
         include_str!("../../../migrations/0002_aliases_and_quota_ledger.sql"),
+    ),
+    (
+        3,
+        "maintenance",
+        include_str!("../../../migrations/0003_maintenance.sql"),
     ),
 ];
 

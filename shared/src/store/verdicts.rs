@@ -1,0 +1,82 @@
+//! Supervisor verdicts on whether a model is a free chat model, cached with an expiry.
+
+use super::{Store, StoreError};
+use crate::time::EpochMs;
+use serde::Serialize;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Verdict {
+    pub provider: String,
+    pub upstream_model: String,
+    pub free_chat_model: bool,
+    /// `high`, `medium`, `low`, or `unparsable`.
+    pub confidence: String,
+    pub reason: String,
+    pub sources: Vec<String>,
+    pub asked_route: String,
+    pub created_ms: EpochMs,
+    pub expires_ms: EpochMs,
+}
+
+type VerdictRow = (
+    String,
+    String,
+    bool,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+);
+
+impl Store {
+    pub async fn save_verdict(&self, verdict: &Verdict) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO supervisor_verdicts
+                 (provider, upstream_model, free_chat_model, confidence, reason, sources, asked_route, created_ms, expires_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&verdict.provider)
+        .bind(&verdict.upstream_model)
+        .bind(verdict.free_chat_model)
+        .bind(&verdict.confidence)
+        .bind(&verdict.reason)
+        .bind(serde_json::to_string(&verdict.sources).unwrap_or_else(|_| "[]".into()))
+        .bind(&verdict.asked_route)
+        .bind(verdict.created_ms)
+        .bind(verdict.expires_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The cached verdict on a model, unless it has expired.
+    pub async fn verdict(
+        &self,
+        provider: &str,
+        upstream_model: &str,
+        now: EpochMs,
+    ) -> Result<Option<Verdict>, StoreError> {
+        let row: Option<VerdictRow> = sqlx::query_as(
+            "SELECT provider, upstream_model, free_chat_model, confidence, reason, sources, asked_route, created_ms, expires_ms
+             FROM supervisor_verdicts WHERE provider = ? AND upstream_model = ? AND expires_ms > ?",
+        )
+        .bind(provider)
+        .bind(upstream_model)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| Verdict {
+            provider: r.0,
+            upstream_model: r.1,
+            free_chat_model: r.2,
+            confidence: r.3,
+            reason: r.4,
+            sources: serde_json::from_str(&r.5).unwrap_or_default(),
+            asked_route: r.6,
+            created_ms: r.7,
+            expires_ms: r.8,
+        }))
+    }
+}
