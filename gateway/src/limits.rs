@@ -33,6 +33,30 @@ impl Drop for Slot {
     }
 }
 
+/// A place in the wait queue, given back however the wait ends (a slot, a timeout, or the
+/// client leaving while queued).
+struct QueuePlace<'a> {
+    waiting: &'a AtomicUsize,
+}
+
+impl<'a> QueuePlace<'a> {
+    fn take(waiting: &'a AtomicUsize, max_queue: usize) -> Option<Self> {
+        if waiting.fetch_add(1, Ordering::SeqCst) >= max_queue {
+            waiting.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        metrics::gauge!(m::QUEUED).increment(1.0);
+        Some(Self { waiting })
+    }
+}
+
+impl Drop for QueuePlace<'_> {
+    fn drop(&mut self) {
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        metrics::gauge!(m::QUEUED).decrement(1.0);
+    }
+}
+
 pub struct ConcurrencyLimiter {
     semaphore: Arc<Semaphore>,
     waiting: AtomicUsize,
@@ -55,19 +79,15 @@ impl ConcurrencyLimiter {
         let permit = match self.semaphore.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
-                if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_queue {
-                    self.waiting.fetch_sub(1, Ordering::SeqCst);
+                let Some(_place) = QueuePlace::take(&self.waiting, self.max_queue) else {
                     return Err(QueueRefusal::Full);
-                }
-                metrics::gauge!(m::QUEUED).increment(1.0);
-                let waited = tokio::time::timeout(
+                };
+                match tokio::time::timeout(
                     self.queue_timeout,
                     self.semaphore.clone().acquire_owned(),
                 )
-                .await;
-                self.waiting.fetch_sub(1, Ordering::SeqCst);
-                metrics::gauge!(m::QUEUED).decrement(1.0);
-                match waited {
+                .await
+                {
                     Ok(Ok(permit)) => permit,
                     _ => return Err(QueueRefusal::TimedOut),
                 }
@@ -133,5 +153,25 @@ mod tests {
         assert_eq!(waited.err(), Some(QueueRefusal::TimedOut));
         drop(held);
         assert!(limiter.acquire().await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_client_leaving_the_queue_gives_its_place_back() {
+        let limiter = ConcurrencyLimiter::new(1, 1, Duration::from_secs(60));
+        let _held = limiter.acquire().await.unwrap();
+        for _ in 0..3 {
+            let waiting = limiter.acquire();
+            // The client goes away while queued.
+            assert!(
+                tokio::time::timeout(Duration::from_millis(5), waiting)
+                    .await
+                    .is_err()
+            );
+        }
+        let queued_again = tokio::time::timeout(Duration::from_millis(5), limiter.acquire()).await;
+        assert!(
+            queued_again.is_err(),
+            "still queued (not refused as full): the places came back"
+        );
     }
 }

@@ -345,6 +345,19 @@ impl ServiceProcess {
         log.iter().filter(|l| l.contains(needle)).cloned().collect()
     }
 
+    /// SIGTERM, and wait for a clean exit (in-flight requests drained, writers flushed).
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the process exits within 30 s of SIGTERM")
+            .expect("the exit status")
+    }
+
     /// SIGKILL, as a crash would.
     pub async fn kill(mut self) {
         let _ = self.child.kill().await;

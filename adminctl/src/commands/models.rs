@@ -16,6 +16,10 @@ pub enum ModelsCommand {
     },
     /// Reject a discovered route (the suggestion is closed and the disabled route removed).
     Reject { route: String },
+    /// Let requests be routed to a route.
+    Enable { route: String },
+    /// Stop routing requests to a route (it stays in the catalog).
+    Disable { route: String },
 }
 
 pub async fn run(store: &Store, command: ModelsCommand, json: bool) -> anyhow::Result<()> {
@@ -29,12 +33,22 @@ pub async fn run(store: &Store, command: ModelsCommand, json: bool) -> anyhow::R
             );
             Ok(())
         }
+        ModelsCommand::Enable { route } => set_enabled(store, &route, true).await,
+        ModelsCommand::Disable { route } => set_enabled(store, &route, false).await,
         ModelsCommand::Reject { route } => {
             let suggestion = reject_route(store, &route, now_ms()).await?;
             println!("rejected {route} (suggestion {})", suggestion.id);
             Ok(())
         }
     }
+}
+
+async fn set_enabled(store: &Store, route: &str, enabled: bool) -> anyhow::Result<()> {
+    if !store.set_route_enabled(route, enabled, now_ms()).await? {
+        anyhow::bail!("no route {route:?} in the catalog (see `adminctl models list`)");
+    }
+    println!("{route} {}", if enabled { "enabled" } else { "disabled" });
+    Ok(())
 }
 
 async fn list(store: &Store, json: bool) -> anyhow::Result<()> {

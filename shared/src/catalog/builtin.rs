@@ -86,7 +86,27 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), routes.len(), "route ids are distinct");
+        for (name, provider) in &registry.providers {
+            assert!(
+                crate::providers::adapter_for(&provider.adapter).is_some(),
+                "{name}: unknown adapter {}",
+                provider.adapter
+            );
+            if let Some(reset) = &provider.day_reset {
+                assert!(
+                    super::super::parse_day_reset(reset).is_some(),
+                    "{name}: day_reset {reset}"
+                );
+            }
+        }
         for route in &registry.routes {
+            if route.tags.iter().any(|t| t == "long-context") {
+                assert!(
+                    route.context_window.unwrap_or(0) >= 128_000,
+                    "{}: long-context under 128k",
+                    route.model
+                );
+            }
             assert!(
                 route.score.is_some_and(|s| s <= 100),
                 "{} needs a score 0-100",

@@ -295,9 +295,11 @@ impl HealthBoard {
     ) -> HealthChange {
         let mut board = self.lock();
         let entry = board.key_entry(provider, key_id, route_id);
-        entry.until_ms = until_ms;
-        entry.reason = reason.to_string();
-        entry.strikes = 0;
+        // A later answer must never shorten a longer rest (a daily quota, an escalation).
+        if until_ms > entry.until_ms {
+            entry.until_ms = until_ms;
+            entry.reason = reason.to_string();
+        }
         HealthChange::Key(entry.clone())
     }
 
@@ -312,6 +314,10 @@ impl HealthBoard {
     ) -> HealthChange {
         let mut board = self.lock();
         let entry = board.key_entry(provider, key_id, route_id);
+        // Strikes are about one episode: long after the last rest ended, start over.
+        if entry.until_ms + (settings.max_cooldown_ms as EpochMs) < now {
+            entry.strikes = 0;
+        }
         entry.strikes = entry.strikes.saturating_add(1);
         let factor = 1u64 << (entry.strikes - 1).min(16);
         let cooldown = settings
@@ -402,6 +408,26 @@ mod tests {
         assert_eq!(last, settings.max_cooldown_ms as EpochMs);
         assert_eq!(board.key_cooling_until("p", "k", "p/m", 0), Some(last));
         assert_eq!(board.key_cooling_until("p", "k", "p/other", 0), None);
+    }
+
+    #[test]
+    fn a_shorter_cooldown_never_replaces_a_longer_one_and_old_strikes_are_forgotten() {
+        let board = HealthBoard::default();
+        let settings = routing();
+        board.cool_key("p", "k", "*", 86_400_000, "daily_quota");
+        board.cool_key("p", "k", "*", 2_000, "quota_headers_zero");
+        assert_eq!(board.key_cooling_until("p", "k", "r", 0), Some(86_400_000));
+        for _ in 0..5 {
+            board.escalate_key("p", "k", "r", 0, &settings);
+        }
+        let much_later = 100 * settings.max_cooldown_ms as EpochMs;
+        if let HealthChange::Key(k) = board.escalate_key("p", "k", "r", much_later, &settings) {
+            assert_eq!(k.strikes, 1);
+            assert_eq!(
+                k.until_ms,
+                much_later + settings.base_cooldown_ms as EpochMs
+            );
+        }
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub enum Grant {
         until_ms: EpochMs,
         scope: Scope,
     },
+    /// Room for smaller requests, not for this one: skip the key for this request only.
+    TooLargeNow,
 }
 
 /// How long an unsettled reservation counts before it is presumed abandoned.
@@ -76,17 +78,66 @@ impl Ledger {
         if let Some(id) = self.store.reserve(&ask).await? {
             return Ok(Grant::Granted(Reservation(id)));
         }
-        // Refused: find which limit is spent, and until when.
+        // Refused: find which limit is spent, and until when. The key only rests when even a
+        // request of no tokens would be refused; a large request alone does not bench it.
         let key_usage = self
             .store
             .usage(&provider.name, key_id, None, now, day_start)
             .await?;
-        if let Some(until_ms) = blocked_until(&provider.limits, &key_usage, tokens, now, day_start)
-        {
+        let route_usage = self
+            .store
+            .usage(
+                &provider.name,
+                key_id,
+                Some(&route.route_id),
+                now,
+                day_start,
+            )
+            .await?;
+        if let Some(until_ms) = blocked_until(&provider.limits, &key_usage, 0, now, day_start) {
             return Ok(Grant::Refused {
                 until_ms,
                 scope: Scope::Key,
             });
+        }
+        if let Some(until_ms) = blocked_until(&route.limits, &route_usage, 0, now, day_start) {
+            return Ok(Grant::Refused {
+                until_ms,
+                scope: Scope::Route,
+            });
+        }
+        let too_large = blocked_until(&provider.limits, &key_usage, tokens, now, day_start)
+            .is_some()
+            || blocked_until(&route.limits, &route_usage, tokens, now, day_start).is_some();
+        if too_large {
+            return Ok(Grant::TooLargeNow);
+        }
+        let hinted = self
+            .store
+            .provider_hint_blocks_until(&provider.name, key_id, &route.route_id, now)
+            .await?;
+        Ok(Grant::Refused {
+            // A race with another gateway freed room in between: try again a moment later.
+            until_ms: hinted.unwrap_or(now + 250),
+            scope: Scope::Route,
+        })
+    }
+
+    /// When the key next has room for a request of no tokens, if it has none now (and where).
+    pub async fn room_at(
+        &self,
+        provider: &Provider,
+        route: &Route,
+        key_id: &str,
+        now: EpochMs,
+    ) -> Result<Option<(EpochMs, Scope)>, StoreError> {
+        let day_start = day_window_start(now, provider.day_reset_minute);
+        let key_usage = self
+            .store
+            .usage(&provider.name, key_id, None, now, day_start)
+            .await?;
+        if let Some(until) = blocked_until(&provider.limits, &key_usage, 0, now, day_start) {
+            return Ok(Some((until, Scope::Key)));
         }
         let route_usage = self
             .store
@@ -98,21 +149,10 @@ impl Ledger {
                 day_start,
             )
             .await?;
-        if let Some(until_ms) = blocked_until(&route.limits, &route_usage, tokens, now, day_start) {
-            return Ok(Grant::Refused {
-                until_ms,
-                scope: Scope::Route,
-            });
-        }
-        let hinted = self
-            .store
-            .provider_hint_blocks_until(&provider.name, key_id, &route.route_id, now)
-            .await?;
-        Ok(Grant::Refused {
-            // A race with another gateway freed room in between: try again a moment later.
-            until_ms: hinted.unwrap_or(now + 250),
-            scope: Scope::Route,
-        })
+        Ok(
+            blocked_until(&route.limits, &route_usage, 0, now, day_start)
+                .map(|until| (until, Scope::Route)),
+        )
     }
 
     pub async fn settle(&self, reservation: Reservation, tokens: u64) -> Result<(), StoreError> {
@@ -356,12 +396,14 @@ mod tests {
         else {
             panic!()
         };
-        assert!(!granted(
-            &ledger
+        assert_eq!(
+            ledger
                 .reserve(&p, &r, "k", 200, MIDNIGHT + 1)
                 .await
-                .unwrap()
-        ));
+                .unwrap(),
+            Grant::TooLargeNow,
+            "a request too large for what is left does not bench the key"
+        );
         ledger.settle(first, 300).await.unwrap();
         let Grant::Granted(second) = ledger
             .reserve(&p, &r, "k", 600, MIDNIGHT + 2)

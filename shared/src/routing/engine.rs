@@ -215,6 +215,7 @@ impl Engine {
             .await
         {
             Ok(Grant::Granted(reservation)) => Ok(Some(reservation)),
+            Ok(Grant::TooLargeNow) => Err(()),
             Ok(Grant::Refused { until_ms, scope }) => {
                 let route_scope = match scope {
                     Scope::Key => "*",
@@ -398,7 +399,8 @@ impl Engine {
                     if completion_has_answer(&json) =>
                 {
                     attempts.succeeded(&target);
-                    self.after_success(&target, attempts.session, &rate, sent.elapsed());
+                    self.after_success(&target, attempts.session, &rate, sent.elapsed())
+                        .await;
                     let usage = json.get("usage").and_then(Usage::from_json);
                     self.settle(
                         reservation,
@@ -429,6 +431,7 @@ impl Engine {
                 ),
                 Err(failure) => failure,
             };
+            self.release_after(reservation, failure.kind, estimate);
             if let Some(wait) =
                 attempts.failed(&target, &failure, &self.context(), now_ms(), false)?
             {
@@ -440,7 +443,7 @@ impl Engine {
 
     /// After an answer: the route is healthy again; what the provider said about quota is kept,
     /// and a key the provider says is spent rests until its reset.
-    pub(crate) fn after_success(
+    pub(crate) async fn after_success(
         &self,
         target: &Target,
         session: Option<SessionKey>,
@@ -463,11 +466,29 @@ impl Engine {
         if rate.is_exhausted()
             && let Some(wait) = rate.wait_hint_ms(false)
         {
+            // The provider says the key is spent until its own reset; the ledger may know it stays
+            // spent longer (its minute slides). It rests until the later of the two, so a client
+            // told to come back then is not refused again. (Once per key and window: a DB read.)
+            let mut until = now + wait as EpochMs;
+            let mut on = target.route_id().to_string();
+            let (provider, route) = (&target.candidate.provider, &target.candidate.route);
+            if Ledger::limited(provider, route)
+                && let Ok(Some((room_at, scope))) = self
+                    .ledger
+                    .room_at(provider, route, target.key_id(), now)
+                    .await
+                && room_at > until
+            {
+                until = room_at;
+                if scope == Scope::Key {
+                    on = "*".to_string();
+                }
+            }
             let change = self.health.cool_key(
                 target.provider(),
                 target.key_id(),
-                target.route_id(),
-                now + wait as EpochMs,
+                &on,
+                until,
                 "quota_headers_zero",
             );
             self.writer.health(change);

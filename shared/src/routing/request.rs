@@ -110,7 +110,11 @@ impl ChatRequest {
             match body.get(field) {
                 None | Some(Value::Null) => {}
                 Some(v) => match v.as_u64() {
-                    Some(n) => max_tokens = Some(max_tokens.map_or(n, |m: u64| m.max(n))),
+                    // Capped so that sums with it cannot overflow; the body keeps the client's value.
+                    Some(n) => {
+                        let n = n.min(u64::from(u32::MAX));
+                        max_tokens = Some(max_tokens.map_or(n, |m: u64| m.max(n)))
+                    }
                     None => {
                         return Err(invalid(
                             format!("`{field}` must be a non-negative integer"),

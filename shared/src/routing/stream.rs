@@ -67,6 +67,8 @@ struct Output {
     sent_tool_calls: bool,
     finish_seen: bool,
     usage: Option<Usage>,
+    /// `n` > 1: choice 0 alone does not tell when the answer ends, and cannot be rescued.
+    several_choices: bool,
 }
 
 impl Output {
@@ -94,8 +96,10 @@ impl Output {
         let _ = self.send_json(&event).await;
     }
 
+    /// Whether the answer is whole. With several choices (`n` > 1) only the upstream's end says so:
+    /// one choice finishing does not finish the others.
     fn complete(&self) -> bool {
-        self.finish_seen && (!self.include_usage || self.usage.is_some())
+        !self.several_choices && self.finish_seen && (!self.include_usage || self.usage.is_some())
     }
 
     /// Passes one chunk on according to the mode.
@@ -120,7 +124,10 @@ impl Output {
                     if info.finish_reason.is_some() && seen != expected {
                         return Flow::Diverged;
                     }
-                    if info.finish_reason.is_none() && info.usage.is_none() {
+                    if info.finish_reason.is_none() {
+                        if info.usage.is_some() {
+                            self.usage = info.usage;
+                        }
                         return Flow::Continue;
                     }
                     // The restarted answer ends exactly where the sent text did: pass the ending on.
@@ -238,7 +245,8 @@ impl Engine {
                 Ok((opened, rate)) => {
                     attempts.succeeded(&target);
                     let ttft = sent.elapsed();
-                    self.after_success(&target, attempts.session, &rate, ttft);
+                    self.after_success(&target, attempts.session, &rate, ttft)
+                        .await;
                     let model = opened
                         .pending
                         .iter()
@@ -391,6 +399,13 @@ impl CommittedStream {
             sent_tool_calls: false,
             finish_seen: false,
             usage: None,
+            several_choices: self
+                .request
+                .chat
+                .body
+                .get("n")
+                .and_then(Value::as_u64)
+                .is_some_and(|n| n > 1),
         };
         let mut mode = Mode::Direct;
         let settings = self.engine.settings.clone();
@@ -466,8 +481,8 @@ impl CommittedStream {
     /// Finds a route that continues the answer; on success the stream and mode are replaced.
     async fn rescue(&mut self, out: &Output, cut: FailureKind, mode: &mut Mode) -> bool {
         let engine = self.engine.clone();
-        // The broken route most likely counted the request.
-        engine.release_after(self.reservation.take(), cut, self.estimate);
+        // The broken stream had started: the provider counted it.
+        engine.settle(self.reservation.take(), self.estimate);
         let failure = UpstreamFailure::new(cut, "the stream broke off after the commit point");
         if cut == FailureKind::Malformed {
             // A restarted answer that diverged: not the route's fault, just not a continuation.
@@ -478,7 +493,7 @@ impl CommittedStream {
                 .failed(&self.target, &failure, &engine.context(), now_ms(), true);
         }
         self.attempts.leave_current_route();
-        if out.sent_tool_calls {
+        if out.sent_tool_calls || out.several_choices {
             return false;
         }
         while let Some(target) = self.attempts.next_target(&engine.health, now_ms()) {
@@ -528,9 +543,14 @@ impl CommittedStream {
             Ok((opened, _)) => Some(Ok((opened, reservation))),
             Err(failure) => {
                 engine.release_after(reservation, failure.kind, self.estimate);
-                let _ = self
+                let wait = self
                     .attempts
-                    .failed(target, &failure, &engine.context(), now_ms(), true);
+                    .failed(target, &failure, &engine.context(), now_ms(), true)
+                    .ok()
+                    .flatten();
+                if let Some(ms) = wait {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
                 Some(Err(failure.kind))
             }
         }

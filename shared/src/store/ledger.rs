@@ -55,7 +55,8 @@ impl Store {
                         WHERE h.provider = ?1 AND h.key_id = ?2 AND h.scope IN ('*', ?3) AND h.window = 'minute'
                           AND h.reset_at_ms > ?4 AND h.remaining_requests IS NOT NULL
                           AND (SELECT COUNT(*) FROM quota_ledger l WHERE l.provider = ?1 AND l.key_id = ?2
-                                 AND l.at_ms > h.window_start_ms) >= h.remaining_requests)
+                                 AND l.at_ms > h.window_start_ms
+                                 AND (h.scope = '*' OR l.route_id = h.scope) AND (l.settled = 1 OR l.expires_ms > ?4)) >= h.remaining_requests)
              RETURNING id",
         )
         .bind(ask.provider)
@@ -146,7 +147,8 @@ impl Store {
              WHERE h.provider = ?1 AND h.key_id = ?2 AND h.scope IN ('*', ?3) AND h.window = 'minute'
                AND h.reset_at_ms > ?4 AND h.remaining_requests IS NOT NULL
                AND (SELECT COUNT(*) FROM quota_ledger l WHERE l.provider = ?1 AND l.key_id = ?2
-                      AND l.at_ms > h.window_start_ms) >= h.remaining_requests",
+                      AND l.at_ms > h.window_start_ms
+                                 AND (h.scope = '*' OR l.route_id = h.scope) AND (l.settled = 1 OR l.expires_ms > ?4)) >= h.remaining_requests",
         )
         .bind(provider)
         .bind(key_id)

@@ -71,6 +71,8 @@ pub struct BurstReport {
     pub refused_quota: usize,
     /// Refusals whose `Retry-After` is missing or outside what the windows allow.
     pub bad_retry_after: usize,
+    /// A few of them: (Retry-After given, seconds expected).
+    pub bad_retry_after_samples: Vec<(Option<u64>, f64)>,
     /// Any other status (should be none).
     pub other: Vec<u16>,
     /// 429s the simulated providers sent.
@@ -247,6 +249,11 @@ pub async fn run(config: BurstConfig) -> BurstReport {
                     .is_some_and(|s| s >= 1 && (s as f64 - expected).abs() <= 2.5);
                 if !ok {
                     report.bad_retry_after += 1;
+                    if report.bad_retry_after_samples.len() < 5 {
+                        report
+                            .bad_retry_after_samples
+                            .push((outcome.retry_after, expected));
+                    }
                 }
             }
             (status, _) => report.other.push(status),

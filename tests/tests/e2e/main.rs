@@ -4,6 +4,7 @@ mod burst;
 mod capabilities;
 mod errors;
 mod failures;
+mod maintainer;
 mod metrics;
 mod modes;
 mod openai_sdk;
