@@ -140,6 +140,13 @@ pub async fn spawn(
         })?;
     let addr = listener.local_addr().map_err(StartupError::Serve)?;
     tracing::info!(%addr, database = %settings.storage.database.display(), "gateway listening");
+    if !addr.ip().is_loopback() && settings.auth.api_keys.is_empty() {
+        tracing::warn!(
+            %addr,
+            "LISTENING BEYOND LOOPBACK WITHOUT CLIENT KEYS: anyone who can reach this port can spend \
+             your provider quotas. Set FREEROUTER__AUTH__API_KEYS (comma-separated) to require one."
+        );
+    }
 
     let watcher = tokio::spawn(watch_catalog(state.clone(), background.clone()));
     let pruner = tokio::spawn(prune_ledger(state.clone(), background.clone()));

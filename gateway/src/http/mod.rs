@@ -1,6 +1,7 @@
 //! The gateway's HTTP surface: OpenAI-compatible API, operations endpoints, and their layers.
 
 pub mod api;
+pub mod auth;
 pub mod error;
 pub mod headers;
 pub mod ops;
@@ -27,6 +28,10 @@ pub fn router(state: AppState) -> Router {
             post(api::chat::web_search),
         )
         .route("/v1/models", get(api::models::list_models));
+    api = api.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_client_key,
+    ));
     if limits.per_client_burst > 0 && limits.per_client_per_second > 0 {
         let period = Duration::from_nanos(1_000_000_000 / u64::from(limits.per_client_per_second));
         let config = GovernorConfigBuilder::default()
