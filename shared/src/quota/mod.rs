@@ -14,6 +14,45 @@ use window::{Usage, blocked_until, day_window_start, headroom};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reservation(pub i64);
 
+/// A reservation held by a request in flight. If the request is dropped before settling or
+/// releasing it (the client went away), it is settled at its estimate: the provider may well have
+/// served it, and a reservation left to expire would make the day look emptier than it is.
+pub struct HeldReservation {
+    ledger: Ledger,
+    reservation: Option<Reservation>,
+    estimate: u64,
+}
+
+impl HeldReservation {
+    pub fn new(ledger: &Ledger, reservation: Option<Reservation>, estimate: u64) -> Self {
+        Self {
+            ledger: ledger.clone(),
+            reservation,
+            estimate,
+        }
+    }
+
+    /// Takes the reservation out to settle or release it; the guard then does nothing.
+    pub fn take(&mut self) -> Option<Reservation> {
+        self.reservation.take()
+    }
+}
+
+impl Drop for HeldReservation {
+    fn drop(&mut self) {
+        if let Some(reservation) = self.reservation.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let (ledger, estimate) = (self.ledger.clone(), self.estimate);
+            runtime.spawn(async move {
+                if let Err(error) = ledger.settle(reservation, estimate).await {
+                    tracing::warn!(%error, "settling an abandoned reservation failed");
+                }
+            });
+        }
+    }
+}
+
 /// Where a spent limit applies.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -499,6 +538,31 @@ mod tests {
                 .await
                 .unwrap()
         ));
+    }
+
+    #[tokio::test]
+    async fn a_reservation_dropped_unresolved_is_settled_and_keeps_counting_past_its_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = ledger(&dir).await;
+        let p = provider(
+            Limits {
+                rpd: Some(1),
+                ..Limits::default()
+            },
+            0,
+        );
+        let r = route("m", Limits::default());
+        let Grant::Granted(reservation) = ledger.reserve(&p, &r, "k", 10, MIDNIGHT).await.unwrap()
+        else {
+            panic!()
+        };
+        drop(HeldReservation::new(&ledger, Some(reservation), 10));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let later = MIDNIGHT + RESERVATION_TTL_MS + 1;
+        assert!(
+            !granted(&ledger.reserve(&p, &r, "k", 1, later).await.unwrap()),
+            "the abandoned request still counts"
+        );
     }
 
     #[tokio::test]

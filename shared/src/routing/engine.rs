@@ -19,7 +19,7 @@ use crate::providers::{
     FailureKind, ProviderAdapter, RateLimitInfo, UpstreamCall, UpstreamFailure, UpstreamReply,
     adapter_for, send_chat,
 };
-use crate::quota::{Grant, Ledger, Reservation, Scope};
+use crate::quota::{Grant, HeldReservation, Ledger, Reservation, Scope};
 use crate::store::{RateLimitHint, RequestLogRow, StoreWrite, StoreWriter};
 use crate::time::{EpochMs, now_ms};
 use bytes::Bytes;
@@ -316,12 +316,12 @@ impl Engine {
         attempts: &mut Attempts,
         target: &Target,
         estimate: u64,
-    ) -> Option<Option<Reservation>> {
+    ) -> Option<HeldReservation> {
         if self.order_keys(attempts, target).await {
             return None;
         }
         match self.reserve(target, estimate).await {
-            Ok(reservation) => Some(reservation),
+            Ok(reservation) => Some(HeldReservation::new(&self.ledger, reservation, estimate)),
             Err(()) => {
                 attempts.quota_refused();
                 None
@@ -388,7 +388,8 @@ impl Engine {
         let mut attempts = self.start(request)?;
         let estimate = Self::token_estimate(request);
         while let Some(target) = attempts.next_target(&self.health, now_ms()) {
-            let Some(reservation) = self.prepare_attempt(&mut attempts, &target, estimate).await
+            let Some(mut reservation) =
+                self.prepare_attempt(&mut attempts, &target, estimate).await
             else {
                 continue;
             };
@@ -403,7 +404,7 @@ impl Engine {
                         .await;
                     let usage = json.get("usage").and_then(Usage::from_json);
                     self.settle(
-                        reservation,
+                        reservation.take(),
                         usage.map_or(estimate, |u| u.prompt_tokens + u.completion_tokens),
                     );
                     let served = Served {
@@ -431,7 +432,7 @@ impl Engine {
                 ),
                 Err(failure) => failure,
             };
-            self.release_after(reservation, failure.kind, estimate);
+            self.release_after(reservation.take(), failure.kind, estimate);
             if let Some(wait) =
                 attempts.failed(&target, &failure, &self.context(), now_ms(), false)?
             {

@@ -10,7 +10,7 @@ use super::engine::{Engine, RequestRecord, RouteRequest, Served, error_status, r
 use super::error::RoutingError;
 use crate::metrics as m;
 use crate::providers::{EventStream, FailureKind, StreamFault, UpstreamFailure, UpstreamReply};
-use crate::quota::Reservation;
+use crate::quota::HeldReservation;
 use crate::time::now_ms;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -38,7 +38,7 @@ pub struct CommittedStream {
     pub served: Served,
     ttft: Duration,
     /// The quota taken for the route now streaming.
-    reservation: Option<Reservation>,
+    reservation: HeldReservation,
     estimate: u64,
 }
 
@@ -221,21 +221,12 @@ impl Engine {
     async fn open_stream_inner(
         &self,
         request: &RouteRequest,
-    ) -> Result<
-        (
-            Attempts,
-            Target,
-            Opened,
-            Served,
-            Duration,
-            Option<Reservation>,
-        ),
-        RoutingError,
-    > {
+    ) -> Result<(Attempts, Target, Opened, Served, Duration, HeldReservation), RoutingError> {
         let mut attempts = self.start(request)?;
         let estimate = Self::token_estimate(request);
         while let Some(target) = attempts.next_target(&self.health, now_ms()) {
-            let Some(reservation) = self.prepare_attempt(&mut attempts, &target, estimate).await
+            let Some(mut reservation) =
+                self.prepare_attempt(&mut attempts, &target, estimate).await
             else {
                 continue;
             };
@@ -262,7 +253,7 @@ impl Engine {
                     return Ok((attempts, target, opened, served, ttft, reservation));
                 }
                 Err(failure) => {
-                    self.release_after(reservation, failure.kind, estimate);
+                    self.release_after(reservation.take(), failure.kind, estimate);
                     if let Some(wait) =
                         attempts.failed(&target, &failure, &self.context(), now_ms(), false)?
                     {
@@ -534,15 +525,15 @@ impl CommittedStream {
         &mut self,
         target: &Target,
         body: Value,
-    ) -> Option<Result<(Opened, Option<Reservation>), FailureKind>> {
+    ) -> Option<Result<(Opened, HeldReservation), FailureKind>> {
         let engine = self.engine.clone();
-        let reservation = engine
+        let mut reservation = engine
             .prepare_attempt(&mut self.attempts, target, self.estimate)
             .await?;
         match engine.open_on(target, body, self.attempts.deadline).await {
             Ok((opened, _)) => Some(Ok((opened, reservation))),
             Err(failure) => {
-                engine.release_after(reservation, failure.kind, self.estimate);
+                engine.release_after(reservation.take(), failure.kind, self.estimate);
                 let wait = self
                     .attempts
                     .failed(target, &failure, &engine.context(), now_ms(), true)
@@ -556,11 +547,7 @@ impl CommittedStream {
         }
     }
 
-    fn adopt(
-        &mut self,
-        target: Target,
-        (opened, reservation): (Opened, Option<Reservation>),
-    ) -> bool {
+    fn adopt(&mut self, target: Target, (opened, reservation): (Opened, HeldReservation)) -> bool {
         self.attempts.succeeded(&target);
         self.served.route_id = target.route_id().to_string();
         self.served.provider = target.provider().to_string();

@@ -74,7 +74,13 @@ async fn listening_beyond_loopback_without_client_keys_is_warned_about_at_start(
         .set("server.listen", "0.0.0.0:0")
         .start_process(GATEWAY, dir.path())
         .await;
-    let warned = gateway.log_lines_with("LISTENING BEYOND LOOPBACK WITHOUT CLIENT KEYS");
+    // The warning follows the "listening" line: give the log reader a moment to see it.
+    let started = std::time::Instant::now();
+    let mut warned = Vec::new();
+    while warned.is_empty() && started.elapsed() < std::time::Duration::from_secs(5) {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        warned = gateway.log_lines_with("LISTENING BEYOND LOOPBACK WITHOUT CLIENT KEYS");
+    }
     gateway.kill().await;
     assert_eq!(warned.len(), 1);
 }
