@@ -1,8 +1,12 @@
-//! `adminctl`: FreeRouter's command line over the shared SQLite file.
+//! `adminctl`: FreeRouter's command line over the shared SQLite file. It works whether the gateway
+//! runs or not; running gateways pick every change up within about a second.
 
 mod commands;
+mod output;
 
 use clap::{Parser, Subcommand};
+use commands::Context;
+use freerouter::catalog::live::bootstrap;
 use freerouter::config::{ConfigSource, Settings};
 use freerouter::store::Store;
 use std::path::PathBuf;
@@ -12,24 +16,53 @@ use std::time::Duration;
 #[command(
     name = "adminctl",
     version,
-    about = "Manage FreeRouter's catalog from the shell"
+    about = "Manage FreeRouter's catalog, health and quotas from the shell",
+    long_about = "Manage FreeRouter's catalog, health and quotas from the shell.\n\n\
+        adminctl works on the same SQLite file as the gateway and the maintainer (found through\n\
+        freerouter.toml / FREEROUTER__STORAGE__DATABASE, or --db), whether they run or not."
 )]
 struct Cli {
     /// The SQLite file (default: the configured `storage.database`).
     #[arg(long, global = true, env = "FREEROUTER_DB")]
     db: Option<PathBuf>,
-    /// Machine-readable output.
+    /// Machine-readable JSON output.
     #[arg(long, global = true)]
     json: bool,
+    /// Go ahead with destructive actions without asking.
+    #[arg(long, global = true)]
+    yes: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// The route catalog.
+    /// The route catalog: list, show, accept, reject, enable, disable, rank, auto-rank, reset.
     #[command(subcommand)]
     Models(commands::models::ModelsCommand),
+    /// Route health.
+    #[command(subcommand)]
+    Health(commands::health::HealthCommand),
+    /// The maintainer's endpoint diagnosis: suggestions, a run now, applying one.
+    #[command(subcommand)]
+    Diagnosis(commands::diagnosis::DiagnosisCommand),
+    /// Providers: keys (fingerprints only), usability, routes.
+    #[command(subcommand)]
+    Providers(commands::providers::ProvidersCommand),
+    /// Quota use per key.
+    #[command(subcommand)]
+    Quota(commands::quota::QuotaCommand),
+    /// Traffic over the last hour, day and week.
+    Stats,
+    /// The configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate everything and say what is missing (no secret is printed).
+    Check,
 }
 
 #[tokio::main]
@@ -42,19 +75,32 @@ async fn main() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let path = match cli.db {
-        Some(path) => path,
-        None => {
-            Settings::load(&ConfigSource::from_process()?)?
-                .storage
-                .database
-        }
-    };
+    let source = ConfigSource::from_process()?;
+    let settings = Settings::load(&source)?;
+    let path = cli
+        .db
+        .clone()
+        .unwrap_or_else(|| settings.storage.database.clone());
     let store = Store::open(&path, Duration::from_secs(5)).await?;
-    let result = match cli.command {
-        Command::Models(command) => commands::models::run(&store, command, cli.json).await,
+    // The same catalog the gateway would see: defaults seeded once, declared routes present.
+    bootstrap(&store, &settings, freerouter::time::now_ms()).await?;
+    let ctx = Context {
+        store,
+        settings,
+        source,
+        json: cli.json,
+        yes: cli.yes,
     };
-    store.close().await;
+    let result = match cli.command {
+        Command::Models(command) => commands::models::run(&ctx, command).await,
+        Command::Health(command) => commands::health::run(&ctx, command).await,
+        Command::Diagnosis(command) => commands::diagnosis::run(&ctx, command).await,
+        Command::Providers(command) => commands::providers::run(&ctx, command).await,
+        Command::Quota(command) => commands::quota::run(&ctx, command).await,
+        Command::Stats => commands::stats::run(&ctx).await,
+        Command::Config(ConfigCommand::Check) => commands::config::check(&ctx),
+    };
+    ctx.store.close().await;
     result
 }
 

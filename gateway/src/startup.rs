@@ -93,7 +93,7 @@ pub async fn spawn(
     let now = now_ms();
     bootstrap(&store, &settings, now).await?;
     let providers = resolve_providers(&settings, &source);
-    let catalog = Arc::new(LiveCatalog::load(&store, providers).await?);
+    let catalog = Arc::new(LiveCatalog::load(&store, providers.clone()).await?);
     let records = store.load_health(now).await?;
     let health = Arc::new(HealthBoard::from_records(
         records.routes,
@@ -128,6 +128,7 @@ pub async fn spawn(
         limiter,
         metrics,
         settings: settings.clone(),
+        providers: Arc::new(providers),
         catalog_loaded: AtomicBool::new(true),
     }));
     warn_when_nothing_is_servable(&state);

@@ -1,10 +1,12 @@
 //! The state every handler shares.
 
 use crate::limits::ConcurrencyLimiter;
+use freerouter::catalog::Provider;
 use freerouter::config::Settings;
 use freerouter::routing::Engine;
 use freerouter::store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -19,6 +21,8 @@ pub struct Inner {
     pub limiter: ConcurrencyLimiter,
     pub metrics: PrometheusHandle,
     pub settings: Settings,
+    /// Providers as configured (for provider status and diagnosis runs over HTTP).
+    pub providers: Arc<BTreeMap<String, Provider>>,
     /// Set once the catalog has loaded; `/ready` reports it.
     pub catalog_loaded: AtomicBool,
 }

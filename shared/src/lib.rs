@@ -1,6 +1,7 @@
 //! FreeRouter's domain and engine: everything the gateway, the maintainer and adminctl share.
 //!
 //! # Layout
+//! - [`admin`]: the operations adminctl and the admin API share.
 //! - [`config`]: typed, layered settings (defaults < `freerouter.toml` < `FREEROUTER__…` env), secrets.
 //! - [`store`]: the one SQLite file every process opens; all SQL lives here.
 //! - [`catalog`]: providers and ranked routes, the built-in default catalog, the live snapshot.
@@ -12,6 +13,7 @@
 //! - [`metrics`]: metric names and their descriptions.
 //! - [`telemetry`], [`shutdown`], [`time`]: process plumbing.
 
+pub mod admin;
 pub mod catalog;
 pub mod config;
 pub mod health;

@@ -15,9 +15,10 @@ pub struct ApiError {
     pub message: String,
     pub param: Option<String>,
     pub retry_after_secs: Option<u64>,
-    pub trail: Option<Trail>,
+    /// Boxed: most errors have none, and the type stays small.
+    pub trail: Option<Box<Trail>>,
     /// An upstream's own error body, passed on unchanged.
-    pub upstream_body: Option<Bytes>,
+    pub upstream_body: Option<Box<Bytes>>,
 }
 
 impl ApiError {
@@ -87,7 +88,11 @@ fn attempts_json(trail: &Trail) -> Vec<&AttemptRecord> {
 impl From<RoutingError> for ApiError {
     fn from(error: RoutingError) -> Self {
         let status = StatusCode::from_u16(error_status(&error)).unwrap_or(StatusCode::BAD_GATEWAY);
-        let trail = error.trail().cloned().filter(|t| t.attempts() > 0);
+        let trail = error
+            .trail()
+            .cloned()
+            .filter(|t| t.attempts() > 0)
+            .map(Box::new);
         let message = error.to_string();
         match error {
             RoutingError::InvalidRequest(invalid) => {
@@ -126,7 +131,7 @@ impl From<RoutingError> for ApiError {
             },
             RoutingError::UpstreamRejected { message, body, .. } => Self {
                 trail,
-                upstream_body: body,
+                upstream_body: body.map(Box::new),
                 ..ApiError::new(status, "upstream_rejected", message)
             },
         }
@@ -139,7 +144,7 @@ impl IntoResponse for ApiError {
             serde_json::from_slice::<serde_json::Value>(b).is_ok_and(|v| v.get("error").is_some())
         });
         let body = match passthrough {
-            Some(upstream) => upstream.clone(),
+            Some(upstream) => (**upstream).clone(),
             None => {
                 let mut error = json!({
                     "message": self.message,

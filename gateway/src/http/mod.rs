@@ -1,5 +1,6 @@
 //! The gateway's HTTP surface: OpenAI-compatible API, operations endpoints, and their layers.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod error;
@@ -28,6 +29,7 @@ pub fn router(state: AppState) -> Router {
             post(api::chat::web_search),
         )
         .route("/v1/models", get(api::models::list_models));
+    api = api.merge(admin::router());
     api = api.route_layer(axum::middleware::from_fn_with_state(
         state.clone(),
         auth::require_client_key,

@@ -1,6 +1,6 @@
 //! The live catalog: the current snapshot behind a lock, reloaded from the store when its version moves.
 
-use super::{CatalogSnapshot, Provider, RouteSeed, builtin, route::Origin};
+use super::{CatalogSnapshot, Provider, Route, RouteSeed, builtin, route::Origin};
 use crate::config::Settings;
 use crate::store::{Store, StoreError};
 use crate::time::EpochMs;
@@ -75,6 +75,16 @@ pub async fn bootstrap(store: &Store, settings: &Settings, now: EpochMs) -> Resu
             declared.enabled.unwrap_or(true),
             100 + i as i64,
         );
+        // The file declares what the route is; rank and enabled are the user's to change later
+        // (adminctl, the admin API) and are only taken from the file when the route is new.
+        let route = match store.get_route(&route.route_id).await? {
+            Some(existing) => Route {
+                rank: existing.rank,
+                enabled: existing.enabled,
+                ..route
+            },
+            None => route,
+        };
         if store.get_route(&route.route_id).await?.as_ref() != Some(&route) {
             store.upsert_route(&route, now).await?;
         }

@@ -15,7 +15,7 @@ pub fn day_window_start(now: EpochMs, reset_minute: u32) -> EpochMs {
 }
 
 /// What one key has used, over one scope (the key across the provider, or the key on one route).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Usage {
     pub minute_requests: u64,
     pub minute_tokens: u64,

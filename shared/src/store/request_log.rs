@@ -58,6 +58,23 @@ impl Store {
 
     /// The most recent rows, newest first.
     pub async fn recent_request_logs(&self, limit: u32) -> Result<Vec<RequestLogRow>, StoreError> {
+        self.request_logs(None, limit).await
+    }
+
+    /// Rows since `since_ms` (all of them up to `limit`), newest first.
+    pub async fn request_logs_since(
+        &self,
+        since_ms: EpochMs,
+        limit: u32,
+    ) -> Result<Vec<RequestLogRow>, StoreError> {
+        self.request_logs(Some(since_ms), limit).await
+    }
+
+    async fn request_logs(
+        &self,
+        since_ms: Option<EpochMs>,
+        limit: u32,
+    ) -> Result<Vec<RequestLogRow>, StoreError> {
         #[allow(clippy::type_complexity)]
         let rows: Vec<(
             String,
@@ -79,8 +96,9 @@ impl Store {
         )> = sqlx::query_as(
             "SELECT request_id, at_ms, endpoint, requested_model, route_id, provider, attempts, status, \
                  outcome, error_class, latency_ms, ttft_ms, tokens_in, tokens_out, stream, trail \
-             FROM request_log ORDER BY id DESC LIMIT ?",
+             FROM request_log WHERE (?1 IS NULL OR at_ms >= ?1) ORDER BY id DESC LIMIT ?2",
         )
+        .bind(since_ms)
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;

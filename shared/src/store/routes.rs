@@ -186,4 +186,75 @@ impl Store {
             .await?;
         Ok(done.rows_affected() == 1)
     }
+
+    /// Reset to defaults: the default routes are replaced by `defaults`; routes accepted from
+    /// discovery and routes of the user's own are kept.
+    pub async fn reset_default_routes(
+        &self,
+        defaults: &[Route],
+        now: EpochMs,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let removed = sqlx::query("DELETE FROM routes WHERE origin = 'default'")
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        for route in defaults {
+            sqlx::query(
+                "INSERT OR IGNORE INTO routes (route_id, provider, upstream_model, display_name, rank, \
+                     tags, context_window_tokens, max_output_tokens, enabled, origin, limits, \
+                     aliases, created_ms, updated_ms) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&route.route_id)
+            .bind(&route.provider)
+            .bind(&route.upstream_model)
+            .bind(&route.display_name)
+            .bind(route.rank)
+            .bind(json(&route.tags))
+            .bind(route.context_window_tokens as i64)
+            .bind(route.max_output_tokens as i64)
+            .bind(route.enabled)
+            .bind(route.origin.as_str())
+            .bind(json(&route.limits))
+            .bind(json(&route.aliases))
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    /// Replaces the whole catalog with `routes` in one transaction.
+    pub async fn replace_routes(&self, routes: &[Route], now: EpochMs) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM routes").execute(&mut *tx).await?;
+        for route in routes {
+            sqlx::query(
+                "INSERT INTO routes (route_id, provider, upstream_model, display_name, rank, tags, \
+                     context_window_tokens, max_output_tokens, enabled, origin, limits, aliases, created_ms, updated_ms) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&route.route_id)
+            .bind(&route.provider)
+            .bind(&route.upstream_model)
+            .bind(&route.display_name)
+            .bind(route.rank)
+            .bind(json(&route.tags))
+            .bind(route.context_window_tokens as i64)
+            .bind(route.max_output_tokens as i64)
+            .bind(route.enabled)
+            .bind(route.origin.as_str())
+            .bind(json(&route.limits))
+            .bind(json(&route.aliases))
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
 }

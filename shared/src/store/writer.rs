@@ -50,16 +50,33 @@ pub fn spawn_writer(
     let (tx, mut rx) = mpsc::channel(QUEUE_CAPACITY);
     let task = tokio::spawn(async move {
         let mut batch = Vec::new();
+        let mut next_flush = tokio::time::Instant::now() + flush_every;
         loop {
-            let cancelled = tokio::select! {
-                _ = token.cancelled() => true,
-                _ = tokio::time::sleep(flush_every) => false,
+            // Health changes are written at once (another process may reset health any moment);
+            // log rows wait for the next tick or a full batch.
+            let (cancelled, urgent) = tokio::select! {
+                _ = token.cancelled() => (true, true),
+                _ = tokio::time::sleep_until(next_flush) => (false, true),
+                write = rx.recv() => match write {
+                    Some(write) => {
+                        let urgent = matches!(write, StoreWrite::Health(_));
+                        batch.push(write);
+                        (false, urgent || batch.len() >= LOG_BATCH)
+                    }
+                    None => (true, true),
+                },
             };
+            if !urgent {
+                continue;
+            }
             while let Ok(write) = rx.try_recv() {
                 batch.push(write);
             }
             if !batch.is_empty() {
                 flush(&store, std::mem::take(&mut batch)).await;
+            }
+            if tokio::time::Instant::now() >= next_flush {
+                next_flush = tokio::time::Instant::now() + flush_every;
             }
             if cancelled {
                 break;

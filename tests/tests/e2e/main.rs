@@ -1,5 +1,6 @@
 //! End-to-end tests: the real gateway on port 0 against the project's simulator on port 0.
 
+mod admin;
 mod auth;
 mod burst;
 mod capabilities;

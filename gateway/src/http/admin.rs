@@ -1,0 +1,326 @@
+//! The admin API under `/v1/gateway/`: the same operations as adminctl, through the same library
+//! functions. Reads are open (behind client keys when those are set); mutations need the admin
+//! token, and without one configured the surface is read-only and says how to enable it.
+
+use crate::http::auth::constant_time_eq;
+use crate::http::error::ApiError;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use freerouter::admin::{AdminError, catalog, providers, stats};
+use freerouter::maintenance::Maintenance;
+use freerouter::maintenance::apply::{ApplyError, apply};
+use freerouter::store::SuggestionStatus;
+use freerouter::time::now_ms;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/gateway/models", get(list_models).put(replace_models))
+        .route("/v1/gateway/models/enable", post(enable))
+        .route("/v1/gateway/models/disable", post(disable))
+        .route("/v1/gateway/models/rank", post(rank))
+        .route("/v1/gateway/models/auto-rank", post(auto_rank))
+        .route("/v1/gateway/models/reset", post(reset))
+        .route("/v1/gateway/health/reset", post(health_reset))
+        .route("/v1/gateway/endpoint-diagnosis", get(diagnosis))
+        .route(
+            "/v1/gateway/endpoint-diagnosis/refresh",
+            post(diagnosis_refresh),
+        )
+        .route(
+            "/v1/gateway/endpoint-diagnosis/apply",
+            post(diagnosis_apply),
+        )
+        .route("/v1/gateway/providers/status", get(providers_status))
+}
+
+/// Mutations need `Authorization: Bearer <admin token>`.
+fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = &state.settings.auth.admin_token else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "admin_read_only",
+            "the HTTP admin surface is read-only: set FREEROUTER__AUTH__ADMIN_TOKEN to enable changes over \
+             HTTP, or use adminctl on the database file",
+        ));
+    };
+    let presented = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if constant_time_eq(presented, token.expose()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_admin_token",
+            "this change needs the admin token: send `Authorization: Bearer <admin token>`",
+        ))
+    }
+}
+
+fn admin_error(error: AdminError) -> ApiError {
+    match error {
+        AdminError::UnknownRoute(_)
+        | AdminError::UnknownSuggestion(_)
+        | AdminError::Apply(ApplyError::RouteGone(_)) => {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", error.to_string())
+        }
+        AdminError::Apply(ApplyError::NotPending(_)) => {
+            ApiError::new(StatusCode::CONFLICT, "not_pending", error.to_string())
+        }
+        other => {
+            tracing::warn!(error = %other, "admin operation failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the database could not be reached",
+            )
+        }
+    }
+}
+
+fn store_error(error: freerouter::store::StoreError) -> ApiError {
+    admin_error(AdminError::Store(error))
+}
+
+async fn list_models(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let routes = state.store.list_routes().await.map_err(store_error)?;
+    let pending = state
+        .store
+        .suggestions(Some(SuggestionStatus::Pending))
+        .await
+        .map_err(store_error)?;
+    Ok(Json(json!({"routes": routes, "pending": pending})))
+}
+
+/// A route as the replace call takes it: the config file's `[[routes]]` shape, plus `enabled`.
+#[derive(Deserialize)]
+struct RouteEntry {
+    #[serde(flatten)]
+    seed: freerouter::catalog::RouteSeed,
+    #[serde(default = "enabled_by_default")]
+    enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+struct ReplaceBody {
+    routes: Vec<RouteEntry>,
+}
+
+/// `PUT /v1/gateway/models`: the catalog becomes exactly these routes.
+async fn replace_models(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers)?;
+    let ReplaceBody { routes } = parse(&body)?;
+    let routes: Vec<_> = routes
+        .into_iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            entry.seed.into_route(
+                freerouter::catalog::Origin::Manual,
+                entry.enabled,
+                (i as i64 + 1) * 10,
+            )
+        })
+        .collect();
+    if let Some(unknown) = routes
+        .iter()
+        .find(|r| !state.providers.contains_key(&r.provider))
+    {
+        return Err(ApiError::invalid_request(
+            format!(
+                "route {} names an unknown provider {:?}",
+                unknown.route_id, unknown.provider
+            ),
+            Some("routes".into()),
+        ));
+    }
+    state
+        .store
+        .replace_routes(&routes, now_ms())
+        .await
+        .map_err(store_error)?;
+    Ok(Json(json!({"routes": routes.len()})))
+}
+
+#[derive(Deserialize)]
+struct RouteBody {
+    route: String,
+}
+
+#[derive(Deserialize)]
+struct RankBody {
+    route: String,
+    rank: i64,
+}
+
+#[derive(Deserialize, Default)]
+struct HealthBody {
+    route: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ApplyBody {
+    id: i64,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid_request(format!("invalid body: {e}"), None))
+}
+
+async fn enable(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers)?;
+    let RouteBody { route } = parse(&body)?;
+    catalog::set_enabled(&state.store, &route, true, now_ms())
+        .await
+        .map_err(admin_error)?;
+    Ok(Json(json!({"route": route, "enabled": true})))
+}
+
+async fn disable(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers)?;
+    let RouteBody { route } = parse(&body)?;
+    catalog::set_enabled(&state.store, &route, false, now_ms())
+        .await
+        .map_err(admin_error)?;
+    Ok(Json(json!({"route": route, "enabled": false})))
+}
+
+async fn rank(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers)?;
+    let RankBody { route, rank } = parse(&body)?;
+    catalog::set_rank(&state.store, &route, rank, now_ms())
+        .await
+        .map_err(admin_error)?;
+    Ok(Json(json!({"route": route, "rank": rank})))
+}
+
+async fn auto_rank(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers)?;
+    let now = now_ms();
+    let measures = stats::route_measures(&state.store, now)
+        .await
+        .map_err(store_error)?;
+    let changes = catalog::auto_rank(&state.store, &measures, now)
+        .await
+        .map_err(admin_error)?;
+    Ok(Json(json!({"moved": changes})))
+}
+
+async fn reset(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers)?;
+    let replaced = catalog::reset_to_defaults(&state.store, now_ms())
+        .await
+        .map_err(admin_error)?;
+    Ok(Json(json!({"default_routes_replaced": replaced})))
+}
+
+async fn health_reset(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers)?;
+    let HealthBody { route } = if body.is_empty() {
+        HealthBody::default()
+    } else {
+        parse(&body)?
+    };
+    let cleared = state
+        .store
+        .reset_health(route.as_deref())
+        .await
+        .map_err(store_error)?;
+    Ok(Json(json!({"reset": route, "routes_cleared": cleared})))
+}
+
+async fn diagnosis(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let suggestions = state.store.suggestions(None).await.map_err(store_error)?;
+    Ok(Json(json!({"suggestions": suggestions})))
+}
+
+async fn diagnosis_refresh(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers)?;
+    let maintenance = Maintenance {
+        store: state.store.clone(),
+        providers: (*state.providers).clone(),
+        http: freerouter::providers::http_client(Duration::from_millis(
+            state.settings.routing.connect_timeout_ms,
+        ))
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "no HTTP client",
+            )
+        })?,
+        settings: state.settings.maintainer.clone(),
+    };
+    let report = maintenance.diagnose(now_ms()).await.map_err(store_error)?;
+    Ok(Json(json!({"report": report})))
+}
+
+async fn diagnosis_apply(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers)?;
+    let ApplyBody { id } = parse(&body)?;
+    let pending = state
+        .store
+        .suggestions(Some(SuggestionStatus::Pending))
+        .await
+        .map_err(store_error)?;
+    let suggestion = pending
+        .into_iter()
+        .find(|s| s.id == id)
+        .ok_or(AdminError::UnknownSuggestion(id))
+        .map_err(admin_error)?;
+    apply(&state.store, &suggestion, "human", now_ms())
+        .await
+        .map_err(|e| admin_error(AdminError::Apply(e)))?;
+    Ok(Json(
+        json!({"applied": suggestion.id, "kind": suggestion.kind, "route": suggestion.route_id}),
+    ))
+}
+
+async fn providers_status(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let statuses = providers::status(&state.store, &state.providers, now_ms())
+        .await
+        .map_err(store_error)?;
+    Ok(Json(json!({"providers": statuses})))
+}

@@ -1,0 +1,81 @@
+//! Provider status: keys (by fingerprint only), whether usable, routes, and each key's standing.
+
+use crate::catalog::Provider;
+use crate::quota::window::{Usage, day_window_start};
+use crate::store::{Store, StoreError};
+use crate::time::EpochMs;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct KeyStatus {
+    /// A fingerprint, never the key.
+    pub key_id: String,
+    pub invalid: bool,
+    /// The key's use across the provider: sliding minute and the provider's day.
+    pub usage: Usage,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ProviderStatus {
+    pub name: String,
+    pub usable: bool,
+    pub base_url: String,
+    pub key_variables: Vec<String>,
+    pub missing: Vec<String>,
+    pub routes: usize,
+    pub enabled_routes: usize,
+    pub limits: crate::config::Limits,
+    pub keys: Vec<KeyStatus>,
+}
+
+pub async fn status(
+    store: &Store,
+    providers: &BTreeMap<String, Provider>,
+    now: EpochMs,
+) -> Result<Vec<ProviderStatus>, StoreError> {
+    let routes = store.list_routes().await?;
+    let invalid = store.invalid_keys().await?;
+    let mut out = Vec::new();
+    for provider in providers.values() {
+        let day_start = day_window_start(now, provider.day_reset_minute);
+        let mut keys = Vec::new();
+        for key in &provider.keys {
+            keys.push(KeyStatus {
+                key_id: key.id.clone(),
+                invalid: invalid
+                    .iter()
+                    .any(|(p, k)| *p == provider.name && *k == key.id),
+                usage: store
+                    .usage(&provider.name, &key.id, None, now, day_start)
+                    .await?,
+            });
+        }
+        let ours: Vec<_> = routes
+            .iter()
+            .filter(|r| r.provider == provider.name)
+            .collect();
+        out.push(ProviderStatus {
+            name: provider.name.clone(),
+            usable: provider.usable(),
+            base_url: provider.base_url.clone(),
+            key_variables: provider.key_env.clone(),
+            missing: if provider.usable() {
+                Vec::new()
+            } else {
+                provider
+                    .key_env
+                    .iter()
+                    .take(1)
+                    .cloned()
+                    .chain(provider.missing_params.iter().cloned())
+                    .collect()
+            },
+            routes: ours.len(),
+            enabled_routes: ours.iter().filter(|r| r.enabled).count(),
+            limits: provider.limits,
+            keys,
+        });
+    }
+    Ok(out)
+}
