@@ -21,7 +21,10 @@ pub enum DiagnosisCommand {
     /// Run endpoint diagnosis now (calls the providers' /models and probes).
     Run,
     /// Apply a pending suggestion by id (`remove_route`, `clear_stale`, or `add_route`).
-    Apply { id: i64 },
+    Apply {
+        /// The suggestion's id, as `adminctl diagnosis show` lists it.
+        id: i64,
+    },
 }
 
 pub async fn run(ctx: &Context, command: DiagnosisCommand) -> anyhow::Result<()> {

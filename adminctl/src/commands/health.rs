@@ -6,7 +6,10 @@ use clap::Subcommand;
 #[derive(Subcommand)]
 pub enum HealthCommand {
     /// Forget a route's health (all routes without ROUTE), its key cooldowns included.
-    Reset { route: Option<String> },
+    Reset {
+        /// The route id, e.g. `groq/llama-3.3-70b-versatile`; without it, every route (needs --yes).
+        route: Option<String>,
+    },
 }
 
 pub async fn run(ctx: &Context, command: HealthCommand) -> anyhow::Result<()> {

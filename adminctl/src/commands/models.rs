@@ -14,20 +14,37 @@ pub enum ModelsCommand {
     /// Every route in rank order, and the routes waiting for a decision.
     List,
     /// One route in full: catalog entry, health, pending suggestions.
-    Show { route: String },
+    Show {
+        /// The route id, e.g. `groq/llama-3.3-70b-versatile`.
+        route: String,
+    },
     /// Enable a discovered route (its pending add_route suggestion is applied).
     Accept {
         /// The route id, e.g. `openrouter/new-model:free`.
         route: String,
     },
     /// Reject a discovered route (the suggestion is closed and the disabled route removed).
-    Reject { route: String },
+    Reject {
+        /// The route id, e.g. `groq/llama-3.3-70b-versatile`.
+        route: String,
+    },
     /// Let requests be routed to a route.
-    Enable { route: String },
+    Enable {
+        /// The route id, e.g. `groq/llama-3.3-70b-versatile`.
+        route: String,
+    },
     /// Stop routing requests to a route (it stays in the catalog).
-    Disable { route: String },
+    Disable {
+        /// The route id, e.g. `groq/llama-3.3-70b-versatile`.
+        route: String,
+    },
     /// Set a route's rank (1 is tried first).
-    Rank { route: String, rank: i64 },
+    Rank {
+        /// The route id, e.g. `groq/llama-3.3-70b-versatile`.
+        route: String,
+        /// The new rank: 1 is tried first; equal ranks go by route id.
+        rank: i64,
+    },
     /// Recompute ranks from capability and the measured success and speed; says what moved.
     AutoRank,
     /// Put the built-in routes back as shipped (accepted and your own routes are kept).
