@@ -40,6 +40,31 @@ fn route_from_row(row: &SqliteRow) -> Result<Route, StoreError> {
     })
 }
 
+/// Binds a route's columns in the order every insert names them:
+/// route_id, provider, upstream_model, display_name, rank, tags, context_window_tokens,
+/// max_output_tokens, enabled, origin, limits, aliases, created_ms, updated_ms.
+fn bind_route<'q>(
+    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    route: &'q Route,
+    now: EpochMs,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    query
+        .bind(&route.route_id)
+        .bind(&route.provider)
+        .bind(&route.upstream_model)
+        .bind(&route.display_name)
+        .bind(route.rank)
+        .bind(json(&route.tags))
+        .bind(route.context_window_tokens as i64)
+        .bind(route.max_output_tokens as i64)
+        .bind(route.enabled)
+        .bind(route.origin.as_str())
+        .bind(json(&route.limits))
+        .bind(json(&route.aliases))
+        .bind(now)
+        .bind(now)
+}
+
 fn json(value: &impl serde::Serialize) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".into())
 }
@@ -71,7 +96,7 @@ impl Store {
 
     /// Inserts the route, or replaces every field of the one with the same id.
     pub async fn upsert_route(&self, route: &Route, now: EpochMs) -> Result<(), StoreError> {
-        sqlx::query(
+        bind_route(sqlx::query(
             "INSERT INTO routes (route_id, provider, upstream_model, display_name, rank, tags, \
                  context_window_tokens, max_output_tokens, enabled, origin, limits, aliases, created_ms, updated_ms) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
@@ -82,21 +107,7 @@ impl Store {
                  max_output_tokens = excluded.max_output_tokens, enabled = excluded.enabled, \
                  origin = excluded.origin, limits = excluded.limits, aliases = excluded.aliases, \
                  updated_ms = excluded.updated_ms",
-        )
-        .bind(&route.route_id)
-        .bind(&route.provider)
-        .bind(&route.upstream_model)
-        .bind(&route.display_name)
-        .bind(route.rank)
-        .bind(json(&route.tags))
-        .bind(route.context_window_tokens as i64)
-        .bind(route.max_output_tokens as i64)
-        .bind(route.enabled)
-        .bind(route.origin.as_str())
-        .bind(json(&route.limits))
-        .bind(json(&route.aliases))
-        .bind(now)
-        .bind(now)
+        ), route, now)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -119,26 +130,12 @@ impl Store {
             == 1;
         if claimed {
             for route in routes {
-                sqlx::query(
+                bind_route(sqlx::query(
                     "INSERT OR IGNORE INTO routes (route_id, provider, upstream_model, display_name, rank, \
                          tags, context_window_tokens, max_output_tokens, enabled, origin, limits, \
                          aliases, created_ms, updated_ms) \
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&route.route_id)
-                .bind(&route.provider)
-                .bind(&route.upstream_model)
-                .bind(&route.display_name)
-                .bind(route.rank)
-                .bind(json(&route.tags))
-                .bind(route.context_window_tokens as i64)
-                .bind(route.max_output_tokens as i64)
-                .bind(route.enabled)
-                .bind(route.origin.as_str())
-                .bind(json(&route.limits))
-                .bind(json(&route.aliases))
-                .bind(now)
-                .bind(now)
+                ), route, now)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -200,26 +197,12 @@ impl Store {
             .await?
             .rows_affected();
         for route in defaults {
-            sqlx::query(
+            bind_route(sqlx::query(
                 "INSERT OR IGNORE INTO routes (route_id, provider, upstream_model, display_name, rank, \
                      tags, context_window_tokens, max_output_tokens, enabled, origin, limits, \
                      aliases, created_ms, updated_ms) \
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&route.route_id)
-            .bind(&route.provider)
-            .bind(&route.upstream_model)
-            .bind(&route.display_name)
-            .bind(route.rank)
-            .bind(json(&route.tags))
-            .bind(route.context_window_tokens as i64)
-            .bind(route.max_output_tokens as i64)
-            .bind(route.enabled)
-            .bind(route.origin.as_str())
-            .bind(json(&route.limits))
-            .bind(json(&route.aliases))
-            .bind(now)
-            .bind(now)
+            ), route, now)
             .execute(&mut *tx)
             .await?;
         }
@@ -232,25 +215,11 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM routes").execute(&mut *tx).await?;
         for route in routes {
-            sqlx::query(
+            bind_route(sqlx::query(
                 "INSERT INTO routes (route_id, provider, upstream_model, display_name, rank, tags, \
                      context_window_tokens, max_output_tokens, enabled, origin, limits, aliases, created_ms, updated_ms) \
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&route.route_id)
-            .bind(&route.provider)
-            .bind(&route.upstream_model)
-            .bind(&route.display_name)
-            .bind(route.rank)
-            .bind(json(&route.tags))
-            .bind(route.context_window_tokens as i64)
-            .bind(route.max_output_tokens as i64)
-            .bind(route.enabled)
-            .bind(route.origin.as_str())
-            .bind(json(&route.limits))
-            .bind(json(&route.aliases))
-            .bind(now)
-            .bind(now)
+            ), route, now)
             .execute(&mut *tx)
             .await?;
         }
