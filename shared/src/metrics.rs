@@ -57,6 +57,8 @@ pub fn describe_maintainer() {
 /// always-present series exist from the start (so dashboards see zeros, not gaps).
 pub fn describe() {
     register_gateway_series();
+    // The gateway can run diagnosis too (the admin API's refresh).
+    describe_maintainer();
     describe_counter!(REQUESTS_TOTAL, "Client requests by endpoint and outcome.");
     describe_histogram!(
         REQUEST_DURATION_SECONDS,

@@ -239,9 +239,10 @@ async fn auto_rank(
 
 async fn reset(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     require_admin(&state, &headers)?;
-    let replaced = catalog::reset_to_defaults(&state.store, now_ms())
-        .await
-        .map_err(admin_error)?;
+    let replaced =
+        catalog::reset_to_defaults(&state.store, state.settings.catalog.defaults, now_ms())
+            .await
+            .map_err(admin_error)?;
     Ok(Json(json!({"default_routes_replaced": replaced})))
 }
 

@@ -33,11 +33,19 @@ pub async fn set_rank(
     }
 }
 
-/// Puts the built-in default routes back as shipped; accepted and manual routes are kept.
-pub async fn reset_to_defaults(store: &Store, now: EpochMs) -> Result<u64, AdminError> {
-    Ok(store
-        .reset_default_routes(&builtin::registry().ranked_routes(), now)
-        .await?)
+/// Puts the built-in default routes back as shipped (none when `catalog.defaults` is off);
+/// accepted and manual routes are kept.
+pub async fn reset_to_defaults(
+    store: &Store,
+    with_defaults: bool,
+    now: EpochMs,
+) -> Result<u64, AdminError> {
+    let defaults = if with_defaults {
+        builtin::registry().ranked_routes()
+    } else {
+        Vec::new()
+    };
+    Ok(store.reset_default_routes(&defaults, now).await?)
 }
 
 /// One route's move in an auto-rank.

@@ -481,3 +481,133 @@ async fn provider_keys_never_appear_in_output_responses_logs_metrics_or_the_data
     }
     let _ = now_ms();
 }
+
+#[tokio::test]
+async fn the_admin_api_runs_diagnosis_applies_suggestions_auto_ranks_resets_and_reports_providers()
+{
+    let sim = Simulator::start().await;
+    sim.model("m1");
+    sim.model("m2");
+    sim.model("fresh:free");
+    sim.list_extra(json!({"id": "fresh:free", "object": "model"}));
+    let gateway = config(&sim).start().await;
+    let http = &gateway.http;
+    let admin = |path: &str| http.post(gateway.url(path)).bearer_auth("admin-token-1");
+
+    let refreshed: Value = admin("/v1/gateway/endpoint-diagnosis/refresh")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refreshed["report"]["providers_checked"], json!(["lab"]));
+    let listing: Value = http
+        .get(gateway.url("/v1/gateway/endpoint-diagnosis"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let suggestion = listing["suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["route_id"] == "lab/fresh:free")
+        .expect("a suggestion for the new free model")
+        .clone();
+    let applied = admin("/v1/gateway/endpoint-diagnosis/apply")
+        .json(&json!({"id": suggestion["id"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(applied.status(), 200);
+    let again = admin("/v1/gateway/endpoint-diagnosis/apply")
+        .json(&json!({"id": suggestion["id"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404, "only pending suggestions apply");
+    let db = Store::open(&gateway.db_path, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(
+        db.get_route("lab/fresh:free")
+            .await
+            .unwrap()
+            .unwrap()
+            .enabled
+    );
+
+    // Traffic for auto-rank to measure: m1 fails, m2 serves.
+    sim.model("m1")
+        .always(Behavior::error(503, "overloaded", "busy"));
+    for _ in 0..6 {
+        gateway.chat(&ask("auto", "measure")).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let moved: Value = admin("/v1/gateway/models/auto-rank")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let routes = db.list_routes().await.unwrap();
+    assert_eq!(
+        routes[0].route_id, "lab/m2",
+        "the failing route no longer leads: {moved}"
+    );
+    assert!(
+        moved["moved"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["route_id"] == "lab/m1")
+    );
+
+    assert_eq!(
+        admin("/v1/gateway/health/reset")
+            .json(&json!({"route": "lab/m1"}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        admin("/v1/gateway/models/reset")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        db.list_routes().await.unwrap().len(),
+        3,
+        "no default routes here; declared and accepted routes kept"
+    );
+
+    let status: Value = http
+        .get(gateway.url("/v1/gateway/providers/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let lab = status["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "lab")
+        .unwrap()
+        .clone();
+    assert_eq!(lab["usable"], true);
+    assert_eq!(
+        lab["keys"][0]["key_id"],
+        freerouter::config::Secret::new(SECRET).fingerprint()
+    );
+}
