@@ -184,29 +184,33 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 }
 
 async fn enable(
-    State(state): State<AppState>,
+    state: State<AppState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers)?;
-    let RouteBody { route } = parse(&body)?;
-    catalog::set_enabled(&state.store, &route, true, now_ms())
-        .await
-        .map_err(admin_error)?;
-    Ok(Json(json!({"route": route, "enabled": true})))
+    set_enabled(state, headers, body, true).await
 }
 
 async fn disable(
-    State(state): State<AppState>,
+    state: State<AppState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    set_enabled(state, headers, body, false).await
+}
+
+async fn set_enabled(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+    enabled: bool,
+) -> Result<Json<Value>, ApiError> {
     require_admin(&state, &headers)?;
     let RouteBody { route } = parse(&body)?;
-    catalog::set_enabled(&state.store, &route, false, now_ms())
+    catalog::set_enabled(&state.store, &route, enabled, now_ms())
         .await
         .map_err(admin_error)?;
-    Ok(Json(json!({"route": route, "enabled": false})))
+    Ok(Json(json!({"route": route, "enabled": enabled})))
 }
 
 async fn rank(
