@@ -14,10 +14,9 @@ use freerouter::shutdown::{CancellationToken, cancel_on_signal};
 use freerouter::store::{Store, StoreError, spawn_writer};
 use freerouter::time::now_ms;
 use freerouter::{metrics as m, providers};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
@@ -62,29 +61,13 @@ impl RunningGateway {
     }
 }
 
-/// The process-wide Prometheus recorder (installed once; tests start many gateways in one process).
-fn metrics_handle() -> Result<PrometheusHandle, StartupError> {
-    static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let handle = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), m::LATENCY_BUCKETS)
-                .map_err(|e| e.to_string())?
-                .install_recorder()
-                .map_err(|e| e.to_string())?;
-            m::describe();
-            Ok(handle)
-        })
-        .clone()
-        .map_err(StartupError::Metrics)
-}
-
 /// Starts a gateway on `settings.server.listen` and returns once it accepts connections.
 pub async fn spawn(
     settings: Settings,
     source: ConfigSource,
 ) -> Result<RunningGateway, StartupError> {
-    let metrics = metrics_handle()?;
+    let metrics = m::recorder().map_err(StartupError::Metrics)?;
+    m::register_gateway_series();
     let store = Store::open(
         &settings.storage.database,
         Duration::from_millis(settings.storage.busy_timeout_ms),

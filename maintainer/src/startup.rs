@@ -9,9 +9,8 @@ use freerouter::maintenance::Maintenance;
 use freerouter::shutdown::{CancellationToken, cancel_on_signal};
 use freerouter::store::{Store, StoreError};
 use freerouter::{metrics as m, providers};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
@@ -48,25 +47,11 @@ impl RunningMaintainer {
     }
 }
 
-fn metrics_handle() -> Result<PrometheusHandle, StartupError> {
-    static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let handle = PrometheusBuilder::new()
-                .install_recorder()
-                .map_err(|e| e.to_string())?;
-            m::describe_maintainer();
-            Ok(handle)
-        })
-        .clone()
-        .map_err(StartupError::Metrics)
-}
-
 pub async fn spawn(
     settings: Settings,
     source: ConfigSource,
 ) -> Result<RunningMaintainer, StartupError> {
-    let metrics = metrics_handle()?;
+    let metrics = m::recorder().map_err(StartupError::Metrics)?;
     let store = Store::open(
         &settings.storage.database,
         Duration::from_millis(settings.storage.busy_timeout_ms),

@@ -4,6 +4,8 @@
 //! or a client address.
 
 use metrics::{describe_counter, describe_gauge, describe_histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
 
 pub const REQUESTS_TOTAL: &str = "freerouter_requests_total";
 pub const REQUEST_DURATION_SECONDS: &str = "freerouter_request_duration_seconds";
@@ -53,11 +55,9 @@ pub fn describe_maintainer() {
     );
 }
 
-/// Registers help text for every metric (promtool insists on it), and makes the gateway's
-/// always-present series exist from the start (so dashboards see zeros, not gaps).
+/// Registers help text for every metric (promtool insists on it).
 pub fn describe() {
-    register_gateway_series();
-    // The gateway can run diagnosis too (the admin API's refresh).
+    // One list for both programs: the gateway can run diagnosis too (the admin API's refresh).
     describe_maintainer();
     describe_counter!(REQUESTS_TOTAL, "Client requests by endpoint and outcome.");
     describe_histogram!(
@@ -117,11 +117,29 @@ pub fn describe() {
     );
 }
 
-fn register_gateway_series() {
+/// Makes the gateway's always-present series exist from the start (dashboards see zeros, not gaps).
+pub fn register_gateway_series() {
     metrics::gauge!(IN_FLIGHT).increment(0.0);
     metrics::gauge!(QUEUED).increment(0.0);
     for reason in ["queue_full", "waited_too_long"] {
         metrics::counter!(QUEUE_TIMEOUTS_TOTAL, "reason" => reason).increment(0);
     }
     metrics::counter!(CLIENT_RATE_LIMITED_TOTAL).increment(0);
+}
+
+/// The process's Prometheus recorder, installed once (tests start many gateways and maintainers in
+/// one process): latency histograms get [`LATENCY_BUCKETS`], every metric its help text.
+pub fn recorder() -> Result<PrometheusHandle, String> {
+    static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .map_err(|e| e.to_string())?
+                .install_recorder()
+                .map_err(|e| e.to_string())?;
+            describe();
+            Ok(handle)
+        })
+        .clone()
 }
