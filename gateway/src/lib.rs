@@ -5,10 +5,12 @@
 //! - [`state`]: what every handler shares.
 //! - [`limits`]: the concurrency limit with its bounded wait queue; the per-client rate limit.
 //! - [`http`]: routes, handlers and the OpenAI-shaped error type.
+//! - [`web`]: the web console (server-rendered pages, embedded assets).
 
 pub mod http;
 pub mod limits;
 pub mod startup;
 pub mod state;
+pub mod web;
 
 pub use startup::{RunningGateway, run, spawn};

@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
     }
     Router::new()
         .merge(api)
+        .merge(crate::web::router())
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))

@@ -1,5 +1,7 @@
 //! The store: the one SQLite file all processes share. All SQL of the project lives under this module.
 
+mod console;
+pub use console::{FailedRequest, ROLLUP_MS, Reasons, TrafficBucket};
 mod health;
 mod ledger;
 pub use health::HealthRecords;
@@ -63,6 +65,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "maintenance",
         include_str!("../../../migrations/0003_maintenance.sql"),
+    ),
+    (
+        4,
+        "console rollups",
+        include_str!("../../../migrations/0004_console_rollups.sql"),
     ),
 ];
 

@@ -16,4 +16,5 @@ mod provider_quirks;
 mod quota;
 mod ranking;
 mod streaming;
+mod web_pages;
 mod web_search;

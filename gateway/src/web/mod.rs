@@ -1,0 +1,99 @@
+//! The web console: server-rendered pages (`/`, `/models`, `/status`, `/chat`, `/login`) with
+//! their assets embedded in the binary. Pages read without JavaScript (only the chat playground
+//! needs it); changes need an admin session and a CSRF token (`session`).
+//!
+//! # Layout
+//! - `html`: escaping, the page layout, formatting; `svg`: the charts.
+//! - `session`: the admin cookie, CSRF tokens and origin checks; `login`: the sign-in form.
+//! - `overview`, `models`, `status`, `chat`: one page each; `actions`: the forms' changes.
+//! - `traffic`: the request log as series, totals and reasons, for the overview and status pages.
+
+mod actions;
+mod chat;
+mod html;
+mod login;
+mod models;
+mod overview;
+mod session;
+mod status;
+mod svg;
+mod traffic;
+
+use crate::state::AppState;
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+/// Scripts and styles only from this site, no framing, forms only back to it: with every value
+/// escaped as well, injected markup has nothing to run.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+const CSS: &str = include_str!("assets/console.css");
+const CHAT_JS: &str = include_str!("assets/chat.js");
+const FAVICON: &str = include_str!("assets/favicon.svg");
+
+/// The console's routes, to be merged into the gateway's router.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(overview::page_handler))
+        .route("/models", get(models::page_handler))
+        .route("/models/enable", post(actions::enable))
+        .route("/models/disable", post(actions::disable))
+        .route("/models/rank", post(actions::rank))
+        .route("/models/accept", post(actions::accept))
+        .route("/models/reject", post(actions::reject))
+        .route("/status", get(status::page_handler))
+        .route("/chat", get(chat::page_handler))
+        .route("/login", get(login::show).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route("/assets/console.css", get(|| asset(CSS, "text/css")))
+        .route("/assets/chat.js", get(|| asset(CHAT_JS, "text/javascript")))
+        .route(
+            "/assets/favicon.svg",
+            get(|| asset(FAVICON, "image/svg+xml")),
+        )
+        .layer(axum::middleware::map_response(protect))
+}
+
+async fn asset(body: &'static str, content_type: &'static str) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_str(&format!("{content_type}; charset=utf-8"))
+                    .unwrap_or(HeaderValue::from_static("text/plain")),
+            ),
+            // Short: the files change with the binary and carry no version in their names.
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Security headers on every console response; pages are never cached (they hold CSRF tokens).
+async fn protect(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
