@@ -339,6 +339,11 @@ impl ServiceProcess {
         format!("{}{path}", self.url)
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Log lines containing `needle`.
     pub fn log_lines_with(&self, needle: &str) -> Vec<String> {
         let log = self.log.lock().unwrap_or_else(|e| e.into_inner());

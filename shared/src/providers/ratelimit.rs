@@ -85,8 +85,17 @@ impl RateLimitInfo {
     }
 }
 
-/// Parses one reset value into milliseconds from `now` (0 when it is already past).
+/// The furthest reset believed: a year. Beyond it a value is nonsense, and adding it to a clock
+/// would overflow.
+pub const MAX_RESET_MS: u64 = 366 * 24 * 3_600_000;
+
+/// Parses one reset value into milliseconds from `now` (0 when it is already past), at most
+/// [`MAX_RESET_MS`].
 pub fn parse_reset(value: &str, now: EpochMs) -> Option<u64> {
+    parse_reset_unbounded(value, now).map(|ms| ms.min(MAX_RESET_MS))
+}
+
+fn parse_reset_unbounded(value: &str, now: EpochMs) -> Option<u64> {
     let value = value.trim();
     if value.is_empty() {
         return None;
@@ -180,6 +189,9 @@ mod tests {
             Some(0),
             "past date"
         );
+        for absurd in ["2562047500000h", "99999999999999999999", "1e300"] {
+            assert_eq!(parse_reset(absurd, NOW), Some(MAX_RESET_MS), "{absurd}");
+        }
         for junk in ["", "soon", "-5", "5x", "m", "NaN", "1e400"] {
             assert_eq!(parse_reset(junk, NOW), None, "{junk}");
         }

@@ -111,7 +111,9 @@ impl SseParser {
         };
         match field {
             "data" => {
-                self.data_bytes += value.len();
+                // Each line after the first also costs the `\n` that joins it, so a flood of empty
+                // `data:` lines is bounded too.
+                self.data_bytes += value.len() + usize::from(!self.data.is_empty());
                 if self.data_bytes > self.max_line_bytes {
                     return Err(SseTooLarge(self.max_line_bytes));
                 }
@@ -169,6 +171,18 @@ mod tests {
     fn invalid_utf8_is_replaced_not_fatal() {
         let events = parse_all(&[b"data: caf\xff\n\n"]);
         assert_eq!(events[0].data, "caf\u{fffd}");
+    }
+
+    #[test]
+    fn a_flood_of_empty_data_lines_is_refused_within_the_bound() {
+        let mut parser = SseParser::new(16);
+        assert!(parser.push(b"data: 0123456789\n").is_ok());
+        assert_eq!(parser.push(&b"data:\n".repeat(10)), Err(SseTooLarge(16)));
+        let mut parser = SseParser::new(1024);
+        assert_eq!(
+            parser.push(&b"data:\n".repeat(100_000)),
+            Err(SseTooLarge(1024))
+        );
     }
 
     #[test]

@@ -329,7 +329,9 @@ impl Engine {
         }
     }
 
-    /// One upstream call, bounded by the header timeout and the request's deadline.
+    /// One upstream call, bounded by the header timeout and the request's deadline (a non-streamed
+    /// body still trickling in at the deadline is given up: every piece within the idle timeout is
+    /// not enough).
     pub(crate) async fn call(
         &self,
         target: &Target,
@@ -355,7 +357,13 @@ impl Engine {
             max_body_bytes: self.settings.max_upstream_body_bytes,
             now: now_ms(),
         };
-        send_chat(adapter.as_ref(), &self.http, call).await
+        match tokio::time::timeout(left, send_chat(adapter.as_ref(), &self.http, call)).await {
+            Ok(result) => result,
+            Err(_) => Err(UpstreamFailure::new(
+                FailureKind::StreamIdle,
+                "the answer was not whole by the deadline",
+            )),
+        }
     }
 
     /// Serves a non-streaming request.

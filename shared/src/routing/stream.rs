@@ -63,7 +63,12 @@ enum Flow {
 struct Output {
     tx: mpsc::Sender<Bytes>,
     include_usage: bool,
+    /// The text sent so far (a rescue's prefill), up to `max_text_bytes`.
     sent_text: String,
+    /// `max_upstream_body_bytes`: a longer answer is forwarded but not kept.
+    max_text_bytes: usize,
+    /// The answer outgrew `max_text_bytes`: `sent_text` was dropped and cannot be continued.
+    text_overflow: bool,
     sent_tool_calls: bool,
     finish_seen: bool,
     usage: Option<Usage>,
@@ -142,7 +147,7 @@ impl Output {
                 }
                 let extension = seen[expected.len()..].to_string();
                 let ok = self.send_json(&with_content(chunk, &extension)).await;
-                self.sent_text.push_str(&extension);
+                self.remember(&extension);
                 *mode = Mode::Continuation;
                 self.note(&info, false);
                 return if ok { self.flow() } else { Flow::ClientGone };
@@ -157,13 +162,27 @@ impl Output {
 
     fn note(&mut self, info: &ChunkInfo, content_sent: bool) {
         if content_sent {
-            self.sent_text.push_str(&info.content);
+            self.remember(&info.content);
         }
         self.sent_tool_calls |= info.has_tool_calls;
         self.finish_seen |= info.finish_reason.is_some();
         if info.usage.is_some() {
             self.usage = info.usage;
         }
+    }
+
+    /// Keeps sent text for a rescue, within the bound: past it the text is dropped, so a stream of
+    /// any length holds at most `max_text_bytes` of it.
+    fn remember(&mut self, text: &str) {
+        if self.text_overflow {
+            return;
+        }
+        if self.sent_text.len() + text.len() > self.max_text_bytes {
+            self.text_overflow = true;
+            self.sent_text = String::new();
+            return;
+        }
+        self.sent_text.push_str(text);
     }
 
     fn flow(&self) -> Flow {
@@ -301,6 +320,9 @@ impl Engine {
     ) -> Result<Opened, UpstreamFailure> {
         let mut pending = VecDeque::new();
         let mut finished = false;
+        // What is held before the commit point is bounded like one event: a flood of chunks that
+        // carry nothing cannot pile up.
+        let mut held_bytes = 0usize;
         loop {
             let left = limit.saturating_duration_since(Instant::now());
             let event = match tokio::time::timeout(left, events.next()).await {
@@ -354,6 +376,13 @@ impl Engine {
             }
             finished |= info.finish_reason.is_some();
             let commit = info.is_commit_point();
+            held_bytes += event.data.len();
+            if held_bytes > self.settings.max_upstream_body_bytes {
+                return Err(UpstreamFailure::new(
+                    FailureKind::BodyTooLarge,
+                    "the stream held more than the bound before its first content",
+                ));
+            }
             pending.push_back(chunk);
             if commit {
                 return Ok(Opened {
@@ -387,6 +416,8 @@ impl CommittedStream {
             tx,
             include_usage: self.request.chat.include_usage,
             sent_text: String::new(),
+            max_text_bytes: self.engine.settings.max_upstream_body_bytes,
+            text_overflow: false,
             sent_tool_calls: false,
             finish_seen: false,
             usage: None,
@@ -484,7 +515,7 @@ impl CommittedStream {
                 .failed(&self.target, &failure, &engine.context(), now_ms(), true);
         }
         self.attempts.leave_current_route();
-        if out.sent_tool_calls || out.several_choices {
+        if out.sent_tool_calls || out.several_choices || out.text_overflow {
             return false;
         }
         while let Some(target) = self.attempts.next_target(&engine.health, now_ms()) {

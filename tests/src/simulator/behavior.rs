@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 /// One way of answering a chat request. `Ok` answers normally; the others simulate upstream failures.
 ///
-/// Stream-only failures (`BrokenSseEvent`, `NoDone`) answer a non-streaming request normally.
+/// Stream-only failures (`BrokenSseEvent`, `NoDone`, the floods) answer a non-streaming request normally.
 /// `CutAfter` and `StallAfter` on a non-streaming request send the headers and then cut or stall the body.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Behavior {
@@ -32,6 +32,28 @@ pub enum Behavior {
     EmptyCompletion,
     /// One tool call instead of text, `finish_reason: "tool_calls"`.
     ToolCall { name: String, arguments: String },
+    /// The normal answer's bytes (JSON or SSE) `piece_bytes` at a time, `interval_ms` apart: each
+    /// piece arrives well within an idle timeout, the whole answer much later.
+    SlowDrip {
+        piece_bytes: usize,
+        interval_ms: u64,
+    },
+    /// A 200 of about `bytes` bytes: a JSON completion whose content is that long (non-stream), or
+    /// a stream of 64 KiB content events totalling that much (each event small, the whole not).
+    HugeBody { bytes: usize },
+    /// One content event of about `bytes` bytes after the role chunk (stream); a completion of that
+    /// size (non-stream).
+    HugeEvent { bytes: usize },
+    /// The normal answer with a byte that is never UTF-8 (`0xFF`) at the end of its text.
+    InvalidUtf8,
+    /// The normal answer with one extra response header `bytes` long.
+    OversizedHeaders { bytes: usize },
+    /// A stream of `events` content events of one character each (`simulator::flood_text`).
+    /// Stream-only.
+    TinyEventFlood { events: usize },
+    /// The normal stream with `events` chunks carrying nothing (an empty delta) after the role
+    /// chunk, before any content. Stream-only.
+    EmptyEventFlood { events: usize },
 }
 
 impl Behavior {

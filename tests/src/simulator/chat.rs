@@ -1,16 +1,17 @@
 //! `POST …/chat/completions`: count and record the call, apply the rate limits, draw its behaviour,
 //! answer.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 use serde_json::Value;
 
 use super::behavior::Behavior;
 use super::completion;
+use super::faults;
 use super::limits::Grant;
 use super::model::{CallPlan, RecordedRequest};
 use super::reply::{Meta, Reply, continuation};
@@ -137,6 +138,11 @@ async fn answer(
             arguments: arguments.clone(),
         },
         Behavior::EmptyCompletion => Reply::Text(String::new()),
+        Behavior::InvalidUtf8 => Reply::Text(format!(
+            "{}{}",
+            continuation(&plan.answer, request.prefill.as_deref()),
+            faults::UTF8_MARK
+        )),
         _ => Reply::Text(continuation(&plan.answer, request.prefill.as_deref())),
     };
     state.complete(grant, reply.completion_tokens());
@@ -146,11 +152,16 @@ async fn answer(
         model: plan.response_model.clone(),
         prompt_tokens: request.prompt_tokens(),
     };
-    if request.stream {
+    let mut response = if request.stream {
         streamed(state, request, &plan, &meta, &reply)
     } else {
         whole(state, &plan.behavior, &meta, &reply)
+    };
+    if let Behavior::OversizedHeaders { bytes } = plan.behavior {
+        let padding = HeaderValue::try_from("a".repeat(bytes)).expect("ASCII is a header value");
+        response.headers_mut().insert("x-sim-padding", padding);
     }
+    response
 }
 
 /// The 400s a real model gives before generating: a refused prefill, a prompt over the window.
@@ -188,6 +199,25 @@ fn whole(state: &SimState, behavior: &Behavior, meta: &Meta, reply: &Reply) -> R
         }
         Behavior::CutAfter { .. } => Step::Cut,
         Behavior::StallAfter { .. } => Step::Stall,
+        Behavior::HugeBody { bytes } | Behavior::HugeEvent { bytes } => {
+            let body = stream::body(faults::huge_completion(meta, *bytes), state.clone());
+            return respond::with_body(StatusCode::OK, "application/json", body);
+        }
+        Behavior::SlowDrip {
+            piece_bytes,
+            interval_ms,
+        } => {
+            let full = Bytes::from(completion::body(meta, reply).to_string());
+            let interval = Duration::from_millis(*interval_ms);
+            let steps = faults::drip(vec![Step::Send(full)], *piece_bytes, interval);
+            let body = stream::body(steps, state.clone());
+            return respond::with_body(StatusCode::OK, "application/json", body);
+        }
+        Behavior::InvalidUtf8 => {
+            let full = Bytes::from(completion::body(meta, reply).to_string());
+            let body = stream::body(faults::corrupt_utf8(vec![Step::Send(full)]), state.clone());
+            return respond::with_body(StatusCode::OK, "application/json", body);
+        }
         _ => return respond::json(StatusCode::OK, &completion::body(meta, reply)),
     };
     // Headers and the first half of the body, then the cut or the stall.
@@ -219,7 +249,21 @@ fn streamed(
         first_token_delay: plan.first_token_delay,
         chunk_delay: plan.chunk_delay,
     };
-    let steps = stream::answer_steps(meta, reply, request.include_usage, pacing, ending);
+    let steps = match plan.behavior {
+        Behavior::HugeBody { bytes } => faults::many_large_events(meta, bytes),
+        Behavior::HugeEvent { bytes } => faults::huge_event(meta, bytes),
+        Behavior::TinyEventFlood { events } => faults::tiny_event_flood(meta, events),
+        _ => stream::answer_steps(meta, reply, request.include_usage, pacing, ending),
+    };
+    let steps = match plan.behavior {
+        Behavior::EmptyEventFlood { events } => faults::empty_event_flood(meta, steps, events),
+        Behavior::SlowDrip {
+            piece_bytes,
+            interval_ms,
+        } => faults::drip(steps, piece_bytes, Duration::from_millis(interval_ms)),
+        Behavior::InvalidUtf8 => faults::corrupt_utf8(steps),
+        _ => steps,
+    };
     respond::sse(stream::body(steps, state.clone()))
 }
 

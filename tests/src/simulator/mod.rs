@@ -33,13 +33,15 @@
 //! - `state`: what the handlers and the handle share.
 //! - `server`: routes and serving; `chat` and `models`: the two endpoints.
 //! - `request`: the request fields acted on; `reply`, `completion`, `stream`: the answer bodies;
-//!   `respond`: HTTP responses; `text`: word splitting and token estimates.
+//!   `respond`: HTTP responses; `text`: word splitting and token estimates; `faults`: huge, dripped,
+//!   flooded and corrupt bodies.
 //! - [`cli`]: the options of the `freerouter-simulator` binary.
 
 mod behavior;
 mod chat;
 pub mod cli;
 mod completion;
+mod faults;
 mod limits;
 mod model;
 mod models;
@@ -59,6 +61,7 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 
 pub use behavior::Behavior;
+pub use faults::flood_text;
 pub use limits::KeyLimits;
 pub use model::{ModelHandle, RecordedRequest};
 use state::SimState;

@@ -161,11 +161,12 @@ fn push_wait(steps: &mut Vec<Step>, delay: Duration) {
 }
 
 /// `data: {json}\n\n`.
-fn event(value: &Value) -> Bytes {
+pub(crate) fn event(value: &Value) -> Bytes {
     Bytes::from(format!("data: {value}\n\n"))
 }
 
-fn chunk(meta: &Meta, delta: Value, finish_reason: Option<&str>) -> Value {
+/// One `chat.completion.chunk` with this delta for choice 0.
+pub(crate) fn chunk(meta: &Meta, delta: Value, finish_reason: Option<&str>) -> Value {
     json!({
         "id": meta.id,
         "object": "chat.completion.chunk",

@@ -665,3 +665,83 @@ async fn any_provider_path_is_served_and_recorded() {
         .expect("answer");
     assert_eq!(wrong_method.status(), 405);
 }
+
+#[tokio::test]
+async fn a_huge_body_arrives_whole_as_valid_json() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a")
+        .always(Behavior::HugeBody { bytes: 3 << 20 });
+    let body = post(&sim, &chat("sim-a", false)).await.bytes().await;
+    let body: Value = serde_json::from_slice(&body.expect("the body")).expect("JSON");
+    let content = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert_eq!(content.len(), 3 << 20);
+}
+
+#[tokio::test]
+async fn a_huge_stream_is_many_events_and_a_huge_event_is_one() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a")
+        .then(Behavior::HugeBody { bytes: 1 << 20 });
+    sim.model("sim-a")
+        .then(Behavior::HugeEvent { bytes: 1 << 20 });
+    let (many, failure) = events(post(&sim, &chat("sim-a", true)).await).await;
+    assert!(failure.is_none());
+    assert_eq!(content_of(&many).len(), 1 << 20);
+    assert!(many.len() > 16, "{} events", many.len());
+    let (one, _) = events(post(&sim, &chat("sim-a", true)).await).await;
+    assert_eq!(one.len(), 4, "role, the huge event, finish, [DONE]");
+    assert_eq!(content_of(&one).len(), 1 << 20);
+}
+
+#[tokio::test]
+async fn a_slow_drip_delivers_the_whole_answer_in_small_late_pieces() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a").always(Behavior::SlowDrip {
+        piece_bytes: 64,
+        interval_ms: 5,
+    });
+    let started = Instant::now();
+    let (payloads, failure) = events(post(&sim, &chat("sim-a", true)).await).await;
+    assert!(failure.is_none());
+    assert_eq!(
+        content_of(&payloads),
+        "Hello from sim-a. This is a simulated answer from the upstream."
+    );
+    assert!(started.elapsed() >= Duration::from_millis(5 * 10));
+    let whole = post(&sim, &chat("sim-a", false)).await;
+    let body: Value = whole.json().await.expect("JSON once all pieces are in");
+    assert_eq!(body["object"], "chat.completion");
+}
+
+#[tokio::test]
+async fn invalid_utf8_and_oversized_headers_reach_the_wire() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a")
+        .then(Behavior::InvalidUtf8)
+        .then(Behavior::OversizedHeaders { bytes: 8_000 });
+    let corrupt = post(&sim, &chat("sim-a", false)).await.bytes().await;
+    let corrupt = corrupt.expect("the body");
+    assert!(std::str::from_utf8(&corrupt).is_err());
+    assert!(corrupt.windows(2).any(|w| w == b".\xff"));
+    let padded = post(&sim, &chat("sim-a", false)).await;
+    assert_eq!(padded.headers()["x-sim-padding"].len(), 8_000);
+    assert_eq!(padded.status(), 200);
+}
+
+#[tokio::test]
+async fn a_flood_of_tiny_events_carries_the_flood_text() {
+    let sim = Simulator::start().await;
+    sim.model("sim-a")
+        .always(Behavior::TinyEventFlood { events: 500 });
+    let (payloads, failure) = events(post(&sim, &chat("sim-a", true)).await).await;
+    assert!(failure.is_none());
+    assert_eq!(content_of(&payloads), super::flood_text(500));
+    sim.model("sim-a")
+        .always(Behavior::EmptyEventFlood { events: 300 });
+    let (payloads, _) = events(post(&sim, &chat("sim-a", true)).await).await;
+    assert!(payloads.len() > 300);
+    assert_eq!(
+        content_of(&payloads),
+        "Hello from sim-a. This is a simulated answer from the upstream."
+    );
+}

@@ -2,10 +2,13 @@
 
 mod admin;
 mod auth;
+mod bad_input;
 mod burst;
 mod capabilities;
+mod crash;
 mod errors;
 mod failures;
+mod faults;
 mod maintainer;
 mod metrics;
 mod modes;
