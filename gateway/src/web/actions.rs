@@ -80,11 +80,12 @@ fn bad_form(state: &AppState, headers: &HeaderMap, rejection: &FormRejection) ->
     )
 }
 
-/// Refuses the request unless it may change things.
-fn guard(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<(), Response> {
+/// The refusal page, unless the request may change things.
+fn refusal(state: &AppState, headers: &HeaderMap, csrf: &str) -> Option<Response> {
     let now = now_ms();
     authorize_post(state, headers, csrf, now)
-        .map_err(|refusal| refused(refusal, &viewer(state, headers, now)))
+        .err()
+        .map(|refusal| refused(refusal, &viewer(state, headers, now)))
 }
 
 pub async fn enable(
@@ -113,8 +114,8 @@ async fn set_enabled(
         Ok(form) => form,
         Err(rejection) => return bad_form(&state, &headers, &rejection),
     };
-    if let Err(refusal) = guard(&state, &headers, &form.csrf) {
-        return refusal;
+    if let Some(refused) = refusal(&state, &headers, &form.csrf) {
+        return refused;
     }
     match catalog::set_enabled(&state.store, &form.route, enabled, now_ms()).await {
         Ok(()) => done(if enabled { "enabled" } else { "disabled" }, &form.route),
@@ -131,8 +132,8 @@ pub async fn rank(
         Ok(form) => form,
         Err(rejection) => return bad_form(&state, &headers, &rejection),
     };
-    if let Err(refusal) = guard(&state, &headers, &form.csrf) {
-        return refusal;
+    if let Some(refused) = refusal(&state, &headers, &form.csrf) {
+        return refused;
     }
     match catalog::set_rank(&state.store, &form.route, form.rank, now_ms()).await {
         Ok(()) => done("ranked", &form.route),
@@ -150,8 +151,8 @@ pub async fn accept(
         Ok(form) => form,
         Err(rejection) => return bad_form(&state, &headers, &rejection),
     };
-    if let Err(refusal) = guard(&state, &headers, &form.csrf) {
-        return refusal;
+    if let Some(refused) = refusal(&state, &headers, &form.csrf) {
+        return refused;
     }
     let outcome = async {
         let suggestion = pending(&state, form.id).await?;
@@ -176,8 +177,8 @@ pub async fn reject(
         Ok(form) => form,
         Err(rejection) => return bad_form(&state, &headers, &rejection),
     };
-    if let Err(refusal) = guard(&state, &headers, &form.csrf) {
-        return refusal;
+    if let Some(refused) = refusal(&state, &headers, &form.csrf) {
+        return refused;
     }
     let outcome = async {
         let suggestion = pending(&state, form.id).await?;

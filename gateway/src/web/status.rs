@@ -2,7 +2,9 @@
 //! against its limits, traffic and the reasons for fallbacks over the last hour and day, and the
 //! latest errors.
 
-use super::html::{Esc, Nav, ago, duration, number, page, percent, truncate, unavailable, utc};
+use super::html::{
+    Esc, Nav, ago, duration, escape, number, page, percent, truncate, unavailable, utc,
+};
 use super::models::health_badge;
 use super::session::viewer;
 use super::svg::quota_meter;
@@ -325,10 +327,15 @@ fn errors_section(body: &mut String, errors: &[FailedRequest], now: EpochMs) {
             error
                 .error_class
                 .as_deref()
+                .filter(|class| *class != error.outcome)
                 .map(|c| format!(r#" <span class="muted small">{}</span>"#, Esc(c)))
                 .unwrap_or_default(),
             error.attempts,
-            Esc(&truncate(&error.trail, 200)),
+            if error.trail.is_empty() {
+                "—".to_string()
+            } else {
+                escape(&truncate(&error.trail, 200))
+            },
         );
     }
     body.push_str("</tbody></table></section>");

@@ -80,10 +80,15 @@ pub fn traffic_chart(caption: &str, bars: &[Bar]) -> String {
             r#"<rect class="hit" x="{x:.1}" y="{TOP}" width="{bar_w:.1}" height="{plot_h}"/></g>"#
         );
         if bar.axis {
+            // The last label ends at its bar, so it is not cut at the chart's right edge.
+            let (at, anchor) = if i + 1 == bars.len() {
+                (x + bar_w, "end")
+            } else {
+                (x + bar_w / 2.0, "middle")
+            };
             let _ = write!(
                 svg,
-                r#"<text class="tick" x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
-                x + bar_w / 2.0,
+                r#"<text class="tick" x="{at:.1}" y="{}" text-anchor="{anchor}">{}</text>"#,
                 HEIGHT - 6.0,
                 Esc(&bar.label)
             );

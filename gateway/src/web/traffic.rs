@@ -63,7 +63,7 @@ pub fn chart(caption: &str, series: &[TrafficBucket], label_every: usize) -> Str
             served: b.served,
             failed: b.requests - b.served,
             // Count back from the newest bucket, so "now" always has its label.
-            axis: (count - 1 - i) % label_every.max(1) == 0,
+            axis: (count - 1 - i).is_multiple_of(label_every.max(1)),
         })
         .collect();
     traffic_chart(caption, &bars)

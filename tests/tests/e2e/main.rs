@@ -19,5 +19,6 @@ mod provider_quirks;
 mod quota;
 mod ranking;
 mod streaming;
+mod web_console;
 mod web_pages;
 mod web_search;

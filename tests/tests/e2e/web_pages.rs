@@ -421,7 +421,7 @@ fn log_row(i: usize, at_ms: i64, routes: &[String]) -> RequestLogRow {
         ttft_ms: Some(150),
         tokens_in: Some(300 + (i % 500) as u64),
         tokens_out: Some(120 + (i % 300) as u64),
-        stream: i % 2 == 0,
+        stream: i.is_multiple_of(2),
         trail,
     }
 }
