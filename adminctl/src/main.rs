@@ -57,6 +57,8 @@ enum Command {
     /// The configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Exit 0 when a FreeRouter process answers 2xx at URL (a healthcheck that needs no curl).
+    Ping(commands::ping::PingOpts),
 }
 
 #[derive(Subcommand)]
@@ -75,6 +77,10 @@ async fn main() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    // A healthcheck touches neither the configuration nor the database.
+    if let Command::Ping(opts) = &cli.command {
+        return commands::ping::run(opts);
+    }
     let source = ConfigSource::from_process()?;
     let settings = Settings::load(&source)?;
     let path = cli
@@ -99,6 +105,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Quota(command) => commands::quota::run(&ctx, command).await,
         Command::Stats => commands::stats::run(&ctx).await,
         Command::Config(ConfigCommand::Check) => commands::config::check(&ctx),
+        Command::Ping(opts) => commands::ping::run(&opts),
     };
     ctx.store.close().await;
     result

@@ -23,6 +23,8 @@ pub const ROUTE_ENABLED: &str = "freerouter_route_enabled";
 pub const ROUTE_RANK: &str = "freerouter_route_rank";
 pub const ROUTE_HEALTH: &str = "freerouter_route_health";
 pub const QUOTA_REFUSALS_TOTAL: &str = "freerouter_quota_refusals_total";
+pub const QUOTA_REMAINING: &str = "freerouter_quota_remaining";
+pub const QUOTA_LIMIT: &str = "freerouter_quota_limit";
 pub const MAINTAINER_RUNS_TOTAL: &str = "freerouter_maintainer_runs_total";
 pub const SUGGESTIONS_PENDING: &str = "freerouter_suggestions_pending";
 pub const MAINTENANCE_ACTIONS_TOTAL: &str = "freerouter_maintenance_actions_total";
@@ -106,6 +108,14 @@ pub fn describe() {
     describe_counter!(
         QUOTA_REFUSALS_TOTAL,
         "Attempts not sent because the key had no quota left, by provider."
+    );
+    describe_gauge!(
+        QUOTA_REMAINING,
+        "What a key has left of a provider-wide limit, by provider, key fingerprint and window."
+    );
+    describe_gauge!(
+        QUOTA_LIMIT,
+        "A provider-wide limit per key, by provider, key fingerprint and window."
     );
     describe_counter!(
         CATALOG_RELOADS_TOTAL,

@@ -4,6 +4,7 @@ pub mod config;
 pub mod diagnosis;
 pub mod health;
 pub mod models;
+pub mod ping;
 pub mod providers;
 pub mod quota;
 pub mod stats;

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use freerouter::admin::providers::status;
 use freerouter::health::HealthState;
 use freerouter::metrics as m;
 use freerouter::time::now_ms;
@@ -38,6 +39,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
     publish_route_gauges(&state);
+    publish_quota_gauges(&state).await;
     state.metrics.run_upkeep();
     let mut response = state.metrics.render().into_response();
     response.headers_mut().insert(
@@ -67,6 +69,39 @@ fn publish_route_gauges(state: &AppState) {
         for health_state in HealthState::ALL {
             metrics::gauge!(m::ROUTE_HEALTH, "route" => id.clone(), "state" => health_state.as_str())
                 .set(if health_state == current { 1.0 } else { 0.0 });
+        }
+    }
+}
+
+/// Per-key quota gauges, read from the ledger at scrape time: each provider-wide limit and what is
+/// left of it, labelled by the key's fingerprint (never the key).
+async fn publish_quota_gauges(state: &AppState) {
+    let statuses = match status(&state.store, &state.providers, now_ms()).await {
+        Ok(statuses) => statuses,
+        Err(error) => {
+            tracing::warn!(%error, "quota gauges not updated");
+            return;
+        }
+    };
+    for provider in &statuses {
+        let l = provider.limits;
+        for key in &provider.keys {
+            let u = &key.usage;
+            for (window, limit, used) in [
+                ("requests_minute", l.rpm, u.minute_requests),
+                ("requests_day", l.rpd, u.day_requests),
+                ("tokens_minute", l.tpm, u.minute_tokens),
+                ("tokens_day", l.tpd, u.day_tokens),
+            ] {
+                let Some(limit) = limit else { continue };
+                let labels = [
+                    ("provider", provider.name.clone()),
+                    ("key", key.key_id.clone()),
+                    ("window", window.to_string()),
+                ];
+                metrics::gauge!(m::QUOTA_LIMIT, &labels).set(limit as f64);
+                metrics::gauge!(m::QUOTA_REMAINING, &labels).set(limit.saturating_sub(used) as f64);
+            }
         }
     }
 }
