@@ -156,21 +156,28 @@ async fn open(client: &Client, gateway: &TestGateway, path: &str, heading: &str)
     assert_eq!(text_of(client, "main h1").await, heading, "{path}");
 }
 
-/// Runs a browser test body with a browser, one at a time, within [`TEST_TIMEOUT`].
+/// Runs a browser test body with a browser, one at a time, within [`TEST_TIMEOUT`]. The session is
+/// closed (so Chromium quits) whether the body passes, fails or times out.
 async fn with_browser<F, Fut>(body: F)
 where
     F: FnOnce(Client) -> Fut,
-    Fut: std::future::Future<Output = ()>,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let _one = ONE_BROWSER.lock().await;
     let Some(browser) = browser().await else {
         return;
     };
-    let client = browser.client.clone();
-    tokio::time::timeout(TEST_TIMEOUT, body(client))
-        .await
-        .expect("the browser test finishes in time");
+    let outcome = tokio::spawn(tokio::time::timeout(
+        TEST_TIMEOUT,
+        body(browser.client.clone()),
+    ))
+    .await;
     let _ = browser.client.close().await;
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => panic!("the browser test did not finish within {TEST_TIMEOUT:?}"),
+        Err(failed) => std::panic::resume_unwind(failed.into_panic()),
+    }
 }
 
 /// The answer the second route streams, a word at a time.

@@ -1,6 +1,7 @@
 //! The web console over plain HTTP: every page renders and escapes what it shows, changes need an
-//! admin session with its CSRF token, the console is read-only without an admin token, a form's
-//! accept makes the gateway route to the new model, and pages stay fast on a full day of log.
+//! admin session with its CSRF token, the console is read-only without an admin token, pages need
+//! no client key, a form's accept makes the gateway route to the new model, and pages stay fast
+//! on a full day of log.
 
 use freerouter::config::Limits;
 use freerouter::store::{RequestLogRow, ReservationAsk, Store, SuggestionKind};
@@ -313,6 +314,36 @@ async fn without_an_admin_token_the_console_is_read_only() {
     assert_eq!(refused.status(), 403);
     assert!(refused.text().await.unwrap().contains("read-only"));
     assert!(route_enabled(&gateway, "lab/m1").await);
+}
+
+#[tokio::test]
+async fn pages_need_no_client_key_but_the_playground_asks_for_one() {
+    let sim = Simulator::start().await;
+    sim.model("m1");
+    let gateway = config(&sim)
+        .set("auth.api_keys", "sk-client-1")
+        .start()
+        .await;
+    for path in ["/", "/models", "/status", "/chat", "/assets/chat.js"] {
+        assert_eq!(gateway.get(path).await.status(), 200, "{path}");
+    }
+    let (_, chat) = get_html(&gateway, "/chat", "").await;
+    assert!(
+        chat.contains(r#"id="api-key""#),
+        "a field for the client key"
+    );
+    assert_eq!(
+        gateway.chat(&ask("auto", "hi")).await.status(),
+        401,
+        "/v1 still needs the key"
+    );
+    let open = GatewayConfig::new()
+        .provider("lab", &sim)
+        .route("lab", "m1", 1)
+        .start()
+        .await;
+    let (_, chat) = get_html(&open, "/chat", "").await;
+    assert!(!chat.contains(r#"id="api-key""#), "no key to ask for");
 }
 
 #[tokio::test]
