@@ -188,6 +188,8 @@ services:
               "--model", "sim-model", "--model", "sim-new:free", "--model", "sim-mystery",
               "--key-limits", "sk-e2e-tight=rpd:2"]
     stop_signal: SIGINT
+    tmpfs:
+      - /data
     healthcheck:
       test: ["CMD", "adminctl", "ping", "http://127.0.0.1:9000/v1/models"]
       interval: 2s
