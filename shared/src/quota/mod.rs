@@ -325,6 +325,109 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_sliding_minute_is_exact_to_the_millisecond_inside_a_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = ledger(&dir).await;
+        let p = provider(
+            Limits {
+                rpm: Some(2),
+                ..Limits::default()
+            },
+            0,
+        );
+        let r = route("m", Limits::default());
+        // Two requests in the same second, 300 ms apart.
+        for at in [MIDNIGHT + 1_200, MIDNIGHT + 1_500] {
+            assert!(granted(&ledger.reserve(&p, &r, "k", 1, at).await.unwrap()));
+        }
+        // The first leaves the window at 61.200 s, the second at 61.500 s: not a millisecond early.
+        assert!(!granted(
+            &ledger
+                .reserve(&p, &r, "k", 1, MIDNIGHT + 61_199)
+                .await
+                .unwrap()
+        ));
+        assert!(granted(
+            &ledger
+                .reserve(&p, &r, "k", 1, MIDNIGHT + 61_200)
+                .await
+                .unwrap()
+        ));
+        assert!(!granted(
+            &ledger
+                .reserve(&p, &r, "k", 1, MIDNIGHT + 61_400)
+                .await
+                .unwrap()
+        ));
+    }
+
+    #[tokio::test]
+    async fn running_totals_agree_with_the_ledger_after_settling_releasing_and_pruning() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = ledger(&dir).await;
+        let p = provider(
+            Limits {
+                rpd: Some(1_000),
+                tpd: Some(1_000_000),
+                ..Limits::default()
+            },
+            0,
+        );
+        let (a, b) = (route("a", Limits::default()), route("b", Limits::default()));
+        let mut reservations = Vec::new();
+        for i in 0..40 {
+            let r = if i % 2 == 0 { &a } else { &b };
+            let Grant::Granted(id) = ledger
+                .reserve(&p, r, "k", 100, MIDNIGHT + i * 997)
+                .await
+                .unwrap()
+            else {
+                panic!("granted")
+            };
+            reservations.push(id);
+        }
+        for (i, id) in reservations.iter().enumerate() {
+            match i % 4 {
+                0 => ledger.settle(*id, 7).await.unwrap(),
+                1 => ledger.release(*id).await.unwrap(),
+                _ => {} // left in flight
+            }
+        }
+        let now = MIDNIGHT + 50_000;
+        let day = window::day_window_start(now, 0);
+        let usage = |route: Option<&'static str>| {
+            let store = ledger.store.clone();
+            async move { store.usage("p", "k", route, now, day).await.unwrap() }
+        };
+        // 10 settled at 7, 10 released, 20 in flight at 100; a and b share them evenly but for
+        // the released ones (all on b).
+        let key = usage(None).await;
+        assert_eq!((key.day_requests, key.day_tokens), (30, 10 * 7 + 20 * 100));
+        let on_a = usage(Some("p/a")).await;
+        assert_eq!(
+            (on_a.day_requests, on_a.day_tokens),
+            (20, 10 * 7 + 10 * 100)
+        );
+        let on_b = usage(Some("p/b")).await;
+        assert_eq!((on_b.day_requests, on_b.day_tokens), (10, 10 * 100));
+        // Once the in-flight ones expire they stop counting, pruned or not.
+        let later = MIDNIGHT + RESERVATION_TTL_MS + 60_000;
+        let before_prune = ledger
+            .store
+            .usage("p", "k", None, later, day)
+            .await
+            .unwrap();
+        ledger.prune(later).await.unwrap();
+        let after_prune = ledger
+            .store
+            .usage("p", "k", None, later, day)
+            .await
+            .unwrap();
+        assert_eq!(before_prune, after_prune);
+        assert_eq!((after_prune.day_requests, after_prune.day_tokens), (10, 70));
+    }
+
+    #[tokio::test]
     async fn the_day_window_resets_at_the_providers_reset_time() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = ledger(&dir).await;

@@ -77,7 +77,7 @@ impl Store {
         changes: &[HealthChange],
         now: EpochMs,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for change in changes {
             match change {
                 HealthChange::Route(h) => {
@@ -151,7 +151,7 @@ impl Store {
 
     /// Forgets the health of one route (or all), its key cooldowns included, and tells the gateways.
     pub async fn reset_health(&self, route_id: Option<&str>) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let cleared = match route_id {
             Some(id) => {
                 sqlx::query("DELETE FROM key_cooldowns WHERE route_id = ?")
@@ -190,7 +190,7 @@ impl Store {
 
     /// A key seen working again: usable at once by every gateway (they reload on the health version).
     pub async fn restore_key(&self, provider: &str, key_id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let removed = sqlx::query("DELETE FROM invalid_keys WHERE provider = ? AND key_id = ?")
             .bind(provider)
             .bind(key_id)

@@ -1,5 +1,7 @@
-//! The quota ledger: one row per reserved upstream request. A reservation checks every limit and
-//! takes its share in one atomic statement, so gateways sharing the file never overspend a key.
+//! The quota ledger: one row per reserved upstream request, with running totals per second and
+//! per minute kept by triggers (migration 0005). A reservation checks every limit and takes its
+//! share in one atomic statement, so gateways sharing the file never overspend a key, and its cost
+//! does not grow with the day's traffic.
 
 use super::{Store, StoreError};
 use crate::config::Limits;
@@ -27,55 +29,114 @@ fn limit(value: Option<u64>) -> Option<i64> {
     value.map(|v| v.min(i64::MAX as u64) as i64)
 }
 
+/// What (provider ?1, key ?2) has used since `$since` (exclusive, in ms) over `$scope` ('*' or a
+/// route id, an SQL expression): the one-second buckets wholly after it, the ledger rows of the
+/// second it falls in, less the reservations that expired unsettled (their process died).
+macro_rules! requests_since {
+    ($since:literal, $scope:literal, $now:literal) => {
+        concat!(
+            "((SELECT COALESCE(SUM(b.requests), 0) FROM quota_buckets b WHERE b.provider = ?1 AND b.key_id = ?2",
+            " AND b.scope = ", $scope, " AND b.grain = 1000 AND b.start_ms > ", $since, ")",
+            " + (SELECT COUNT(*) FROM quota_ledger l WHERE l.provider = ?1 AND l.key_id = ?2",
+            " AND (", $scope, " = '*' OR l.route_id = ", $scope, ")",
+            " AND l.at_ms > ", $since, " AND l.at_ms < ", $since, " - ", $since, " % 1000 + 1000)",
+            " - (SELECT COUNT(*) FROM quota_ledger l WHERE l.provider = ?1 AND l.key_id = ?2",
+            " AND (", $scope, " = '*' OR l.route_id = ", $scope, ")",
+            " AND l.settled = 0 AND l.expires_ms <= ", $now, " AND l.at_ms > ", $since, "))"
+        )
+    };
+}
+
+/// Usage of (provider ?1, key ?2) at ?NOW with the day starting at ?DAY, as rows of
+/// `(is_key, minute_requests, minute_tokens, day_requests, day_tokens)` to be summed: the key
+/// across routes (`is_key` 1) and on route ?ROUTE (`is_key` 0). Buckets hold every reservation;
+/// the partial second at the minute's start comes from the ledger; expired unsettled reservations
+/// are subtracted.
+macro_rules! usage_parts {
+    ($route:literal, $now:literal, $day:literal) => {
+        concat!(
+            "SELECT scope = '*', SUM(requests), SUM(tokens), 0, 0 FROM quota_buckets
+              WHERE provider = ?1 AND key_id = ?2 AND scope IN ('*', ", $route, ")
+                AND grain = 1000 AND start_ms > ", $now, " - 60000
+              GROUP BY scope
+             UNION ALL
+             SELECT scope = '*', 0, 0, SUM(requests), SUM(tokens) FROM quota_buckets
+              WHERE provider = ?1 AND key_id = ?2 AND scope IN ('*', ", $route, ")
+                AND grain = 60000 AND start_ms >= ", $day, "
+              GROUP BY scope
+             UNION ALL
+             SELECT 1, COUNT(*), SUM(tokens), 0, 0 FROM quota_ledger
+              WHERE provider = ?1 AND key_id = ?2
+                AND at_ms > ", $now, " - 60000 AND at_ms < ", $now, " - 60000 - (", $now, " - 60000) % 1000 + 1000
+             UNION ALL
+             SELECT 0, COUNT(*), SUM(tokens), 0, 0 FROM quota_ledger
+              WHERE provider = ?1 AND key_id = ?2 AND route_id = ", $route, "
+                AND at_ms > ", $now, " - 60000 AND at_ms < ", $now, " - 60000 - (", $now, " - 60000) % 1000 + 1000
+             UNION ALL
+             SELECT 1, -SUM(at_ms > ", $now, " - 60000), -SUM(CASE WHEN at_ms > ", $now, " - 60000 THEN tokens ELSE 0 END),
+                    -SUM(at_ms >= ", $day, "), -SUM(CASE WHEN at_ms >= ", $day, " THEN tokens ELSE 0 END)
+               FROM quota_ledger WHERE provider = ?1 AND key_id = ?2 AND settled = 0 AND expires_ms <= ", $now, "
+             UNION ALL
+             SELECT 0, -SUM(at_ms > ", $now, " - 60000), -SUM(CASE WHEN at_ms > ", $now, " - 60000 THEN tokens ELSE 0 END),
+                    -SUM(at_ms >= ", $day, "), -SUM(CASE WHEN at_ms >= ", $day, " THEN tokens ELSE 0 END)
+               FROM quota_ledger WHERE provider = ?1 AND key_id = ?2 AND +route_id = ", $route, "
+                AND settled = 0 AND expires_ms <= ", $now
+        )
+    };
+}
+
+/// Takes a reservation when every limit has room: ?1 provider, ?2 key, ?3 route, ?4 now,
+/// ?5 tokens, ?6 expiry, ?7–?10 the key's rpm/tpm/rpd/tpd, ?11 day start, ?12–?15 the route's.
+const RESERVE: &str = concat!(
+            "WITH parts (is_key, mr, mt, dr, dt) AS (",
+            usage_parts!("?3", "?4", "?11"),
+            "), used AS (
+                 SELECT COALESCE(SUM(CASE WHEN is_key THEN mr END), 0) AS kmr,
+                        COALESCE(SUM(CASE WHEN is_key THEN mt END), 0) AS kmt,
+                        COALESCE(SUM(CASE WHEN is_key THEN dr END), 0) AS kdr,
+                        COALESCE(SUM(CASE WHEN is_key THEN dt END), 0) AS kdt,
+                        COALESCE(SUM(CASE WHEN NOT is_key THEN mr END), 0) AS rmr,
+                        COALESCE(SUM(CASE WHEN NOT is_key THEN mt END), 0) AS rmt,
+                        COALESCE(SUM(CASE WHEN NOT is_key THEN dr END), 0) AS rdr,
+                        COALESCE(SUM(CASE WHEN NOT is_key THEN dt END), 0) AS rdt
+                   FROM parts)
+             INSERT INTO quota_ledger (provider, key_id, route_id, at_ms, tokens, settled, expires_ms)
+             SELECT ?1, ?2, ?3, ?4, ?5, 0, ?6 FROM used
+              WHERE (?7 IS NULL OR kmr < ?7) AND (?8 IS NULL OR kmt + ?5 <= ?8)
+                AND (?9 IS NULL OR kdr < ?9) AND (?10 IS NULL OR kdt + ?5 <= ?10)
+                AND (?12 IS NULL OR rmr < ?12) AND (?13 IS NULL OR rmt + ?5 <= ?13)
+                AND (?14 IS NULL OR rdr < ?14) AND (?15 IS NULL OR rdt + ?5 <= ?15)
+                AND NOT EXISTS (SELECT 1 FROM quota_windows h
+                        WHERE h.provider = ?1 AND h.key_id = ?2 AND h.scope IN ('*', ?3) AND h.window = 'minute'
+                          AND h.reset_at_ms > ?4 AND h.remaining_requests IS NOT NULL
+                          AND ",
+            requests_since!("h.window_start_ms", "h.scope", "?4"),
+            " >= h.remaining_requests)
+             RETURNING id"
+);
+
 impl Store {
     /// Reserves in one statement; `Some(id)` when granted, `None` when a limit (or what the provider
     /// last said is left) has no room.
     pub async fn reserve(&self, ask: &ReservationAsk<'_>) -> Result<Option<i64>, StoreError> {
-        // Rows that count: settled ones, and unsettled ones not yet expired.
-        let id: Option<(i64,)> = sqlx::query_as(
-            "INSERT INTO quota_ledger (provider, key_id, route_id, at_ms, tokens, settled, expires_ms)
-             SELECT ?1, ?2, ?3, ?4, ?5, 0, ?6
-             WHERE (?7 IS NULL OR (SELECT COUNT(*) FROM quota_ledger WHERE provider = ?1 AND key_id = ?2
-                        AND at_ms > ?4 - 60000 AND (settled = 1 OR expires_ms > ?4)) < ?7)
-               AND (?8 IS NULL OR (SELECT COALESCE(SUM(tokens), 0) FROM quota_ledger WHERE provider = ?1 AND key_id = ?2
-                        AND at_ms > ?4 - 60000 AND (settled = 1 OR expires_ms > ?4)) + ?5 <= ?8)
-               AND (?9 IS NULL OR (SELECT COUNT(*) FROM quota_ledger WHERE provider = ?1 AND key_id = ?2
-                        AND at_ms >= ?11 AND (settled = 1 OR expires_ms > ?4)) < ?9)
-               AND (?10 IS NULL OR (SELECT COALESCE(SUM(tokens), 0) FROM quota_ledger WHERE provider = ?1 AND key_id = ?2
-                        AND at_ms >= ?11 AND (settled = 1 OR expires_ms > ?4)) + ?5 <= ?10)
-               AND (?12 IS NULL OR (SELECT COUNT(*) FROM quota_ledger WHERE provider = ?1 AND key_id = ?2 AND route_id = ?3
-                        AND at_ms > ?4 - 60000 AND (settled = 1 OR expires_ms > ?4)) < ?12)
-               AND (?13 IS NULL OR (SELECT COALESCE(SUM(tokens), 0) FROM quota_ledger WHERE provider = ?1 AND key_id = ?2
-                        AND route_id = ?3 AND at_ms > ?4 - 60000 AND (settled = 1 OR expires_ms > ?4)) + ?5 <= ?13)
-               AND (?14 IS NULL OR (SELECT COUNT(*) FROM quota_ledger WHERE provider = ?1 AND key_id = ?2 AND route_id = ?3
-                        AND at_ms >= ?11 AND (settled = 1 OR expires_ms > ?4)) < ?14)
-               AND (?15 IS NULL OR (SELECT COALESCE(SUM(tokens), 0) FROM quota_ledger WHERE provider = ?1 AND key_id = ?2
-                        AND route_id = ?3 AND at_ms >= ?11 AND (settled = 1 OR expires_ms > ?4)) + ?5 <= ?15)
-               AND NOT EXISTS (SELECT 1 FROM quota_windows h
-                        WHERE h.provider = ?1 AND h.key_id = ?2 AND h.scope IN ('*', ?3) AND h.window = 'minute'
-                          AND h.reset_at_ms > ?4 AND h.remaining_requests IS NOT NULL
-                          AND (SELECT COUNT(*) FROM quota_ledger l WHERE l.provider = ?1 AND l.key_id = ?2
-                                 AND l.at_ms > h.window_start_ms
-                                 AND (h.scope = '*' OR l.route_id = h.scope) AND (l.settled = 1 OR l.expires_ms > ?4)) >= h.remaining_requests)
-             RETURNING id",
-        )
-        .bind(ask.provider)
-        .bind(ask.key_id)
-        .bind(ask.route_id)
-        .bind(ask.now)
-        .bind(ask.tokens.min(i64::MAX as u64) as i64)
-        .bind(ask.expires_ms)
-        .bind(limit(ask.key_limits.rpm))
-        .bind(limit(ask.key_limits.tpm))
-        .bind(limit(ask.key_limits.rpd))
-        .bind(limit(ask.key_limits.tpd))
-        .bind(ask.day_start)
-        .bind(limit(ask.route_limits.rpm))
-        .bind(limit(ask.route_limits.tpm))
-        .bind(limit(ask.route_limits.rpd))
-        .bind(limit(ask.route_limits.tpd))
-        .fetch_optional(&self.pool)
-        .await?;
+        let id: Option<(i64,)> = sqlx::query_as(RESERVE)
+            .bind(ask.provider)
+            .bind(ask.key_id)
+            .bind(ask.route_id)
+            .bind(ask.now)
+            .bind(ask.tokens.min(i64::MAX as u64) as i64)
+            .bind(ask.expires_ms)
+            .bind(limit(ask.key_limits.rpm))
+            .bind(limit(ask.key_limits.tpm))
+            .bind(limit(ask.key_limits.rpd))
+            .bind(limit(ask.key_limits.tpd))
+            .bind(ask.day_start)
+            .bind(limit(ask.route_limits.rpm))
+            .bind(limit(ask.route_limits.tpm))
+            .bind(limit(ask.route_limits.rpd))
+            .bind(limit(ask.route_limits.tpd))
+            .fetch_optional(&self.writer)
+            .await?;
         Ok(id.map(|(id,)| id))
     }
 
@@ -84,7 +145,7 @@ impl Store {
         sqlx::query("UPDATE quota_ledger SET tokens = ?, settled = 1 WHERE id = ?")
             .bind(tokens.min(i64::MAX as u64) as i64)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -93,7 +154,7 @@ impl Store {
     pub async fn release(&self, id: i64) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM quota_ledger WHERE id = ?")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -107,17 +168,18 @@ impl Store {
         now: EpochMs,
         day_start: EpochMs,
     ) -> Result<Usage, StoreError> {
-        let row: (i64, i64, Option<i64>, i64, i64) = sqlx::query_as(
-            "SELECT
-                 COALESCE(SUM(CASE WHEN at_ms > ?3 - 60000 THEN 1 ELSE 0 END), 0),
-                 COALESCE(SUM(CASE WHEN at_ms > ?3 - 60000 THEN tokens ELSE 0 END), 0),
-                 MIN(CASE WHEN at_ms > ?3 - 60000 THEN at_ms END),
-                 COALESCE(SUM(CASE WHEN at_ms >= ?4 THEN 1 ELSE 0 END), 0),
-                 COALESCE(SUM(CASE WHEN at_ms >= ?4 THEN tokens ELSE 0 END), 0)
-             FROM quota_ledger
-             WHERE provider = ?1 AND key_id = ?2 AND (?5 IS NULL OR route_id = ?5)
-               AND at_ms >= MIN(?4, ?3 - 60000) AND (settled = 1 OR expires_ms > ?3)",
-        )
+        let row: (i64, i64, Option<i64>, i64, i64) = sqlx::query_as(concat!(
+            "WITH parts (is_key, mr, mt, dr, dt) AS (",
+            usage_parts!("?5", "?3", "?4"),
+            ")
+             SELECT COALESCE(SUM(mr), 0), COALESCE(SUM(mt), 0),
+                    (SELECT at_ms FROM quota_ledger
+                      WHERE provider = ?1 AND key_id = ?2 AND (?5 IS NULL OR route_id = ?5)
+                        AND at_ms > ?3 - 60000 AND (settled = 1 OR expires_ms > ?3)
+                      ORDER BY at_ms LIMIT 1),
+                    COALESCE(SUM(dr), 0), COALESCE(SUM(dt), 0)
+               FROM parts WHERE is_key = (?5 IS NULL)"
+        ))
         .bind(provider)
         .bind(key_id)
         .bind(now)
@@ -142,14 +204,14 @@ impl Store {
         route_id: &str,
         now: EpochMs,
     ) -> Result<Option<EpochMs>, StoreError> {
-        let row: Option<(Option<i64>,)> = sqlx::query_as(
+        let row: Option<(Option<i64>,)> = sqlx::query_as(concat!(
             "SELECT MAX(h.reset_at_ms) FROM quota_windows h
              WHERE h.provider = ?1 AND h.key_id = ?2 AND h.scope IN ('*', ?3) AND h.window = 'minute'
                AND h.reset_at_ms > ?4 AND h.remaining_requests IS NOT NULL
-               AND (SELECT COUNT(*) FROM quota_ledger l WHERE l.provider = ?1 AND l.key_id = ?2
-                      AND l.at_ms > h.window_start_ms
-                                 AND (h.scope = '*' OR l.route_id = h.scope) AND (l.settled = 1 OR l.expires_ms > ?4)) >= h.remaining_requests",
-        )
+               AND ",
+            requests_since!("h.window_start_ms", "h.scope", "?4"),
+            " >= h.remaining_requests"
+        ))
         .bind(provider)
         .bind(key_id)
         .bind(route_id)
@@ -165,8 +227,60 @@ impl Store {
             "DELETE FROM quota_ledger WHERE at_ms < ?1 - 2 * 86400000 OR (settled = 0 AND expires_ms <= ?1)",
         )
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
+        .await?;
+        // Emptied by the deletes above, or older than any window.
+        sqlx::query(
+            "DELETE FROM quota_buckets WHERE requests <= 0 OR start_ms < ?1 - 2 * 86400000",
+        )
+        .bind(now)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Store;
+    use std::time::Duration;
+
+    /// Every ledger lookup of a reservation is bounded by time (or by the few unsettled rows), so
+    /// its cost does not grow with the day's traffic.
+    #[tokio::test]
+    async fn a_reservation_reads_only_recent_buckets_and_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("plan.db"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        let explain = format!("EXPLAIN QUERY PLAN {}", super::RESERVE);
+        let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(explain))
+            .bind("p")
+            .bind("k")
+            .bind("p/m")
+            .bind(1_000_000_i64)
+            .bind(1_i64)
+            .bind(2_000_000_i64);
+        for _ in 7..=15 {
+            query = query.bind(1_i64);
+        }
+        let plan = query.fetch_all(&store.pool).await.unwrap();
+        let reads: Vec<&str> = plan
+            .iter()
+            .map(|(_, _, _, detail)| detail.as_str())
+            .filter(|d| {
+                d.contains("quota_ledger") || d.contains("quota_buckets") || d.contains(" b ")
+            })
+            .collect();
+        assert!(!reads.is_empty());
+        for read in reads {
+            let bounded = read.contains("at_ms>")
+                || read.contains("start_ms>")
+                || read.contains("quota_ledger_unsettled");
+            assert!(
+                bounded && !read.starts_with("SCAN"),
+                "unbounded read: {read}"
+            );
+        }
     }
 }

@@ -44,9 +44,14 @@ pub enum StoreError {
 }
 
 /// A handle on the shared SQLite file (cheap to clone).
+///
+/// Writes go through one connection: SQLite takes one writer at a time anyway, and connections of
+/// one process competing for the lock would wait in SQLite's busy handler, which sleeps whole
+/// milliseconds. Reads have their own connections and never wait for a write (WAL).
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    writer: SqlitePool,
 }
 
 /// The files of `migrations/`, embedded (without sqlx's `macros` feature, which doubles build time).
@@ -70,6 +75,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "console rollups",
         include_str!("../../../migrations/0004_console_rollups.sql"),
+    ),
+    (
+        5,
+        "quota buckets",
+        include_str!("../../../migrations/0005_quota_buckets.sql"),
     ),
 ];
 
@@ -108,11 +118,15 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(busy_timeout)
             .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await?;
-        let store = Self { pool };
+        let store = Self { pool, writer };
         store.migrate().await?;
         Ok(store)
     }
@@ -121,7 +135,7 @@ impl Store {
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut last = None;
         for _ in 0..5 {
-            match migrator().run(&self.pool).await {
+            match migrator().run(&self.writer).await {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     last = Some(e);

@@ -24,7 +24,7 @@ impl Store {
         hints: &[RateLimitHint],
         now: EpochMs,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for hint in hints {
             sqlx::query(
                 "INSERT INTO quota_windows (provider, key_id, scope, window, window_start_ms, \

@@ -52,7 +52,7 @@ impl Store {
                 .push_bind(row.stream)
                 .push_bind(&row.trail);
         });
-        builder.build().execute(&self.pool).await?;
+        builder.build().execute(&self.writer).await?;
         Ok(())
     }
 

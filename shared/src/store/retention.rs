@@ -22,27 +22,27 @@ impl Store {
     ) -> Result<Trimmed, StoreError> {
         let request_log = sqlx::query("DELETE FROM request_log WHERE at_ms < ?")
             .bind(log_before_ms)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected();
         let suggestions =
             sqlx::query("DELETE FROM suggestions WHERE status != 'pending' AND decided_ms < ?")
                 .bind(suggestions_before_ms)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected();
         let verdicts = sqlx::query("DELETE FROM supervisor_verdicts WHERE expires_ms <= ?")
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected();
         let key_cooldowns =
             sqlx::query("DELETE FROM key_cooldowns WHERE cooldown_until_ms <= ? AND strikes = 0")
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected();
-        sqlx::query("PRAGMA optimize").execute(&self.pool).await?;
+        sqlx::query("PRAGMA optimize").execute(&self.writer).await?;
         Ok(Trimmed {
             request_log,
             suggestions,

@@ -108,7 +108,7 @@ impl Store {
                  origin = excluded.origin, limits = excluded.limits, aliases = excluded.aliases, \
                  updated_ms = excluded.updated_ms",
         ), route, now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -119,7 +119,7 @@ impl Store {
         routes: &[Route],
         now: EpochMs,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // Claim the seeding first, so two processes opening a new file never both seed.
         let claimed = sqlx::query(
             "UPDATE catalog_meta SET defaults_seeded = 1 WHERE id = 1 AND defaults_seeded = 0",
@@ -155,7 +155,7 @@ impl Store {
             .bind(enabled)
             .bind(now)
             .bind(route_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -171,7 +171,7 @@ impl Store {
             .bind(rank)
             .bind(now)
             .bind(route_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -179,7 +179,7 @@ impl Store {
     pub async fn delete_route(&self, route_id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM routes WHERE route_id = ?")
             .bind(route_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -191,7 +191,7 @@ impl Store {
         defaults: &[Route],
         now: EpochMs,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let removed = sqlx::query("DELETE FROM routes WHERE origin = 'default'")
             .execute(&mut *tx)
             .await?
@@ -212,7 +212,7 @@ impl Store {
 
     /// Replaces the whole catalog with `routes` in one transaction.
     pub async fn replace_routes(&self, routes: &[Route], now: EpochMs) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query("DELETE FROM routes").execute(&mut *tx).await?;
         for route in routes {
             bind_route(sqlx::query(

@@ -143,7 +143,7 @@ impl Store {
         .bind(now)
         .bind(decided_by)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -46,7 +46,7 @@ impl Store {
         .bind(&verdict.asked_route)
         .bind(verdict.created_ms)
         .bind(verdict.expires_ms)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! Benchmarks that drive the real gateway against the project's simulator and print what they saw.
 
 pub mod burst;
+pub mod load;
+pub mod overhead;
 
 /// The `p`-th percentile (0–100) of sorted samples, in milliseconds.
 pub fn percentile_ms(sorted: &[std::time::Duration], p: f64) -> f64 {
