@@ -68,6 +68,8 @@ cleanup() {
 trap cleanup EXIT
 
 # --- 1. binaries ---------------------------------------------------------------------------------
+# (Two checkouts sharing one CARGO_TARGET_DIR overwrite each other's target/release/NAME: a checkout
+# whose build is fresh does not copy its binary there again. Give each checkout its own folder.)
 step "release binaries (host build)"
 . /etc/os-release
 [ "${VERSION_CODENAME:-}" = bookworm ] || fail "the host is ${PRETTY_NAME:-unknown}, not Debian 12 bookworm: \
