@@ -101,7 +101,17 @@ impl Settings {
                 .with_list_parse_key("auth.api_keys")
                 .source(Some(env_vars)),
         );
-        let settings: Settings = builder.build()?.try_deserialize()?;
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
+        // `FREEROUTER__AUTH__ADMIN_TOKEN=` in a .env file means "no token", never "the empty token"
+        // (which a request without credentials would match).
+        settings
+            .auth
+            .admin_token
+            .take_if(|token| token.expose().trim().is_empty());
+        settings
+            .auth
+            .api_keys
+            .retain(|key| !key.expose().trim().is_empty());
         validate::validate(&settings)?;
         Ok(settings)
     }
@@ -110,6 +120,26 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_tokens_in_the_environment_mean_no_token() {
+        let settings = Settings::load(
+            &ConfigSource::default()
+                .with_var("FREEROUTER__AUTH__ADMIN_TOKEN", "")
+                .with_var("FREEROUTER__AUTH__API_KEYS", ""),
+        )
+        .unwrap();
+        assert!(settings.auth.admin_token.is_none());
+        assert!(settings.auth.api_keys.is_empty());
+        let spaced = Settings::load(
+            &ConfigSource::default()
+                .with_var("FREEROUTER__AUTH__ADMIN_TOKEN", "  ")
+                .with_var("FREEROUTER__AUTH__API_KEYS", "a,,b"),
+        )
+        .unwrap();
+        assert!(spaced.auth.admin_token.is_none());
+        assert_eq!(spaced.auth.api_keys.len(), 2);
+    }
 
     #[test]
     fn defaults_load_and_match_the_design() {
