@@ -3,6 +3,7 @@
 //! share in one atomic statement, so gateways sharing the file never overspend a key, and its cost
 //! does not grow with the day's traffic.
 
+use super::ledger_batch::{LedgerOp, OwnedAsk};
 use super::{Store, StoreError};
 use crate::config::Limits;
 use crate::quota::window::Usage;
@@ -25,7 +26,7 @@ pub struct ReservationAsk<'a> {
     pub route_limits: Limits,
 }
 
-fn limit(value: Option<u64>) -> Option<i64> {
+pub(super) fn limit(value: Option<u64>) -> Option<i64> {
     value.map(|v| v.min(i64::MAX as u64) as i64)
 }
 
@@ -87,7 +88,7 @@ macro_rules! usage_parts {
 
 /// Takes a reservation when every limit has room: ?1 provider, ?2 key, ?3 route, ?4 now,
 /// ?5 tokens, ?6 expiry, ?7–?10 the key's rpm/tpm/rpd/tpd, ?11 day start, ?12–?15 the route's.
-const RESERVE: &str = concat!(
+pub(super) const RESERVE: &str = concat!(
             "WITH parts (is_key, mr, mt, dr, dt) AS (",
             usage_parts!("?3", "?4", "?11"),
             "), used AS (
@@ -119,44 +120,35 @@ impl Store {
     /// Reserves in one statement; `Some(id)` when granted, `None` when a limit (or what the provider
     /// last said is left) has no room.
     pub async fn reserve(&self, ask: &ReservationAsk<'_>) -> Result<Option<i64>, StoreError> {
-        let id: Option<(i64,)> = sqlx::query_as(RESERVE)
-            .bind(ask.provider)
-            .bind(ask.key_id)
-            .bind(ask.route_id)
-            .bind(ask.now)
-            .bind(ask.tokens.min(i64::MAX as u64) as i64)
-            .bind(ask.expires_ms)
-            .bind(limit(ask.key_limits.rpm))
-            .bind(limit(ask.key_limits.tpm))
-            .bind(limit(ask.key_limits.rpd))
-            .bind(limit(ask.key_limits.tpd))
-            .bind(ask.day_start)
-            .bind(limit(ask.route_limits.rpm))
-            .bind(limit(ask.route_limits.tpm))
-            .bind(limit(ask.route_limits.rpd))
-            .bind(limit(ask.route_limits.tpd))
-            .fetch_optional(&self.writer)
-            .await?;
-        Ok(id.map(|(id,)| id))
+        self.ledger
+            .submit(LedgerOp::Reserve(OwnedAsk {
+                provider: ask.provider.to_string(),
+                key_id: ask.key_id.to_string(),
+                route_id: ask.route_id.to_string(),
+                tokens: ask.tokens,
+                now: ask.now,
+                expires_ms: ask.expires_ms,
+                day_start: ask.day_start,
+                key_limits: ask.key_limits,
+                route_limits: ask.route_limits,
+            }))
+            .await
     }
 
     /// Replaces a reservation's estimate with the real usage.
     pub async fn settle(&self, id: i64, tokens: u64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE quota_ledger SET tokens = ?, settled = 1 WHERE id = ?")
-            .bind(tokens.min(i64::MAX as u64) as i64)
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+        self.ledger
+            .submit(LedgerOp::Settle { id, tokens })
+            .await
+            .map(|_| ())
     }
 
     /// Gives a reservation back (the provider did not count the request).
     pub async fn release(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM quota_ledger WHERE id = ?")
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+        self.ledger
+            .submit(LedgerOp::Release { id })
+            .await
+            .map(|_| ())
     }
 
     /// What a key has used: across the provider (`route_id: None`) or on one route.

@@ -4,6 +4,7 @@ mod console;
 pub use console::{FailedRequest, ROLLUP_MS, Reasons, TrafficBucket};
 mod health;
 mod ledger;
+mod ledger_batch;
 pub use health::HealthRecords;
 pub use ledger::ReservationAsk;
 mod meta;
@@ -39,6 +40,8 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    #[error("the store is shutting down")]
+    Closed,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }
@@ -52,6 +55,7 @@ pub enum StoreError {
 pub struct Store {
     pool: SqlitePool,
     writer: SqlitePool,
+    ledger: ledger_batch::LedgerBatcher,
 }
 
 /// The files of `migrations/`, embedded (without sqlx's `macros` feature, which doubles build time).
@@ -126,7 +130,12 @@ impl Store {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        let store = Self { pool, writer };
+        let ledger = ledger_batch::LedgerBatcher::start(writer.clone());
+        let store = Self {
+            pool,
+            writer,
+            ledger,
+        };
         store.migrate().await?;
         Ok(store)
     }
