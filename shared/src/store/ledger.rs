@@ -121,7 +121,7 @@ impl Store {
     /// last said is left) has no room.
     pub async fn reserve(&self, ask: &ReservationAsk<'_>) -> Result<Option<i64>, StoreError> {
         self.ledger
-            .submit(LedgerOp::Reserve(OwnedAsk {
+            .submit(LedgerOp::Reserve(Box::new(OwnedAsk {
                 provider: ask.provider.to_string(),
                 key_id: ask.key_id.to_string(),
                 route_id: ask.route_id.to_string(),
@@ -131,7 +131,7 @@ impl Store {
                 day_start: ask.day_start,
                 key_limits: ask.key_limits,
                 route_limits: ask.route_limits,
-            }))
+            })))
             .await
     }
 

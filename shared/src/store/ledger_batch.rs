@@ -29,7 +29,7 @@ pub(super) struct OwnedAsk {
 
 #[derive(Debug)]
 pub(super) enum LedgerOp {
-    Reserve(OwnedAsk),
+    Reserve(Box<OwnedAsk>),
     Settle { id: i64, tokens: u64 },
     Release { id: i64 },
 }
