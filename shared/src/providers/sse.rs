@@ -42,6 +42,10 @@ impl SseParser {
     /// Feeds bytes; returns the events they completed.
     pub fn push(&mut self, mut bytes: &[u8]) -> Result<Vec<SseEvent>, SseTooLarge> {
         let mut events = Vec::new();
+        if bytes.is_empty() {
+            // An empty chunk says nothing about a `\r` that ended the previous one.
+            return Ok(events);
+        }
         if self.pending_cr && bytes.first() == Some(&b'\n') {
             bytes = &bytes[1..];
         }
@@ -129,6 +133,21 @@ impl SseParser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_chunk_between_cr_and_lf_does_not_end_the_event() {
+        let mut parser = SseParser::new(1024);
+        let mut events = parser.push(b"data: a\r").unwrap();
+        events.extend(parser.push(b"").unwrap());
+        events.extend(parser.push(b"\ndata: b\n\n").unwrap());
+        assert_eq!(
+            events,
+            vec![SseEvent {
+                event: None,
+                data: "a\nb".into()
+            }]
+        );
+    }
 
     fn parse_all(chunks: &[&[u8]]) -> Vec<SseEvent> {
         let mut parser = SseParser::new(1024);
