@@ -11,8 +11,8 @@ use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use freerouter::admin::{AdminError, catalog};
-use freerouter::maintenance::apply::{ApplyError, apply, reject_route};
-use freerouter::store::{SuggestionKind, SuggestionStatus};
+use freerouter::maintenance::apply::{self, ApplyError, apply};
+use freerouter::store::SuggestionStatus;
 use freerouter::time::now_ms;
 use serde::Deserialize;
 
@@ -182,16 +182,7 @@ pub async fn reject(
     }
     let outcome = async {
         let suggestion = pending(&state, form.id).await?;
-        let now = now_ms();
-        if suggestion.kind == SuggestionKind::AddRoute {
-            reject_route(&state.store, &suggestion.route_id, now).await?;
-        } else if !state
-            .store
-            .decide_suggestion(suggestion.id, SuggestionStatus::Rejected, "human", now)
-            .await?
-        {
-            return Err(AdminError::Apply(ApplyError::NotPending(suggestion.id)));
-        }
+        apply::reject(&state.store, &suggestion, "human", now_ms()).await?;
         Ok::<_, AdminError>(suggestion)
     }
     .await;

@@ -83,3 +83,24 @@ pub async fn reject_route(
     }
     Ok(suggestion)
 }
+
+/// Rejects a pending suggestion: a discovered route is removed (as `reject_route` does); any other
+/// suggestion is only closed.
+pub async fn reject(
+    store: &Store,
+    suggestion: &Suggestion,
+    who: &str,
+    now: EpochMs,
+) -> Result<(), ApplyError> {
+    if suggestion.kind == SuggestionKind::AddRoute {
+        reject_route(store, &suggestion.route_id, now).await?;
+        return Ok(());
+    }
+    if !store
+        .decide_suggestion(suggestion.id, SuggestionStatus::Rejected, who, now)
+        .await?
+    {
+        return Err(ApplyError::NotPending(suggestion.id));
+    }
+    Ok(())
+}
