@@ -80,12 +80,40 @@ fn bad_form(state: &AppState, headers: &HeaderMap, rejection: &FormRejection) ->
     )
 }
 
-/// The refusal page, unless the request may change things.
-fn refusal(state: &AppState, headers: &HeaderMap, csrf: &str) -> Option<Response> {
+/// A form that carries its CSRF token.
+trait WithCsrf {
+    fn csrf(&self) -> &str;
+}
+
+impl WithCsrf for RouteForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl WithCsrf for RankForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl WithCsrf for SuggestionForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// The form, when it was understood and the request may change things; else the page saying why not.
+fn admitted<F: WithCsrf>(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: Result<Form<F>, FormRejection>,
+) -> Result<F, Box<Response>> {
+    let Form(form) = form.map_err(|rejection| Box::new(bad_form(state, headers, &rejection)))?;
     let now = now_ms();
-    authorize_post(state, headers, csrf, now)
-        .err()
-        .map(|refusal| refused(refusal, &viewer(state, headers, now)))
+    authorize_post(state, headers, form.csrf(), now)
+        .map_err(|refusal| Box::new(refused(refusal, &viewer(state, headers, now))))?;
+    Ok(form)
 }
 
 pub async fn enable(
@@ -110,13 +138,10 @@ async fn set_enabled(
     form: Result<Form<RouteForm>, FormRejection>,
     enabled: bool,
 ) -> Response {
-    let Form(form) = match form {
+    let form = match admitted(&state, &headers, form) {
         Ok(form) => form,
-        Err(rejection) => return bad_form(&state, &headers, &rejection),
+        Err(refused) => return *refused,
     };
-    if let Some(refused) = refusal(&state, &headers, &form.csrf) {
-        return refused;
-    }
     match catalog::set_enabled(&state.store, &form.route, enabled, now_ms()).await {
         Ok(()) => done(if enabled { "enabled" } else { "disabled" }, &form.route),
         Err(error) => failed(&state, &headers, error),
@@ -128,13 +153,10 @@ pub async fn rank(
     headers: HeaderMap,
     form: Result<Form<RankForm>, FormRejection>,
 ) -> Response {
-    let Form(form) = match form {
+    let form = match admitted(&state, &headers, form) {
         Ok(form) => form,
-        Err(rejection) => return bad_form(&state, &headers, &rejection),
+        Err(refused) => return *refused,
     };
-    if let Some(refused) = refusal(&state, &headers, &form.csrf) {
-        return refused;
-    }
     match catalog::set_rank(&state.store, &form.route, form.rank, now_ms()).await {
         Ok(()) => done("ranked", &form.route),
         Err(error) => failed(&state, &headers, error),
@@ -147,13 +169,10 @@ pub async fn accept(
     headers: HeaderMap,
     form: Result<Form<SuggestionForm>, FormRejection>,
 ) -> Response {
-    let Form(form) = match form {
+    let form = match admitted(&state, &headers, form) {
         Ok(form) => form,
-        Err(rejection) => return bad_form(&state, &headers, &rejection),
+        Err(refused) => return *refused,
     };
-    if let Some(refused) = refusal(&state, &headers, &form.csrf) {
-        return refused;
-    }
     let outcome = async {
         let suggestion = pending(&state, form.id).await?;
         apply(&state.store, &suggestion, "human", now_ms()).await?;
@@ -173,13 +192,10 @@ pub async fn reject(
     headers: HeaderMap,
     form: Result<Form<SuggestionForm>, FormRejection>,
 ) -> Response {
-    let Form(form) = match form {
+    let form = match admitted(&state, &headers, form) {
         Ok(form) => form,
-        Err(rejection) => return bad_form(&state, &headers, &rejection),
+        Err(refused) => return *refused,
     };
-    if let Some(refused) = refusal(&state, &headers, &form.csrf) {
-        return refused;
-    }
     let outcome = async {
         let suggestion = pending(&state, form.id).await?;
         apply::reject(&state.store, &suggestion, "human", now_ms()).await?;
