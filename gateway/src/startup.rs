@@ -78,10 +78,13 @@ pub async fn spawn(
     let providers = resolve_providers(&settings, &source);
     let catalog = Arc::new(LiveCatalog::load(&store, providers.clone()).await?);
     let records = store.load_health(now).await?;
+    let max_cooldown_ms = settings.routing.max_cooldown_s.saturating_mul(1000);
     let health = Arc::new(HealthBoard::from_records(
         records.routes,
         records.keys,
         records.invalid_keys,
+        now,
+        max_cooldown_ms,
     ));
 
     let background = CancellationToken::new();
@@ -109,6 +112,9 @@ pub async fn spawn(
         engine,
         store: store.clone(),
         limiter,
+        streams: Arc::new(tokio::sync::Semaphore::new(
+            settings.limits.max_open_streams,
+        )),
         metrics,
         settings: settings.clone(),
         providers: Arc::new(providers),
@@ -228,10 +234,13 @@ async fn watch_catalog(state: AppState, token: CancellationToken) {
         if seen.is_some_and(|s| s.health != now.health) {
             match state.store.load_health(now_ms()).await {
                 Ok(records) => {
+                    let now = now_ms();
                     state.engine.health.replace(HealthBoard::from_records(
                         records.routes,
                         records.keys,
                         records.invalid_keys,
+                        now,
+                        state.settings.routing.max_cooldown_s.saturating_mul(1000),
                     ));
                     tracing::info!("route health reloaded after an outside reset");
                 }

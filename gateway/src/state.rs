@@ -9,6 +9,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use tokio::sync::Semaphore;
 
 #[derive(Clone)]
 pub struct AppState(pub Arc<Inner>);
@@ -19,6 +20,8 @@ pub struct Inner {
     pub store: Store,
     /// Upstream concurrency with its bounded queue.
     pub limiter: ConcurrencyLimiter,
+    /// Committed streams open at once (`limits.max_open_streams`).
+    pub streams: Arc<Semaphore>,
     pub metrics: PrometheusHandle,
     pub settings: Settings,
     /// Providers as configured (for provider status and diagnosis runs over HTTP).

@@ -19,6 +19,7 @@ const TEST_SETTINGS: &[(&str, &str)] = &[
     ("catalog.reload_interval_ms", "100"),
     ("storage.log_flush_ms", "50"),
     ("routing.header_timeout_ms", "1500"),
+    ("routing.stream_header_timeout_ms", "1500"),
     ("routing.first_token_timeout_ms", "1500"),
     ("routing.stream_idle_timeout_ms", "1500"),
     ("routing.retry_pause_ms", "20"),

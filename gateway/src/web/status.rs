@@ -142,12 +142,14 @@ fn keys_section(body: &mut String, records: &HealthRecords, now: EpochMs) {
             Esc(&key.reason),
         );
     }
-    for (provider, key_id) in &records.invalid_keys {
+    for mark in &records.invalid_keys {
         let _ = write!(
             body,
-            r#"<tr><td>{}</td><td><code>{}</code></td><td>every route</td><td><span class="badge bad">invalid</span></td><td>the provider refused it (401/403)</td></tr>"#,
-            Esc(provider),
-            Esc(key_id),
+            r#"<tr><td>{}</td><td><code>{}</code></td><td>every route</td><td><span class="badge bad">invalid</span></td><td>the provider refused it ({}); tried again in {}</td></tr>"#,
+            Esc(&mark.provider),
+            Esc(&mark.key_id),
+            mark.status,
+            duration((mark.retry_at_ms - now).max(0)),
         );
     }
     body.push_str("</tbody></table></section>");

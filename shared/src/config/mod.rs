@@ -99,6 +99,7 @@ impl Settings {
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("auth.api_keys")
+                .with_list_parse_key("routing.passthrough_fields")
                 .source(Some(env_vars)),
         );
         let mut settings: Settings = builder.build()?.try_deserialize()?;

@@ -29,6 +29,8 @@ pub struct ServerSettings {
     pub listen: String,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// A chat request's body must arrive within this once the request has its slot (else 408).
+    pub body_read_timeout_ms: u64,
     /// How long in-flight requests may finish after shutdown starts.
     pub shutdown_grace_s: u64,
 }
@@ -46,6 +48,8 @@ pub struct StorageSettings {
 #[serde(deny_unknown_fields)]
 pub struct LimitSettings {
     pub max_concurrent_requests: usize,
+    /// Committed streams open at once; beyond, a stream request gets 429 `too_many_streams`.
+    pub max_open_streams: usize,
     /// Seconds a request may wait in the queue for a slot (fractions allowed).
     pub queue_timeout_s: f64,
     pub max_queue: usize,
@@ -65,10 +69,17 @@ pub struct RoutingSettings {
     pub connect_timeout_ms: u64,
     /// No response headers within this ⇒ next route, never this one again in the request.
     pub header_timeout_ms: u64,
+    /// The same for a streamed request: providers send a stream's headers at once, so silence
+    /// is noticed sooner (a careful client gives up after about 10 s).
+    pub stream_header_timeout_ms: u64,
     /// Headers but no first token within this ⇒ next route.
     pub first_token_timeout_ms: u64,
     /// A committed stream silent this long is rescued.
     pub stream_idle_timeout_ms: u64,
+    /// A committed stream ends by this long after its request arrived, however well it flows.
+    pub stream_total_timeout_ms: u64,
+    /// A client that takes no chunk of its stream for this long is dropped (its quota settled).
+    pub stream_send_timeout_ms: u64,
     /// A 429 whose reset is at most this far is waited for, then the same route retried once.
     pub near_reset_ms: u64,
     /// Jittered pause before retrying a 5xx or a reset on the same route.
@@ -77,7 +88,14 @@ pub struct RoutingSettings {
     pub hintless_429_tries: u32,
     /// First cooldown after hint-less 429s; doubles each time, capped by `max_cooldown_ms`.
     pub base_cooldown_ms: u64,
+    /// The cap of that escalation.
     pub max_cooldown_ms: u64,
+    /// No cooldown of any kind lasts longer, whatever a reset header says (long enough for a
+    /// provider's daily reset).
+    pub max_cooldown_s: u64,
+    /// A route marked `potentially_outdated`, or a key marked invalid, is tried again after this
+    /// long (doubling on each repeat, up to `max_cooldown_s`), so a lone gateway recovers by itself.
+    pub reprobe_after_ms: u64,
     /// Consecutive failures after which a route cools (outage) and then gets half-open probes.
     pub outage_after_failures: u32,
     pub outage_cooldown_ms: u64,
@@ -91,6 +109,10 @@ pub struct RoutingSettings {
     pub max_upstream_body_bytes: usize,
     /// After `finish_reason`, how long to wait for a usage chunk or `[DONE]`.
     pub stream_tail_grace_ms: u64,
+    /// Client request fields sent upstream beyond OpenAI's chat fields and what each adapter
+    /// declares (see `routing::fields`): provider routing and billing fields are dropped unless named.
+    #[serde(default)]
+    pub passthrough_fields: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -193,6 +215,7 @@ pub const DEFAULTS_TOML: &str = r#"
 [server]
 listen = "127.0.0.1:8000"
 max_body_bytes = 4194304
+body_read_timeout_ms = 15000
 shutdown_grace_s = 20
 
 [storage]
@@ -202,6 +225,7 @@ log_flush_ms = 250
 
 [limits]
 max_concurrent_requests = 20
+max_open_streams = 256
 queue_timeout_s = 30.0
 max_queue = 200
 per_client_burst = 120
@@ -212,13 +236,18 @@ attempt_budget = 8
 deadline_ms = 120000
 connect_timeout_ms = 5000
 header_timeout_ms = 30000
+stream_header_timeout_ms = 10000
 first_token_timeout_ms = 10000
 stream_idle_timeout_ms = 10000
+stream_total_timeout_ms = 1800000
+stream_send_timeout_ms = 30000
 near_reset_ms = 3000
 retry_pause_ms = 250
 hintless_429_tries = 3
 base_cooldown_ms = 10000
 max_cooldown_ms = 600000
+max_cooldown_s = 93600
+reprobe_after_ms = 900000
 outage_after_failures = 3
 outage_cooldown_ms = 15000
 repeated_after = 3

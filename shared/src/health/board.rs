@@ -1,9 +1,9 @@
 //! The in-memory health board the hot path reads; every change it makes is returned for persisting.
 
-use super::state::{HealthState, KeyCooldown, RouteHealth};
+use super::state::{HealthState, InvalidKey, KeyCooldown, RouteHealth, backoff_ms};
 use crate::config::RoutingSettings;
 use crate::time::EpochMs;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// A change to persist (the gateway hands these to its store writer).
@@ -11,13 +11,16 @@ use std::sync::Mutex;
 pub enum HealthChange {
     Route(RouteHealth),
     Key(KeyCooldown),
-    KeyInvalid {
+    KeyInvalid(InvalidKey),
+    /// A key marked invalid answered again.
+    KeyValid {
         provider: String,
         key_id: String,
-        since_ms: EpochMs,
-        status: u16,
     },
 }
+
+/// The longest any cooldown lasts unless the settings say otherwise (`routing.max_cooldown_s`).
+pub const DEFAULT_MAX_COOLDOWN_MS: u64 = 26 * 3_600_000;
 
 /// Failures as far as route health is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,7 +41,7 @@ type KeyCooldowns = HashMap<String, HashMap<String, HashMap<String, KeyCooldown>
 struct Board {
     routes: HashMap<String, RouteHealth>,
     keys: KeyCooldowns,
-    invalid: HashMap<String, HashSet<String>>,
+    invalid: HashMap<String, HashMap<String, InvalidKey>>,
 }
 
 impl Board {
@@ -58,10 +61,11 @@ impl Board {
             .max()
     }
 
-    fn key_invalid(&self, provider: &str, key_id: &str) -> bool {
+    fn key_invalid(&self, provider: &str, key_id: &str, now: EpochMs) -> bool {
         self.invalid
             .get(provider)
-            .is_some_and(|keys| keys.contains(key_id))
+            .and_then(|keys| keys.get(key_id))
+            .is_some_and(|mark| mark.retry_at_ms > now)
     }
 
     fn key_entry(&mut self, provider: &str, key_id: &str, route_id: &str) -> &mut KeyCooldown {
@@ -123,32 +127,52 @@ impl HealthView<'_> {
             .key_cooling_until(provider, key_id, route_id, now)
     }
 
-    pub fn key_invalid(&self, provider: &str, key_id: &str) -> bool {
-        self.board.key_invalid(provider, key_id)
+    /// Whether the key is refused now (a mark whose retry time has come reads as usable).
+    pub fn key_invalid(&self, provider: &str, key_id: &str, now: EpochMs) -> bool {
+        self.board.key_invalid(provider, key_id, now)
     }
 }
 
 /// Route and key health shared by all requests of one gateway.
-#[derive(Default)]
 pub struct HealthBoard {
     board: Mutex<Board>,
+    /// No cooldown lasts longer than this from when it is set.
+    max_cooldown_ms: u64,
+}
+
+impl Default for HealthBoard {
+    fn default() -> Self {
+        Self {
+            board: Mutex::default(),
+            max_cooldown_ms: DEFAULT_MAX_COOLDOWN_MS,
+        }
+    }
 }
 
 impl HealthBoard {
-    /// A board holding what the store remembered.
+    /// A board holding what the store remembered, with every cooldown capped at
+    /// `max_cooldown_ms` from `now` (one written before the cap existed, or by an older version,
+    /// does not bench a key for a year).
     pub fn from_records(
         routes: Vec<RouteHealth>,
         keys: Vec<KeyCooldown>,
-        invalid: Vec<(String, String)>,
+        invalid: Vec<InvalidKey>,
+        now: EpochMs,
+        max_cooldown_ms: u64,
     ) -> Self {
+        let cap = now.saturating_add(max_cooldown_ms as EpochMs);
         let mut board = Board {
             routes: routes
                 .into_iter()
-                .map(|r| (r.route_id.clone(), r))
+                .map(|mut r| {
+                    r.cooldown_until_ms = r.cooldown_until_ms.min(cap);
+                    (r.route_id.clone(), r)
+                })
                 .collect(),
             ..Board::default()
         };
-        for key in keys {
+        for mut key in keys {
+            key.until_ms = key.until_ms.min(cap);
             let (provider, key_id, route_id) = (
                 key.provider.clone(),
                 key.key_id.clone(),
@@ -156,12 +180,23 @@ impl HealthBoard {
             );
             *board.key_entry(&provider, &key_id, &route_id) = key;
         }
-        for (provider, key_id) in invalid {
-            board.invalid.entry(provider).or_default().insert(key_id);
+        for mut mark in invalid {
+            mark.retry_at_ms = mark.retry_at_ms.min(cap);
+            board
+                .invalid
+                .entry(mark.provider.clone())
+                .or_default()
+                .insert(mark.key_id.clone(), mark);
         }
         Self {
             board: Mutex::new(board),
+            max_cooldown_ms,
         }
+    }
+
+    /// The latest end a cooldown set at `now` may have.
+    fn capped(&self, until_ms: EpochMs, now: EpochMs) -> EpochMs {
+        until_ms.min(now.saturating_add(self.max_cooldown_ms as EpochMs))
     }
 
     /// Replaces everything (after a health reset made by another process).
@@ -199,8 +234,17 @@ impl HealthBoard {
             .key_cooling_until(provider, key_id, route_id, now)
     }
 
-    pub fn key_invalid(&self, provider: &str, key_id: &str) -> bool {
-        self.lock().key_invalid(provider, key_id)
+    pub fn key_invalid(&self, provider: &str, key_id: &str, now: EpochMs) -> bool {
+        self.lock().key_invalid(provider, key_id, now)
+    }
+
+    /// The keys marked invalid (their retry times included).
+    pub fn invalid_keys(&self) -> Vec<InvalidKey> {
+        self.lock()
+            .invalid
+            .values()
+            .flat_map(|keys| keys.values().cloned())
+            .collect()
     }
 
     /// A success: counters back to zero, state healthy. Returns a change only when something changed.
@@ -257,7 +301,14 @@ impl HealthBoard {
             RouteFailure::NotFound => {
                 health.consecutive_not_found += 1;
                 if health.consecutive_not_found >= settings.repeated_after {
+                    // Tried again after a backoff that doubles with every repeat.
+                    let repeats = health.consecutive_not_found - settings.repeated_after + 1;
                     health.state = HealthState::PotentiallyOutdated;
+                    health.cooldown_until_ms = now.saturating_add(backoff_ms(
+                        settings.reprobe_after_ms,
+                        repeats,
+                        settings.max_cooldown_s.saturating_mul(1000),
+                    ) as EpochMs);
                 }
             }
         }
@@ -277,6 +328,7 @@ impl HealthBoard {
             .routes
             .entry(route_id.to_string())
             .or_insert_with(|| RouteHealth::new(route_id));
+        let until_ms = until_ms.min(now.saturating_add(self.max_cooldown_ms as EpochMs));
         health.state = HealthState::Cooling;
         health.cooldown_until_ms = health.cooldown_until_ms.max(until_ms);
         health.last_error = Some(reason.to_string());
@@ -284,7 +336,7 @@ impl HealthBoard {
         HealthChange::Route(health.clone())
     }
 
-    /// A key rests on a route until the reset the provider gave.
+    /// A key rests on a route until the reset the provider gave (at most the cap from `now`).
     pub fn cool_key(
         &self,
         provider: &str,
@@ -292,7 +344,9 @@ impl HealthBoard {
         route_id: &str,
         until_ms: EpochMs,
         reason: &str,
+        now: EpochMs,
     ) -> HealthChange {
+        let until_ms = self.capped(until_ms, now);
         let mut board = self.lock();
         let entry = board.key_entry(provider, key_id, route_id);
         // A later answer must never shorten a longer rest (a daily quota, an escalation).
@@ -329,28 +383,58 @@ impl HealthBoard {
         HealthChange::Key(entry.clone())
     }
 
-    /// A key the provider refused (401/403) is not used until it is seen working again.
+    /// A key the provider refused (401/403) rests until it is seen working again, or until its
+    /// retry time, when one request tries it (a lone gateway recovers a key that was refused by
+    /// a provider's hiccup); each refusal in a row doubles the wait.
     pub fn mark_key_invalid(
         &self,
         provider: &str,
         key_id: &str,
         status: u16,
         now: EpochMs,
+        settings: &RoutingSettings,
     ) -> HealthChange {
-        self.lock()
+        let mut board = self.lock();
+        let previous = board
+            .invalid
+            .get(provider)
+            .and_then(|keys| keys.get(key_id));
+        let strikes = previous.map_or(0, |mark| mark.strikes).saturating_add(1);
+        let since_ms = previous.map_or(now, |mark| mark.since_ms);
+        let wait = backoff_ms(
+            settings.reprobe_after_ms,
+            strikes,
+            settings.max_cooldown_s.saturating_mul(1000),
+        );
+        let mark = InvalidKey {
+            provider: provider.to_string(),
+            key_id: key_id.to_string(),
+            since_ms,
+            status,
+            retry_at_ms: self.capped(now.saturating_add(wait as EpochMs), now),
+            strikes,
+        };
+        board
             .invalid
             .entry(provider.to_string())
             .or_default()
-            .insert(key_id.to_string());
-        HealthChange::KeyInvalid {
-            provider: provider.to_string(),
-            key_id: key_id.to_string(),
-            since_ms: now,
-            status,
-        }
+            .insert(key_id.to_string(), mark.clone());
+        HealthChange::KeyInvalid(mark)
     }
 
-    /// A context-length refusal teaches the route's real window.
+    /// A key answered: a mark it had is lifted (`None` when there was none, the usual case).
+    pub fn key_answered(&self, provider: &str, key_id: &str) -> Option<HealthChange> {
+        let mut board = self.lock();
+        let keys = board.invalid.get_mut(provider)?;
+        keys.remove(key_id)?;
+        Some(HealthChange::KeyValid {
+            provider: provider.to_string(),
+            key_id: key_id.to_string(),
+        })
+    }
+
+    /// A structured context-length refusal teaches the route's real window (the caller has
+    /// checked the number is plausible).
     pub fn learn_context_window(&self, route_id: &str, window: u64) -> HealthChange {
         let mut board = self.lock();
         let health = board
@@ -414,8 +498,8 @@ mod tests {
     fn a_shorter_cooldown_never_replaces_a_longer_one_and_old_strikes_are_forgotten() {
         let board = HealthBoard::default();
         let settings = routing();
-        board.cool_key("p", "k", "*", 86_400_000, "daily_quota");
-        board.cool_key("p", "k", "*", 2_000, "quota_headers_zero");
+        board.cool_key("p", "k", "*", 86_400_000, "daily_quota", 0);
+        board.cool_key("p", "k", "*", 2_000, "quota_headers_zero", 0);
         assert_eq!(board.key_cooling_until("p", "k", "r", 0), Some(86_400_000));
         for _ in 0..5 {
             board.escalate_key("p", "k", "r", 0, &settings);
@@ -431,15 +515,68 @@ mod tests {
     }
 
     #[test]
-    fn repeated_not_found_marks_a_route_potentially_outdated() {
+    fn repeated_not_found_marks_a_route_outdated_until_a_reprobe_that_backs_off() {
         let board = HealthBoard::default();
         let settings = routing();
         for _ in 0..settings.repeated_after {
             board.record_failure("p/m", RouteFailure::NotFound, "404", 0, &settings);
         }
+        let reprobe = settings.reprobe_after_ms as EpochMs;
+        let health = board.route("p/m").unwrap();
         assert_eq!(
-            board.route("p/m").unwrap().effective_state(i64::MAX),
+            health.effective_state(reprobe - 1),
             HealthState::PotentiallyOutdated
         );
+        assert_eq!(
+            health.effective_state(reprobe),
+            HealthState::Healthy,
+            "re-probed"
+        );
+        // The re-probe finds it gone again: twice as long this time.
+        board.record_failure("p/m", RouteFailure::NotFound, "404", reprobe, &settings);
+        let health = board.route("p/m").unwrap();
+        assert_eq!(health.cooldown_until_ms, reprobe + 2 * reprobe);
+        assert!(board.record_success("p/m", 4 * reprobe).is_some());
+        assert_eq!(board.route("p/m").unwrap().state, HealthState::Healthy);
+    }
+
+    #[test]
+    fn an_invalid_key_is_retried_after_a_backoff_and_cleared_when_it_answers() {
+        let board = HealthBoard::default();
+        let settings = routing();
+        let reprobe = settings.reprobe_after_ms as EpochMs;
+        board.mark_key_invalid("p", "k", 401, 0, &settings);
+        assert!(board.key_invalid("p", "k", reprobe - 1));
+        assert!(!board.key_invalid("p", "k", reprobe), "tried again");
+        board.mark_key_invalid("p", "k", 401, reprobe, &settings);
+        assert!(
+            board.key_invalid("p", "k", 3 * reprobe - 1),
+            "waits twice as long"
+        );
+        assert!(board.key_answered("p", "k").is_some());
+        assert!(!board.key_invalid("p", "k", 0));
+        assert!(board.key_answered("p", "k").is_none(), "nothing to clear");
+    }
+
+    #[test]
+    fn no_cooldown_outlasts_the_cap_even_one_loaded_from_the_store() {
+        let board = HealthBoard::default();
+        let year = 366 * 86_400_000;
+        let HealthChange::Key(k) = board.cool_key("p", "k", "*", year, "rate_limited", 1_000)
+        else {
+            panic!("a key change")
+        };
+        assert_eq!(k.until_ms, 1_000 + DEFAULT_MAX_COOLDOWN_MS as EpochMs);
+        let loaded = HealthBoard::from_records(
+            Vec::new(),
+            vec![KeyCooldown {
+                until_ms: year,
+                ..k
+            }],
+            Vec::new(),
+            5_000,
+            60_000,
+        );
+        assert_eq!(loaded.key_cooling_until("p", "k", "r", 5_000), Some(65_000));
     }
 }

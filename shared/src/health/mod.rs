@@ -4,4 +4,4 @@ mod board;
 mod state;
 
 pub use board::{HealthBoard, HealthChange, HealthView, RouteFailure, RouteGlance};
-pub use state::{HealthState, KeyCooldown, RouteHealth};
+pub use state::{HealthState, InvalidKey, KeyCooldown, RouteHealth, backoff_ms};

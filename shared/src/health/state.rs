@@ -74,15 +74,39 @@ impl RouteHealth {
         }
     }
 
-    /// The state as of `now`: a cooldown that has run out reads as healthy (half-open).
+    /// The state as of `now`: a cooldown that has run out reads as healthy (half-open). An
+    /// outdated route is tried again once its re-probe time has come (the gateway finds out by
+    /// itself whether the model is back, without waiting for the maintainer).
     pub fn effective_state(&self, now: EpochMs) -> HealthState {
         match self.state {
-            HealthState::Cooling | HealthState::TooSlow if self.cooldown_until_ms <= now => {
+            HealthState::Cooling | HealthState::TooSlow | HealthState::PotentiallyOutdated
+                if self.cooldown_until_ms <= now =>
+            {
                 HealthState::Healthy
             }
             state => state,
         }
     }
+}
+
+/// A key a provider refused (401/403): not used until `retry_at_ms`, when one request tries it
+/// again; each repeat doubles the wait.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InvalidKey {
+    pub provider: String,
+    pub key_id: String,
+    pub since_ms: EpochMs,
+    pub status: u16,
+    pub retry_at_ms: EpochMs,
+    /// Refusals in a row.
+    pub strikes: u32,
+}
+
+/// `base` doubled for each strike after the first, capped.
+pub fn backoff_ms(base_ms: u64, strikes: u32, cap_ms: u64) -> u64 {
+    base_ms
+        .saturating_mul(1u64 << strikes.saturating_sub(1).min(30))
+        .min(cap_ms)
 }
 
 /// A key resting on one route (or on all of a provider's routes when `route_id` is `*`).

@@ -12,6 +12,7 @@ use crate::catalog::{ApiKey, Origin, Provider, Route, route_id};
 use crate::config::Limits;
 use crate::health::HealthState;
 use crate::metrics as m;
+use crate::providers::body::JsonObject;
 use crate::providers::{
     FailureKind, ProviderAdapter, UpstreamCall, adapter_for, list_models, send_chat,
 };
@@ -231,7 +232,9 @@ impl Maintenance {
         let call = UpstreamCall {
             provider,
             key,
-            body: json!({"model": model, "messages": [{"role": "user", "content": "Reply with OK."}], "max_tokens": 1}),
+            body: JsonObject::from_value(
+                &json!({"model": model, "messages": [{"role": "user", "content": "Reply with OK."}], "max_tokens": 1}),
+            ),
             stream: false,
             header_timeout: timeout,
             idle_timeout: timeout,

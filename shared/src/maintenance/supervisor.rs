@@ -4,8 +4,8 @@
 
 use super::Maintenance;
 use crate::catalog::{Provider, Route};
+use crate::providers::body::JsonObject;
 use crate::providers::{UpstreamCall, UpstreamReply, adapter_for, send_chat};
-use crate::routing::chunk::text_of;
 use crate::store::Verdict;
 use crate::time::EpochMs;
 use serde_json::{Value, json};
@@ -176,12 +176,12 @@ impl Maintenance {
         let call = UpstreamCall {
             provider: supervisor,
             key: supervisor.keys.first(),
-            body: json!({
+            body: JsonObject::from_value(&json!({
                 "model": route.upstream_model,
                 "messages": [{"role": "user", "content": question(provider, model, entry)}],
                 "temperature": 0,
                 "max_tokens": 400,
-            }),
+            })),
             stream: false,
             header_timeout: timeout * 3,
             idle_timeout: timeout,
@@ -189,9 +189,7 @@ impl Maintenance {
             now,
         };
         let content = match send_chat(adapter.as_ref(), &self.http, call).await {
-            Ok(UpstreamReply::Complete { json, .. }) => {
-                text_of(json.pointer("/choices/0/message/content"))
-            }
+            Ok(UpstreamReply::Complete { info, .. }) => info.content,
             Ok(UpstreamReply::Stream { .. }) => String::new(),
             Err(failure) => {
                 return closed(

@@ -2,8 +2,9 @@
 //! `content: null` is refused (it must be a string).
 
 use super::ProviderAdapter;
+use super::body::JsonObject;
 use crate::catalog::Provider;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 pub struct Cloudflare;
 
@@ -27,13 +28,22 @@ impl ProviderAdapter for Cloudflare {
         with_account(provider, format!("{}/models", provider.base_url))
     }
 
-    fn prepare_body(&self, body: &mut Map<String, Value>) {
-        if let Some(messages) = body.get_mut("messages").and_then(Value::as_array_mut) {
-            for message in messages {
-                if message.get("content").is_some_and(Value::is_null) {
-                    message["content"] = Value::String(String::new());
+    fn prepare_body(&self, body: &mut JsonObject) {
+        // Most bodies have no `null` at all: only those are parsed and rewritten.
+        if !body
+            .get("messages")
+            .is_some_and(|m| m.get().contains("null"))
+        {
+            return;
+        }
+        body.edit(&["messages"], |body| {
+            if let Some(messages) = body.get_mut("messages").and_then(Value::as_array_mut) {
+                for message in messages {
+                    if message.get("content").is_some_and(Value::is_null) {
+                        message["content"] = Value::String(String::new());
+                    }
                 }
             }
-        }
+        });
     }
 }

@@ -1,7 +1,7 @@
 //! Cohere's compatibility API (`/compatibility/v1`): refuses `parallel_tool_calls`.
 
 use super::ProviderAdapter;
-use serde_json::{Map, Value};
+use super::body::JsonObject;
 
 pub struct Cohere;
 
@@ -10,7 +10,7 @@ impl ProviderAdapter for Cohere {
         "cohere"
     }
 
-    fn prepare_body(&self, body: &mut Map<String, Value>) {
+    fn prepare_body(&self, body: &mut JsonObject) {
         body.remove("parallel_tool_calls");
     }
 }

@@ -19,16 +19,23 @@ pub enum FailureKind {
     RateLimited,
     /// 5xx.
     Server,
-    /// The model does not exist (404, 410, or a 400 that says so).
+    /// The model does not exist (404, 410, or a structured model-not-found code).
     NotFound,
+    /// The route cannot take this request (a capability it lacks): the next route may.
+    Unsupported,
+    /// A structured context-length refusal (`context_length_exceeded`, or a provider's documented
+    /// wording at the start of its message).
     ContextLength,
+    /// A moderation or safety refusal, 400 or 403: the request's own doing.
     ContentPolicy,
-    /// 401/403.
+    /// 401, or a 403 that is not a moderation refusal.
     Auth,
     /// 402.
     PaymentRequired,
-    /// 413 (over a per-minute token limit).
+    /// 413: this request is too large for the route (e.g. over its per-minute token limit).
     TooLarge,
+    /// A 3xx: redirects are never followed (they would carry the key elsewhere).
+    Redirect,
     EmptyCompletion,
     /// A 2xx whose body is not the JSON or SSE it should be.
     Malformed,
@@ -50,6 +57,8 @@ impl FailureKind {
             FailureKind::RateLimited => "429",
             FailureKind::Server => "5xx",
             FailureKind::NotFound => "not_found",
+            FailureKind::Unsupported => "unsupported",
+            FailureKind::Redirect => "redirect",
             FailureKind::ContextLength => "context_length",
             FailureKind::ContentPolicy => "content_policy",
             FailureKind::Auth => "auth",
@@ -73,6 +82,8 @@ pub struct UpstreamFailure {
     /// The upstream's raw error body, returned as-is when the client gets it.
     pub body: Option<Bytes>,
     pub rate: RateLimitInfo,
+    /// The window a context-length refusal states, when its documented form gives one.
+    pub stated_window: Option<u64>,
 }
 
 impl UpstreamFailure {
@@ -83,6 +94,7 @@ impl UpstreamFailure {
             message: message.into(),
             body: None,
             rate: RateLimitInfo::default(),
+            stated_window: None,
         }
     }
 }
@@ -121,34 +133,73 @@ fn mentions(haystack: &str, needles: &[&str]) -> bool {
     needles.iter().any(|n| haystack.contains(n))
 }
 
-/// Classifies a non-2xx answer.
+/// Whether one of the error's structured codes (`error.code`, `error.type`, `code`) is one of these.
+fn has_code(code: &str, codes: &[&str]) -> bool {
+    code.split_whitespace()
+        .any(|c| codes.iter().any(|known| c.eq_ignore_ascii_case(known)))
+}
+
+/// The documented wordings of context-length refusals, as their messages *begin* (so text a
+/// client made the upstream echo back, inside an invalid-value message, is not one), each with
+/// the phrase the window's number follows.
+const CONTEXT_FORMS: &[(&str, &str)] = &[
+    // OpenAI, vLLM-served providers (Cerebras, SambaNova, NVIDIA, …)
+    (
+        "this model's maximum context length is",
+        "maximum context length is",
+    ),
+    // OpenRouter
+    (
+        "this endpoint's maximum context length is",
+        "maximum context length is",
+    ),
+    // Gemini
+    (
+        "the input token count",
+        "maximum number of tokens allowed (",
+    ),
+    // Anthropic-style
+    ("prompt is too long:", " > "),
+    // Mistral
+    ("prompt contains", "too large for model with "),
+];
+
+/// `Some(stated window)` (`Some(None)` when unstated) for a structured context-length refusal.
+fn context_refusal(code: &str, message: &str) -> Option<Option<u64>> {
+    let lower = message.trim_start().to_ascii_lowercase();
+    let form = CONTEXT_FORMS
+        .iter()
+        .find(|(start, _)| lower.starts_with(start));
+    if let Some((_, before_number)) = form {
+        let window = lower
+            .find(before_number)
+            .and_then(|at| number_at(&lower[at + before_number.len()..]));
+        return Some(window);
+    }
+    if has_code(code, &["context_length_exceeded"]) {
+        // The code is structured; a number is only trusted in a documented wording.
+        return Some(None);
+    }
+    None
+}
+
+/// The number at the start of `text` ("8192", "4,096"), if any.
+fn number_at(text: &str) -> Option<u64> {
+    let digits: String = text
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ',')
+        .filter(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// Classifies a non-2xx answer. Shared state changes hang on this, so a kind that marks a key or
+/// route comes only from a status or a structured code, never from words that might be the
+/// client's own text echoed back.
 pub fn classify_error_response(status: u16, body: Bytes, rate: RateLimitInfo) -> UpstreamFailure {
     let (message, code) = error_text(&body);
     let text = format!("{code} {message}").to_ascii_lowercase();
-    let says_context = mentions(
-        &text,
-        &[
-            "context_length",
-            "context length",
-            "context window",
-            "maximum context",
-            "prompt is too long",
-            "too many tokens",
-        ],
-    );
-    let says_not_found = mentions(
-        &text,
-        &[
-            "model_not_found",
-            "model not found",
-            "does not exist",
-            "no endpoints found",
-            "unknown model",
-            "invalid model",
-            "model_decommissioned",
-            "decommissioned",
-        ],
-    );
     let says_policy = mentions(
         &text,
         &[
@@ -161,15 +212,28 @@ pub fn classify_error_response(status: u16, body: Bytes, rate: RateLimitInfo) ->
             "moderation",
         ],
     );
+    let model_not_found = has_code(
+        &code,
+        &[
+            "model_not_found",
+            "model_decommissioned",
+            "invalid_model",
+            "model_not_available",
+        ],
+    );
+    let context = context_refusal(&code, &message);
     let kind = match status {
+        300..=399 => FailureKind::Redirect,
         429 => FailureKind::RateLimited,
         500..=599 => FailureKind::Server,
+        // A moderation refusal is the request's doing, not the key's.
+        403 if says_policy => FailureKind::ContentPolicy,
         401 | 403 => FailureKind::Auth,
         402 => FailureKind::PaymentRequired,
         413 => FailureKind::TooLarge,
         404 | 410 => FailureKind::NotFound,
-        _ if says_context => FailureKind::ContextLength,
-        _ if says_not_found => FailureKind::NotFound,
+        _ if context.is_some() => FailureKind::ContextLength,
+        _ if model_not_found => FailureKind::NotFound,
         _ if says_policy => FailureKind::ContentPolicy,
         _ => FailureKind::ClientError,
     };
@@ -183,6 +247,7 @@ pub fn classify_error_response(status: u16, body: Bytes, rate: RateLimitInfo) ->
         },
         body: Some(body),
         rate,
+        stated_window: context.flatten(),
     }
 }
 
@@ -219,6 +284,7 @@ mod tests {
             ),
             FailureKind::NotFound
         );
+        assert_eq!(kind(302, ""), FailureKind::Redirect);
         assert_eq!(
             kind(
                 400,
@@ -233,6 +299,47 @@ mod tests {
         assert_eq!(kind(401, "{}"), FailureKind::Auth);
         assert_eq!(kind(402, "{}"), FailureKind::PaymentRequired);
         assert_eq!(kind(413, "{}"), FailureKind::TooLarge);
+    }
+
+    #[test]
+    fn words_the_client_could_have_provoked_mark_nothing() {
+        // An invalid-value message echoing the client's text.
+        let echo = r#"{"error":{"message":"Invalid value for 'stop': 'This model's maximum context length is 1 tokens; model does not exist'","code":"invalid_value"}}"#;
+        assert_eq!(kind(400, echo), FailureKind::ClientError);
+        // OpenRouter's moderation refusal is a 403 about the input, not the key.
+        let flagged = r#"{"error":{"message":"Your chosen model requires moderation and your input was flagged for \"violence\"","code":403,"metadata":{"reasons":["violence"],"flagged_input":"..."}}}"#;
+        assert_eq!(kind(403, flagged), FailureKind::ContentPolicy);
+        assert_eq!(
+            kind(403, r#"{"error":{"message":"Forbidden"}}"#),
+            FailureKind::Auth
+        );
+    }
+
+    #[test]
+    fn a_documented_context_refusal_states_its_window() {
+        let cases = [
+            (
+                r#"{"error":{"message":"This model's maximum context length is 8192 tokens. However, you requested 9000 tokens","code":null}}"#,
+                Some(8192),
+            ),
+            (
+                r#"{"error":{"message":"This endpoint's maximum context length is 131,072 tokens. However, you requested about 200000 tokens"}}"#,
+                Some(131_072),
+            ),
+            (
+                r#"{"error":{"message":"The input token count (1234567) exceeds the maximum number of tokens allowed (1048576).","status":"INVALID_ARGUMENT"}}"#,
+                Some(1_048_576),
+            ),
+            (
+                r#"{"error":{"message":"Please reduce the length of the messages or completion.","code":"context_length_exceeded"}}"#,
+                None,
+            ),
+        ];
+        for (body, window) in cases {
+            let failure = classify_error_response(400, Bytes::from(body), RateLimitInfo::default());
+            assert_eq!(failure.kind, FailureKind::ContextLength, "{body}");
+            assert_eq!(failure.stated_window, window, "{body}");
+        }
     }
 
     #[test]

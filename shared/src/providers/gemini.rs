@@ -2,7 +2,8 @@
 //! requests name them without the prefix.
 
 use super::ProviderAdapter;
-use serde_json::{Map, Value};
+use super::body::JsonObject;
+use serde_json::Value;
 
 pub struct Gemini;
 
@@ -17,11 +18,11 @@ impl ProviderAdapter for Gemini {
         listed.strip_prefix(PREFIX).unwrap_or(listed).to_string()
     }
 
-    fn prepare_body(&self, body: &mut Map<String, Value>) {
-        if let Some(Value::String(model)) = body.get_mut("model")
+    fn prepare_body(&self, body: &mut JsonObject) {
+        if let Some(Value::String(model)) = body.get_value("model")
             && let Some(bare) = model.strip_prefix(PREFIX)
         {
-            *model = bare.to_string();
+            body.set("model", &Value::String(bare.to_string()));
         }
     }
 }

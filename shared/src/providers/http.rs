@@ -1,6 +1,7 @@
 //! The HTTP flow every adapter shares: send a chat request through the adapter's hooks, read the
 //! answer within its bounds, classify failures; and list a provider's models.
 
+use super::answer::CompletionInfo;
 use super::{
     EventStream, FailureKind, ProviderAdapter, RateLimitInfo, SseParser, StreamFault, UpstreamCall,
     UpstreamFailure, UpstreamReply, classify_error_response, read_bounded,
@@ -31,9 +32,7 @@ async fn send(
 ) -> Result<UpstreamReply, UpstreamFailure> {
     let url = adapter.chat_url(call.provider);
     let mut body = call.body;
-    if let Some(map) = body.as_object_mut() {
-        adapter.prepare_body(map);
-    }
+    adapter.prepare_body(&mut body);
     let request = http
         .post(url)
         .header(CONTENT_TYPE, "application/json")
@@ -45,7 +44,7 @@ async fn send(
                 "application/json"
             },
         )
-        .body(serde_json::to_vec(&body).unwrap_or_default());
+        .body(body.to_bytes());
     let request = adapter.headers(request, call.key);
     let mut response = match tokio::time::timeout(call.header_timeout, request.send()).await {
         Err(_) => {
@@ -100,12 +99,12 @@ async fn send(
             rate: rate.clone(),
             ..UpstreamFailure::new(kind, "the answer could not be read whole")
         })?;
-    match serde_json::from_slice::<serde_json::Value>(&body) {
-        Ok(json) if json.get("error").is_some() && json.get("choices").is_none() => {
+    match CompletionInfo::parse(&body) {
+        Some(info) if info.is_error && !info.has_choices => {
             Err(classify_error_response(502, body, rate))
         }
-        Ok(json) if json.is_object() => Ok(UpstreamReply::Complete { body, json, rate }),
-        _ => Err(UpstreamFailure {
+        Some(info) => Ok(UpstreamReply::Complete { body, info, rate }),
+        None => Err(UpstreamFailure {
             rate,
             ..UpstreamFailure::new(FailureKind::Malformed, "the answer is not valid JSON")
         }),

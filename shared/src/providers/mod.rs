@@ -1,6 +1,8 @@
 //! Provider adapters: one trait of hooks, one file per provider with quirks, and the HTTP flow,
 //! SSE reader, rate-limit header parser and failure classification every adapter shares.
 
+pub mod answer;
+pub mod body;
 mod cloudflare;
 mod cohere;
 mod failure;
@@ -24,9 +26,10 @@ pub use sse::{SseEvent, SseParser};
 
 use crate::catalog::{ApiKey, Provider};
 use crate::time::EpochMs;
+use body::JsonObject;
 use bytes::Bytes;
 use futures::stream::BoxStream;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,7 +38,7 @@ pub struct UpstreamCall<'a> {
     pub provider: &'a Provider,
     pub key: Option<&'a ApiKey>,
     /// The full chat body, `model` already set to the upstream id.
-    pub body: serde_json::Value,
+    pub body: JsonObject,
     pub stream: bool,
     /// No response headers within this ⇒ [`FailureKind::HeaderTimeout`].
     pub header_timeout: Duration,
@@ -59,9 +62,10 @@ pub type EventStream = BoxStream<'static, Result<SseEvent, StreamFault>>;
 
 /// A 2xx answer.
 pub enum UpstreamReply {
+    /// The body exactly as received, and what it carries.
     Complete {
         body: Bytes,
-        json: serde_json::Value,
+        info: answer::CompletionInfo,
         rate: RateLimitInfo,
     },
     Stream {
@@ -99,12 +103,20 @@ pub trait ProviderAdapter: Send + Sync + 'static {
     }
 
     /// Fixes a body before it is sent (fields the provider rejects, shapes it insists on).
-    fn prepare_body(&self, _body: &mut Map<String, Value>) {}
+    fn prepare_body(&self, _body: &mut JsonObject) {}
+
+    /// Request fields this provider understands beyond OpenAI's chat completion fields
+    /// (`routing::fields::CHAT_FIELDS`): a client's field reaches this provider only if it is in
+    /// one of the two lists, or the owner names it in `routing.passthrough_fields`. Never a field
+    /// that routes to paid models or bills (OpenRouter's `models`, `route`, `provider`, `plugins`).
+    fn extra_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
 
     /// Asks for a web search in the provider's own form. The default is OpenAI's: the
     /// `web_search_preview` tool, forced with `tool_choice`.
-    fn request_web_search(&self, body: &mut Map<String, Value>) {
-        web_search::openai_tool(body);
+    fn request_web_search(&self, body: &mut JsonObject) {
+        body.edit(&["tools", "tool_choice"], web_search::openai_tool);
     }
 
     /// The assistant message that asks the model to continue `partial` (a stream rescue).
@@ -157,12 +169,15 @@ pub const ADAPTERS: &[&str] = &[
 pub type HttpClientError = reqwest::Error;
 
 /// The HTTP client adapters share: rustls with ring, connect timeout, no overall timeout
-/// (the routing engine owns the deadlines), `TCP_NODELAY` for streams.
+/// (the routing engine owns the deadlines), `TCP_NODELAY` for streams, and no redirects: a
+/// provider's base URL is where its key goes, and a redirect would carry the key (or the prompt)
+/// somewhere else.
 pub fn http_client(connect_timeout: Duration) -> Result<reqwest::Client, HttpClientError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
         .pool_idle_timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(64)
         .user_agent(concat!("freerouter/", env!("CARGO_PKG_VERSION")))

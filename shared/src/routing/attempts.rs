@@ -125,7 +125,7 @@ impl Attempts {
                         let provider = current.candidate.provider.name.clone();
                         while let Some(key) = current.keys.get(current.key_index) {
                             let key_id = key.as_ref().map_or(KEYLESS_ID, |k| k.id.as_str());
-                            let free = !health.key_invalid(&provider, key_id)
+                            let free = !health.key_invalid(&provider, key_id, now)
                                 && health
                                     .key_cooling_until(&provider, key_id, &route_id, now)
                                     .is_none();
@@ -358,7 +358,7 @@ fn apply(
         let change = match effect {
             Effect::CoolKey { until_ms, reason } => ctx
                 .health
-                .cool_key(provider, key_id, route_id, until_ms, reason),
+                .cool_key(provider, key_id, route_id, until_ms, reason, now),
             Effect::EscalateKey => {
                 ctx.health
                     .escalate_key(provider, key_id, route_id, now, ctx.settings)
@@ -368,7 +368,8 @@ fn apply(
                     .record_failure(route_id, kind, &failure.message, now, ctx.settings)
             }
             Effect::InvalidKey { status } => {
-                ctx.health.mark_key_invalid(provider, key_id, status, now)
+                ctx.health
+                    .mark_key_invalid(provider, key_id, status, now, ctx.settings)
             }
             Effect::LearnWindow { tokens } => ctx.health.learn_context_window(route_id, tokens),
         };

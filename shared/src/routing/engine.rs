@@ -2,8 +2,9 @@
 //! and records what happened (health, request log, metrics).
 
 use super::attempts::{Attempts, Context, Target};
-use super::chunk::{Usage, completion_has_answer};
+use super::chunk::Usage;
 use super::error::RoutingError;
+use super::fields::FieldPolicy;
 use super::modes::{self, Mode};
 use super::plan::{PlanInput, plan};
 use super::request::ChatRequest;
@@ -15,6 +16,7 @@ use crate::catalog::live::LiveCatalog;
 use crate::config::RoutingSettings;
 use crate::health::HealthBoard;
 use crate::metrics as m;
+use crate::providers::body::JsonObject;
 use crate::providers::{
     FailureKind, ProviderAdapter, RateLimitInfo, UpstreamCall, UpstreamFailure, UpstreamReply,
     adapter_for, send_chat,
@@ -72,6 +74,8 @@ pub struct Engine {
     pub stats: RouteStats,
     /// Conversations pinned to the route that served them.
     pub sessions: StickySessions,
+    /// Which client fields reach which upstream.
+    pub fields: FieldPolicy,
     http: reqwest::Client,
     adapters: HashMap<String, Arc<dyn ProviderAdapter>>,
 }
@@ -90,8 +94,13 @@ impl Engine {
             .providers
             .values()
             .filter_map(|p| adapter_for(&p.adapter).map(|a| (p.adapter.clone(), a)))
-            .collect();
+            .collect::<HashMap<_, _>>();
+        let fields = FieldPolicy::new(
+            &settings.passthrough_fields,
+            adapters.values().map(|a| a.as_ref()),
+        );
         Self {
+            fields,
             catalog,
             health,
             writer,
@@ -130,7 +139,7 @@ impl Engine {
         };
         let now = now_ms();
         let mut candidates = plan(&snapshot, &self.health, &input, now)?.candidates;
-        let session = SessionKey::of(request.session_id.as_deref(), request.chat.messages());
+        let session = SessionKey::of(request.session_id.as_deref(), request.chat.opening);
         if is_auto_mode(&request.chat.model) {
             modes::order(
                 &mut candidates,
@@ -166,34 +175,34 @@ impl Engine {
         target: &Target,
         request: &RouteRequest,
         prefill: Option<&str>,
-    ) -> serde_json::Value {
+    ) -> JsonObject {
+        let adapter = self.adapter(target).map(|a| a.as_ref());
         let mut body = request
             .chat
-            .upstream_body(&target.candidate.route.upstream_model);
-        let adapter = self.adapter(target);
-        if let Some(map) = body.as_object_mut() {
-            if request.web_search
-                && let Some(adapter) = adapter
-            {
-                adapter.request_web_search(map);
-            }
-            if let Some(partial) = prefill
-                && let Some(messages) = map
-                    .get_mut("messages")
-                    .and_then(serde_json::Value::as_array_mut)
-            {
-                messages.push(adapter.map_or_else(
-                    || serde_json::json!({"role": "assistant", "content": partial}),
-                    |a| a.prefill_message(partial),
-                ));
-            }
+            .upstream_body(&target.candidate.route.upstream_model, |name| {
+                self.fields.reaches(name, adapter)
+            });
+        if request.web_search
+            && let Some(adapter) = adapter
+        {
+            adapter.request_web_search(&mut body);
+        }
+        if let Some(partial) = prefill {
+            let message = adapter.map_or_else(
+                || serde_json::json!({"role": "assistant", "content": partial}),
+                |a| a.prefill_message(partial),
+            );
+            body.push_to_array("messages", &message);
         }
         body
     }
 
     /// Tokens one attempt reserves: the prompt estimate plus the output asked for.
     pub(crate) fn token_estimate(request: &RouteRequest) -> u64 {
-        request.chat.estimated_prompt_tokens() + request.chat.max_tokens.unwrap_or(0)
+        request
+            .chat
+            .estimated_prompt_tokens()
+            .saturating_add(request.chat.max_tokens.unwrap_or(0))
     }
 
     /// Takes this attempt's quota. `Ok(None)`: the route has no limits to keep (or the store is
@@ -227,6 +236,7 @@ impl Engine {
                     route_scope,
                     until_ms,
                     "quota_exhausted",
+                    now,
                 );
                 self.writer.health(change);
                 metrics::counter!(m::QUOTA_REFUSALS_TOTAL, "provider" => target.provider().to_string())
@@ -335,7 +345,7 @@ impl Engine {
     pub(crate) async fn call(
         &self,
         target: &Target,
-        body: serde_json::Value,
+        body: JsonObject,
         stream: bool,
         deadline: Instant,
     ) -> Result<UpstreamReply, UpstreamFailure> {
@@ -347,12 +357,18 @@ impl Engine {
             ));
         };
         let left = deadline.saturating_duration_since(Instant::now());
+        // A stream's headers come at once; a whole answer's come with the answer.
+        let header_timeout = if stream {
+            self.settings.stream_header_timeout_ms
+        } else {
+            self.settings.header_timeout_ms
+        };
         let call = UpstreamCall {
             provider,
             key: target.key.as_ref(),
             body,
             stream,
-            header_timeout: left.min(Duration::from_millis(self.settings.header_timeout_ms)),
+            header_timeout: left.min(Duration::from_millis(header_timeout)),
             idle_timeout: left.min(Duration::from_millis(self.settings.stream_idle_timeout_ms)),
             max_body_bytes: self.settings.max_upstream_body_bytes,
             now: now_ms(),
@@ -404,25 +420,18 @@ impl Engine {
             let body = self.upstream_body(&target, request, None);
             let sent = Instant::now();
             let failure = match self.call(&target, body, false, attempts.deadline).await {
-                Ok(UpstreamReply::Complete { body, json, rate })
-                    if completion_has_answer(&json) =>
-                {
+                Ok(UpstreamReply::Complete { body, info, rate }) if info.has_answer => {
                     attempts.succeeded(&target);
                     self.after_success(&target, attempts.session, &rate, sent.elapsed())
                         .await;
-                    let usage = json.get("usage").and_then(Usage::from_json);
-                    self.settle(
-                        reservation.take(),
-                        usage.map_or(estimate, |u| u.prompt_tokens + u.completion_tokens),
-                    );
+                    let usage = info.usage;
+                    self.settle(reservation.take(), usage.map_or(estimate, |u| u.total()));
                     let served = Served {
                         route_id: target.route_id().to_string(),
                         provider: target.provider().to_string(),
-                        model: json
-                            .get("model")
-                            .and_then(|m| m.as_str())
-                            .unwrap_or(&target.candidate.route.upstream_model)
-                            .to_string(),
+                        model: info
+                            .model
+                            .unwrap_or_else(|| target.candidate.route.upstream_model.clone()),
                         trail: attempts.trail.clone(),
                     };
                     return Ok((Completion { body, served }, usage));
@@ -467,6 +476,9 @@ impl Engine {
         if let Some(change) = self.health.record_success(target.route_id(), now) {
             self.writer.health(change);
         }
+        if let Some(change) = self.health.key_answered(target.provider(), target.key_id()) {
+            self.writer.health(change);
+        }
         metrics::histogram!(m::UPSTREAM_TTFT_SECONDS, "provider" => target.provider().to_string())
             .record(time_to_answer.as_secs_f64());
         if rate.is_empty() {
@@ -499,6 +511,7 @@ impl Engine {
                 &on,
                 until,
                 "quota_headers_zero",
+                now,
             );
             self.writer.health(change);
         }

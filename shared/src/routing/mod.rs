@@ -5,6 +5,7 @@ mod attempts;
 pub mod chunk;
 mod engine;
 mod error;
+pub mod fields;
 pub mod modes;
 pub mod plan;
 pub mod policy;

@@ -71,7 +71,7 @@ pub fn usable_keys<'p>(
     let mut usable = Vec::new();
     let mut soonest: Option<EpochMs> = None;
     for key in &provider.keys {
-        if health.key_invalid(&provider.name, &key.id) {
+        if health.key_invalid(&provider.name, &key.id, now) {
             continue;
         }
         match health.key_cooling_until(&provider.name, &key.id, route_id, now) {

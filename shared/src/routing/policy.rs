@@ -140,7 +140,10 @@ pub fn decide(
                 )
             }
         }
-        FailureKind::Connect | FailureKind::Malformed | FailureKind::BodyTooLarge => (
+        FailureKind::Connect
+        | FailureKind::Malformed
+        | FailureKind::BodyTooLarge
+        | FailureKind::Redirect => (
             Decision::NextRoute,
             vec![Effect::RouteFailure(RouteFailure::Error)],
         ),
@@ -153,16 +156,25 @@ pub fn decide(
             vec![Effect::RouteFailure(RouteFailure::NotFound)],
         ),
         FailureKind::ContextLength => {
-            let learned = stated_window(&failure.message)
-                .unwrap_or_else(|| j.needed_tokens.saturating_sub(1))
-                .min(j.window_tokens);
+            // The route's window is learned only from a stated number that makes sense: not
+            // tiny, below what the catalog says, and near what this request needed (a request
+            // of 50 tokens cannot have outgrown a window of 4,096).
+            let plausible = failure.stated_window.filter(|&window| {
+                window >= MIN_LEARNED_WINDOW
+                    && window < j.window_tokens
+                    && j.needed_tokens.saturating_mul(2) >= window
+            });
             (
                 Decision::LargerWindow {
                     than_tokens: j.window_tokens,
                 },
-                vec![Effect::LearnWindow { tokens: learned }],
+                plausible
+                    .map(|tokens| vec![Effect::LearnWindow { tokens }])
+                    .unwrap_or_default(),
             )
         }
+        // The request asked for something this route lacks: the next one may have it.
+        FailureKind::Unsupported => (Decision::NextRoute, vec![]),
         FailureKind::ContentPolicy | FailureKind::ClientError => (Decision::ReturnToClient, vec![]),
         FailureKind::Auth => (
             Decision::NextKey,
@@ -170,34 +182,21 @@ pub fn decide(
                 status: failure.status.unwrap_or(401),
             }],
         ),
-        FailureKind::PaymentRequired | FailureKind::TooLarge => (
+        FailureKind::PaymentRequired => (
             Decision::NextKey,
             vec![Effect::CoolKey {
                 until_ms: j.now + s.short_cooldown_ms as EpochMs,
                 reason: failure.kind.label(),
             }],
         ),
-        FailureKind::EmptyCompletion => (
-            Decision::NextRoute,
-            vec![Effect::CoolKey {
-                until_ms: j.now + s.short_cooldown_ms as EpochMs,
-                reason: "empty_completion",
-            }],
-        ),
+        // Too large for this route, or nothing said to this prompt: this request moves on, and
+        // nothing cools for the others (their requests are other sizes, other prompts).
+        FailureKind::TooLarge | FailureKind::EmptyCompletion => (Decision::NextRoute, vec![]),
     }
 }
 
-/// "maximum context length is 8192 tokens" → 8192.
-fn stated_window(message: &str) -> Option<u64> {
-    let lower = message.to_ascii_lowercase();
-    let at = lower
-        .find("context length")
-        .or_else(|| lower.find("context window"))?;
-    lower[at..]
-        .split(|c: char| !c.is_ascii_digit())
-        .find(|part| !part.is_empty())
-        .and_then(|n| n.parse().ok())
-}
+/// No learned window is smaller than this.
+const MIN_LEARNED_WINDOW: u64 = 1_024;
 
 #[cfg(test)]
 mod tests {
@@ -334,15 +333,56 @@ mod tests {
         }
     }
 
+    fn context_refusal(stated_window: Option<u64>) -> UpstreamFailure {
+        UpstreamFailure {
+            stated_window,
+            ..UpstreamFailure::new(FailureKind::ContextLength, "too long")
+        }
+    }
+
     #[test]
     fn a_context_refusal_learns_the_stated_window() {
         let s = settings();
-        let failure = UpstreamFailure::new(
-            FailureKind::ContextLength,
-            "This model's maximum context length is 4096 tokens",
+        let (d, e) = decide(
+            &context_refusal(Some(4096)),
+            &mut RouteTries::default(),
+            &judge(&s),
         );
-        let (d, e) = decide(&failure, &mut RouteTries::default(), &judge(&s));
         assert_eq!(e, vec![Effect::LearnWindow { tokens: 4096 }]);
         assert_eq!(d, Decision::LargerWindow { than_tokens: 8_192 });
+    }
+
+    #[test]
+    fn an_implausible_or_unstated_window_teaches_nothing_but_the_request_still_moves_on() {
+        let s = settings();
+        let small = Judgement {
+            needed_tokens: 50,
+            ..judge(&s)
+        };
+        for (failure, j) in [
+            (context_refusal(Some(1)), judge(&s)),
+            (context_refusal(Some(1000)), judge(&s)),
+            (context_refusal(Some(8_192)), judge(&s)),
+            (context_refusal(Some(100_000)), judge(&s)),
+            (context_refusal(None), judge(&s)),
+            (context_refusal(Some(4096)), small),
+        ] {
+            let (d, e) = decide(&failure, &mut RouteTries::default(), &j);
+            assert_eq!(d, Decision::LargerWindow { than_tokens: 8_192 });
+            assert!(e.is_empty(), "{:?} taught {e:?}", failure.stated_window);
+        }
+    }
+
+    #[test]
+    fn an_empty_answer_or_a_413_moves_this_request_on_and_cools_nothing() {
+        let s = settings();
+        for kind in [FailureKind::EmptyCompletion, FailureKind::TooLarge] {
+            let (d, e) = decide(
+                &UpstreamFailure::new(kind, "no"),
+                &mut RouteTries::default(),
+                &judge(&s),
+            );
+            assert_eq!((d, e), (Decision::NextRoute, vec![]));
+        }
     }
 }

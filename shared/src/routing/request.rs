@@ -1,6 +1,17 @@
-//! The client's chat request, parsed and validated at the boundary; everything else passes through.
+//! The client's chat request, parsed once at the boundary into what routing needs (model, stream,
+//! size estimate, capability tags, the conversation's opening) and its fields as raw JSON text:
+//! no tree is built of what the client sent, so a body padded with a million `0`s costs its bytes,
+//! not a million nodes, and each upstream body is spliced from the same texts.
 
-use serde_json::{Map, Value};
+use super::fields::FieldPolicy;
+use super::sessions;
+use crate::providers::body::{JsonObject, raw_string};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
 
 /// Why a request body was refused (400 `invalid_request`).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -17,8 +28,18 @@ fn invalid(message: impl Into<String>, param: &str) -> InvalidRequest {
     }
 }
 
+fn invalid_body(message: impl Into<String>) -> InvalidRequest {
+    InvalidRequest {
+        message: message.into(),
+        param: None,
+    }
+}
+
 /// More messages than this in one request is refused.
 pub const MAX_MESSAGES: usize = 10_000;
+
+/// Prompt tokens counted for one image, whatever its size.
+const IMAGE_TOKENS: u64 = 800;
 
 const ROLES: &[&str] = &[
     "system",
@@ -37,176 +58,102 @@ pub struct ChatRequest {
     pub stream: bool,
     pub include_usage: bool,
     pub max_tokens: Option<u64>,
-    /// The whole body as sent, passed through untouched but for `model`.
-    pub body: Map<String, Value>,
+    /// `n`: how many choices were asked for.
+    pub choices: u64,
+    prompt_tokens: u64,
+    tags: Vec<&'static str>,
+    /// The conversation's opening, when the request continues one (sticky sessions).
+    pub opening: Option<u64>,
+    /// The fields that may reach an upstream, raw, `model` left out (each route sets its own).
+    fields: JsonObject,
 }
 
 impl ChatRequest {
-    /// Parses a request body.
-    pub fn parse(bytes: &[u8]) -> Result<Self, InvalidRequest> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| InvalidRequest {
-            message: format!("the request body is not valid JSON: {e}"),
-            param: None,
-        })?;
-        Self::from_value(value)
-    }
-
-    pub fn from_value(value: Value) -> Result<Self, InvalidRequest> {
-        let Value::Object(body) = value else {
-            return Err(InvalidRequest {
-                message: "the request body must be a JSON object".into(),
-                param: None,
-            });
-        };
-        let model = match body.get("model") {
-            None | Some(Value::Null) => "auto".to_string(),
-            Some(Value::String(s)) if s.trim().is_empty() => "auto".to_string(),
-            Some(Value::String(s)) => s.trim().to_string(),
-            Some(_) => return Err(invalid("`model` must be a string", "model")),
-        };
-        let messages = match body.get("messages") {
-            Some(Value::Array(m)) if m.is_empty() => {
-                return Err(invalid("`messages` must not be empty", "messages"));
+    /// Parses a request body; fields `policy` lets no upstream see are dropped here.
+    pub fn parse(bytes: &[u8], policy: &FieldPolicy) -> Result<Self, InvalidRequest> {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| invalid_body(format!("the request body is not valid UTF-8: {e}")))?;
+        match text.trim_start().as_bytes().first() {
+            Some(b'{') => {}
+            Some(_) if serde_json::from_str::<IgnoredAny>(text).is_ok() => {
+                return Err(invalid_body("the request body must be a JSON object"));
             }
-            Some(Value::Array(m)) => m,
-            None | Some(Value::Null) => return Err(invalid("`messages` is required", "messages")),
-            Some(_) => return Err(invalid("`messages` must be an array", "messages")),
-        };
-        if messages.len() > MAX_MESSAGES {
-            return Err(invalid(
-                format!("`messages` holds more than {MAX_MESSAGES} messages"),
-                "messages",
-            ));
+            _ => {}
         }
-        for (i, message) in messages.iter().enumerate() {
-            validate_message(i, message)?;
-        }
-        let stream = match body.get("stream") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => return Err(invalid("`stream` must be a boolean", "stream")),
+        let TopLevel(fields) = serde_json::from_str(text)
+            .map_err(|e| invalid_body(format!("the request body is not valid JSON: {e}")))?;
+        let field = |name: &str| {
+            fields
+                .iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| *v)
+                .filter(|v| v.get() != "null")
         };
-        let include_usage = match body.get("stream_options") {
-            None | Some(Value::Null) => false,
-            Some(Value::Object(o)) => match o.get("include_usage") {
-                None | Some(Value::Null) => false,
-                Some(Value::Bool(b)) => *b,
-                Some(_) => {
-                    return Err(invalid(
-                        "`stream_options.include_usage` must be a boolean",
-                        "stream_options.include_usage",
-                    ));
+
+        let model = match field("model") {
+            None => "auto".to_string(),
+            Some(raw) => {
+                let model: Cow<'_, str> = typed(raw, "`model` must be a string", "model")?;
+                match model.trim() {
+                    "" => "auto".to_string(),
+                    name => name.to_string(),
                 }
-            },
-            Some(_) => {
+            }
+        };
+        let messages = parse_messages(field("messages"))?;
+        let stream: bool =
+            optional(field("stream"), "`stream` must be a boolean", "stream")?.unwrap_or(false);
+        let include_usage = match field("stream_options") {
+            None => false,
+            Some(raw) if !raw.get().starts_with('{') => {
                 return Err(invalid(
                     "`stream_options` must be an object",
                     "stream_options",
                 ));
             }
+            Some(raw) => {
+                let options: StreamOptions = typed(
+                    raw,
+                    "`stream_options.include_usage` must be a boolean",
+                    "stream_options.include_usage",
+                )?;
+                options.include_usage.unwrap_or(false)
+            }
         };
         let mut max_tokens = None;
-        for field in ["max_tokens", "max_completion_tokens"] {
-            match body.get(field) {
-                None | Some(Value::Null) => {}
-                Some(v) => match v.as_u64() {
-                    // Capped so that sums with it cannot overflow; the body keeps the client's value.
-                    Some(n) => {
-                        let n = n.min(u64::from(u32::MAX));
-                        max_tokens = Some(max_tokens.map_or(n, |m: u64| m.max(n)))
-                    }
-                    None => {
-                        return Err(invalid(
-                            format!("`{field}` must be a non-negative integer"),
-                            field,
-                        ));
-                    }
-                },
+        for name in ["max_tokens", "max_completion_tokens"] {
+            let message = format!("`{name}` must be a non-negative integer");
+            if let Some(n) = optional::<u64>(field(name), &message, name)? {
+                // Capped so that sums with it cannot overflow; the body keeps the client's value.
+                let n = n.min(u64::from(u32::MAX));
+                max_tokens = Some(max_tokens.map_or(n, |m: u64| m.max(n)));
             }
         }
-        for field in [
+        for name in [
             "temperature",
             "top_p",
             "presence_penalty",
             "frequency_penalty",
         ] {
-            if let Some(v) = body.get(field)
-                && !(v.is_null() || v.is_number())
-            {
-                return Err(invalid(format!("`{field}` must be a number"), field));
-            }
+            optional::<f64>(field(name), &format!("`{name}` must be a number"), name)?;
         }
-        if let Some(v) = body.get("n")
-            && !(v.is_null() || v.is_u64())
-        {
-            return Err(invalid("`n` must be a positive integer", "n"));
-        }
-        if let Some(v) = body.get("tools")
-            && !(v.is_null() || v.is_array())
-        {
+        let choices = optional::<u64>(field("n"), "`n` must be a positive integer", "n")?;
+        let tools = field("tools");
+        if tools.is_some_and(|t| !t.get().starts_with('[')) {
             return Err(invalid("`tools` must be an array", "tools"));
         }
-        Ok(Self {
-            model,
-            stream,
-            include_usage,
-            max_tokens,
-            body,
-        })
-    }
 
-    pub fn messages(&self) -> &[Value] {
-        self.body
-            .get("messages")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-    }
-
-    /// A rough prompt size: characters / 4 plus a few tokens a message, images at a flat rate.
-    pub fn estimated_prompt_tokens(&self) -> u64 {
-        let mut chars = 0usize;
-        let mut tokens = 0u64;
-        for message in self.messages() {
-            tokens += 4;
-            match message.get("content") {
-                Some(Value::String(s)) => chars += s.len(),
-                Some(Value::Array(parts)) => {
-                    for part in parts {
-                        match part.get("type").and_then(Value::as_str) {
-                            Some("image_url") | Some("input_image") => tokens += 800,
-                            _ => {
-                                chars +=
-                                    part.get("text").and_then(Value::as_str).map_or(0, str::len)
-                            }
-                        }
+        let mut tags = Vec::new();
+        let (mut functions, mut searches) = (false, false);
+        for raw in [tools, field("functions")].into_iter().flatten() {
+            if let Ok(ToolList(kinds)) = serde_json::from_str::<ToolList>(raw.get()) {
+                for kind in kinds {
+                    match kind.as_deref() {
+                        Some("web_search_preview" | "web_search") => searches = true,
+                        _ => functions = true,
                     }
                 }
-                _ => {}
-            }
-            if let Some(calls) = message.get("tool_calls") {
-                chars += calls.to_string().len();
-            }
-        }
-        if let Some(tools) = self.body.get("tools") {
-            chars += tools.to_string().len();
-        }
-        tokens + (chars as u64).div_ceil(4)
-    }
-
-    /// The capability tags a route needs to serve this request: `tools`, `vision`, `json`, and
-    /// `web-search` when the caller sent a web-search tool of its own.
-    pub fn required_tags(&self) -> Vec<&'static str> {
-        let mut tags = Vec::new();
-        let tools = ["tools", "functions"]
-            .iter()
-            .filter_map(|f| self.body.get(*f).and_then(Value::as_array))
-            .flatten();
-        let (mut functions, mut searches) = (false, false);
-        for tool in tools {
-            match tool.get("type").and_then(Value::as_str) {
-                Some("web_search_preview" | "web_search") => searches = true,
-                _ => functions = true,
             }
         }
         if functions {
@@ -215,106 +162,326 @@ impl ChatRequest {
         if searches {
             tags.push("web-search");
         }
-        let has_image = self.messages().iter().any(|m| {
-            m.get("content")
-                .and_then(Value::as_array)
-                .is_some_and(|parts| {
-                    parts.iter().any(|p| {
-                        matches!(
-                            p.get("type").and_then(Value::as_str),
-                            Some("image_url" | "input_image" | "image")
-                        )
-                    })
-                })
-        });
-        if has_image {
+        if messages.iter().any(|m| m.images > 0) {
             tags.push("vision");
         }
-        let json_mode = matches!(
-            self.body
-                .get("response_format")
-                .and_then(|f| f.get("type"))
-                .and_then(Value::as_str),
-            Some("json_object" | "json_schema")
-        );
+        let json_mode = field("response_format")
+            .and_then(|raw| serde_json::from_str::<KindOnly>(raw.get()).ok())
+            .is_some_and(|f| matches!(f.kind.as_deref(), Some("json_object" | "json_schema")));
         if json_mode {
             tags.push("json");
         }
-        tags
+
+        let mut chars = tools.map_or(0, |t| t.get().len());
+        let mut prompt_tokens = 0u64;
+        for message in &messages {
+            prompt_tokens += 4 + u64::from(message.images) * IMAGE_TOKENS;
+            chars += message.text_bytes + message.tool_calls_bytes;
+        }
+        prompt_tokens += (chars as u64).div_ceil(4);
+        let opening = sessions::opening(messages.iter().map(|m| (m.role.as_ref(), m.raw.get())));
+
+        let mut kept = Vec::with_capacity(fields.len());
+        for (name, raw) in &fields {
+            if name == "model" || !policy.keeps(name) {
+                continue;
+            }
+            kept.push((name.to_string(), Arc::from((*raw).to_owned())));
+        }
+        Ok(Self {
+            model,
+            stream,
+            include_usage,
+            max_tokens,
+            choices: choices.unwrap_or(1),
+            prompt_tokens,
+            tags,
+            opening,
+            fields: JsonObject::from_fields(kept),
+        })
     }
 
-    /// The body for one upstream: the client's, with `model` set to the route's upstream id.
-    pub fn upstream_body(&self, upstream_model: &str) -> Value {
-        let mut body = self.body.clone();
-        body.insert("model".into(), Value::String(upstream_model.to_string()));
-        Value::Object(body)
+    /// A rough prompt size: characters / 4 plus a few tokens a message, images at a flat rate.
+    pub fn estimated_prompt_tokens(&self) -> u64 {
+        self.prompt_tokens
+    }
+
+    /// The capability tags a route needs to serve this request: `tools`, `vision`, `json`, and
+    /// `web-search` when the caller sent a web-search tool of its own.
+    pub fn required_tags(&self) -> Vec<&'static str> {
+        self.tags.clone()
+    }
+
+    /// A field as the client sent it (when kept).
+    pub fn field(&self, name: &str) -> Option<&RawValue> {
+        self.fields.get(name)
+    }
+
+    /// The body for one upstream: the kept fields that `reaches` lets through, with `model` set to
+    /// the route's upstream id. Values are shared, not copied.
+    pub fn upstream_body(
+        &self,
+        upstream_model: &str,
+        reaches: impl Fn(&str) -> bool,
+    ) -> JsonObject {
+        let mut fields = Vec::with_capacity(self.fields.len() + 1);
+        fields.push(("model".to_string(), raw_string(upstream_model)));
+        fields.extend(
+            self.fields
+                .iter()
+                .filter(|(name, _)| reaches(name))
+                .map(|(name, raw)| (name.to_string(), raw.clone())),
+        );
+        JsonObject::from_fields(fields)
     }
 }
 
-fn validate_message(i: usize, message: &Value) -> Result<(), InvalidRequest> {
+/// What one message contributes, read without building it.
+struct MessageFacts<'a> {
+    role: Cow<'a, str>,
+    raw: &'a RawValue,
+    text_bytes: usize,
+    images: u32,
+    tool_calls_bytes: usize,
+}
+
+fn parse_messages(raw: Option<&RawValue>) -> Result<Vec<MessageFacts<'_>>, InvalidRequest> {
+    let Some(raw) = raw else {
+        return Err(invalid("`messages` is required", "messages"));
+    };
+    if !raw.get().starts_with('[') {
+        return Err(invalid("`messages` must be an array", "messages"));
+    }
+    let BoundedList(items) = serde_json::from_str(raw.get()).map_err(|_| {
+        invalid(
+            format!("`messages` holds more than {MAX_MESSAGES} messages"),
+            "messages",
+        )
+    })?;
+    if items.is_empty() {
+        return Err(invalid("`messages` must not be empty", "messages"));
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| message_facts(i, item))
+        .collect()
+}
+
+fn message_facts(i: usize, raw: &RawValue) -> Result<MessageFacts<'_>, InvalidRequest> {
     let param = format!("messages[{i}]");
-    let Value::Object(m) = message else {
+    if !raw.get().starts_with('{') {
         return Err(invalid(format!("`{param}` must be an object"), &param));
+    }
+    let message: MessageIn<'_> = serde_json::from_str(raw.get())
+        .map_err(|_| invalid(format!("`{param}` must be an object"), &param))?;
+    let role_param = format!("{param}.role");
+    let role: Cow<'_, str> = match message.role {
+        None => return Err(invalid(format!("`{role_param}` is required"), &role_param)),
+        Some(raw) => typed(
+            raw,
+            &format!("`{role_param}` must be a string"),
+            &role_param,
+        )?,
     };
-    let role = match m.get("role") {
-        Some(Value::String(r)) => r.as_str(),
-        Some(_) => {
-            return Err(invalid(
-                format!("`{param}.role` must be a string"),
-                &format!("{param}.role"),
-            ));
-        }
-        None => {
-            return Err(invalid(
-                format!("`{param}.role` is required"),
-                &format!("{param}.role"),
-            ));
-        }
-    };
-    if !ROLES.contains(&role) {
+    if !ROLES.contains(&role.as_ref()) {
         return Err(invalid(
             format!(
-                "`{param}.role` must be one of {}; got {role:?}",
+                "`{role_param}` must be one of {}; got {role:?}",
                 ROLES.join(", ")
             ),
-            &format!("{param}.role"),
+            &role_param,
         ));
     }
-    match m.get("content") {
-        Some(Value::String(_)) => {}
-        Some(Value::Array(parts)) => {
-            for (j, part) in parts.iter().enumerate() {
-                if !part.get("type").is_some_and(Value::is_string) {
-                    return Err(invalid(
-                        format!("`{param}.content[{j}]` must be an object with a string `type`"),
-                        &format!("{param}.content[{j}]"),
-                    ));
+    let content_param = format!("{param}.content");
+    let (mut text_bytes, mut images) = (0, 0);
+    match message.content.filter(|c| c.get() != "null") {
+        None if role == "assistant" => {}
+        None => {
+            return Err(invalid(
+                format!("`{content_param}` is required"),
+                &content_param,
+            ));
+        }
+        Some(content) if content.get().starts_with('"') => text_bytes = string_len(content),
+        Some(content) if content.get().starts_with('[') => {
+            let BoundedList(parts) = serde_json::from_str(content.get())
+                .map_err(|_| invalid(format!("`{content_param}` is too long"), &content_param))?;
+            for (j, part) in parts.into_iter().enumerate() {
+                let part_param = format!("{content_param}[{j}]");
+                let refused = || {
+                    invalid(
+                        format!("`{part_param}` must be an object with a string `type`"),
+                        &part_param,
+                    )
+                };
+                if !part.get().starts_with('{') {
+                    return Err(refused());
+                }
+                let part: PartIn<'_> = serde_json::from_str(part.get()).map_err(|_| refused())?;
+                let Some(kind) = part.kind.filter(|k| k.get().starts_with('"')) else {
+                    return Err(refused());
+                };
+                let kind: Cow<'_, str> = typed(kind, "", &part_param)?;
+                match kind.as_ref() {
+                    "image_url" | "input_image" | "image" => images += 1,
+                    _ => text_bytes += part.text.map_or(0, string_len),
                 }
             }
         }
-        None | Some(Value::Null) if role == "assistant" => {}
-        None | Some(Value::Null) => {
-            return Err(invalid(
-                format!("`{param}.content` is required"),
-                &format!("{param}.content"),
-            ));
-        }
         Some(_) => {
             return Err(invalid(
-                format!("`{param}.content` must be a string or an array of content parts"),
-                &format!("{param}.content"),
+                format!("`{content_param}` must be a string or an array of content parts"),
+                &content_param,
             ));
         }
     }
-    Ok(())
+    Ok(MessageFacts {
+        role,
+        raw,
+        text_bytes,
+        images,
+        tool_calls_bytes: message.tool_calls.map_or(0, |t| t.get().len()),
+    })
+}
+
+/// Deserialises a raw value into `T`, or refuses with `message` naming `param`.
+fn typed<'a, T: Deserialize<'a>>(
+    raw: &'a RawValue,
+    message: &str,
+    param: &str,
+) -> Result<T, InvalidRequest> {
+    serde_json::from_str(raw.get()).map_err(|_| invalid(message, param))
+}
+
+fn optional<'a, T: Deserialize<'a>>(
+    raw: Option<&'a RawValue>,
+    message: &str,
+    param: &str,
+) -> Result<Option<T>, InvalidRequest> {
+    raw.map(|raw| typed(raw, message, param)).transpose()
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct MessageIn<'a> {
+    #[serde(default, borrow)]
+    role: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    content: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    tool_calls: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct PartIn<'a> {
+    #[serde(default, rename = "type", borrow)]
+    kind: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    text: Option<&'a RawValue>,
+}
+
+/// An object's `type` when it is a string.
+#[derive(Deserialize)]
+struct KindOnly<'a> {
+    #[serde(default, rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+}
+
+/// The `type`s of a list of tools (`None` for a tool without a string type).
+struct ToolList<'a>(Vec<Option<Cow<'a, str>>>);
+
+impl<'de> Deserialize<'de> for ToolList<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let BoundedList(items) = BoundedList::<'de>::deserialize(deserializer)?;
+        Ok(ToolList(
+            items
+                .into_iter()
+                .map(|raw| {
+                    serde_json::from_str::<KindOnly<'de>>(raw.get())
+                        .ok()
+                        .and_then(|k| k.kind)
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// The length of a JSON string value once unescaped (0 for a value of another type), without
+/// copying it unless it holds escapes.
+fn string_len(raw: &RawValue) -> usize {
+    serde_json::from_str::<&str>(raw.get())
+        .map(str::len)
+        .or_else(|_| serde_json::from_str::<String>(raw.get()).map(|s| s.len()))
+        .unwrap_or(0)
+}
+
+/// An array's items as raw texts, at most `MAX_MESSAGES` of them.
+struct BoundedList<'a>(Vec<&'a RawValue>);
+
+impl<'de> Deserialize<'de> for BoundedList<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Items;
+        impl<'de> Visitor<'de> for Items {
+            type Value = BoundedList<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "an array of at most {MAX_MESSAGES} items")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<&'de RawValue>()? {
+                    if items.len() == MAX_MESSAGES {
+                        return Err(de::Error::custom("too many items"));
+                    }
+                    items.push(item);
+                }
+                Ok(BoundedList(items))
+            }
+        }
+        deserializer.deserialize_seq(Items)
+    }
+}
+
+/// The top-level fields in the order sent, each value raw; a repeated name keeps its last value.
+struct TopLevel<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for TopLevel<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = TopLevel<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut fields: Vec<(Cow<'de, str>, &'de RawValue)> = Vec::new();
+                while let Some((name, value)) = map.next_entry::<Cow<'de, str>, &'de RawValue>()? {
+                    fields.retain(|(k, _)| *k != name);
+                    fields.push((name, value));
+                }
+                Ok(TopLevel(fields))
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     fn parse(body: &str) -> Result<ChatRequest, InvalidRequest> {
-        ChatRequest::parse(body.as_bytes())
+        ChatRequest::parse(body.as_bytes(), &FieldPolicy::everything())
+    }
+
+    fn upstream(request: &ChatRequest) -> Value {
+        request.upstream_body("m", |_| true).to_value()
     }
 
     #[test]
@@ -322,8 +489,27 @@ mod tests {
         let r = parse(r#"{"messages":[{"role":"user","content":"hi"}],"seed":7,"stream":true,"stream_options":{"include_usage":true}}"#).unwrap();
         assert_eq!(r.model, "auto");
         assert!(r.stream && r.include_usage);
-        assert_eq!(r.upstream_body("m")["seed"], 7);
-        assert_eq!(r.upstream_body("m")["model"], "m");
+        assert_eq!(upstream(&r)["seed"], 7);
+        assert_eq!(upstream(&r)["model"], "m");
+        assert_eq!(upstream(&r)["messages"][0]["content"], "hi");
+    }
+
+    #[test]
+    fn only_what_the_policy_lets_through_reaches_the_upstream() {
+        let body = r#"{"model":"auto","messages":[{"role":"user","content":"hi"}],
+            "seed":1,"models":["paid/model"],"provider":{"order":["x"]},"pad":[0,0,0]}"#;
+        let policy = FieldPolicy::new(&["provider".to_string()], []);
+        let r = ChatRequest::parse(body.as_bytes(), &policy).unwrap();
+        let sent = r
+            .upstream_body("m", |name| policy.reaches(name, None))
+            .to_value();
+        assert_eq!(sent["seed"], 1);
+        assert_eq!(sent["provider"], json!({"order": ["x"]}));
+        assert!(sent.get("models").is_none() && sent.get("pad").is_none());
+        assert!(
+            r.field("pad").is_none(),
+            "dropped when parsed, not kept in memory"
+        );
     }
 
     #[test]
@@ -350,6 +536,10 @@ mod tests {
                 Some("messages[0].content"),
             ),
             (
+                "{\"messages\":[{\"role\":\"user\",\"content\":[0,0]}]}",
+                Some("messages[0].content[0]"),
+            ),
+            (
                 "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":\"yes\"}",
                 Some("stream"),
             ),
@@ -361,12 +551,22 @@ mod tests {
                 "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":\"hot\"}",
                 Some("temperature"),
             ),
+            (
+                "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":[0,0,0]}",
+                Some("temperature"),
+            ),
+            (
+                "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream_options\":{\"include_usage\":1}}",
+                Some("stream_options.include_usage"),
+            ),
         ];
         for (body, param) in cases {
             let err = parse(body).unwrap_err();
             assert_eq!(err.param.as_deref(), param, "{body}");
         }
         assert!(parse("{not json").is_err());
+        assert!(parse("").is_err());
+        assert!(parse("\"x\"").unwrap_err().message.contains("JSON object"));
     }
 
     #[test]
@@ -395,5 +595,15 @@ mod tests {
         .unwrap();
         assert!(large.estimated_prompt_tokens() >= 1000);
         assert!(small.estimated_prompt_tokens() < 10);
+    }
+
+    #[test]
+    fn a_repeated_field_keeps_its_last_value_and_null_means_absent() {
+        let r = parse(
+            r#"{"model":"a","model":"b","stream":null,"messages":[{"role":"user","content":"x"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.model, "b");
+        assert!(!r.stream);
     }
 }

@@ -4,7 +4,6 @@
 //! turn — by the messages before that first assistant turn. Single-turn requests are never pinned.
 
 use crate::time::EpochMs;
-use serde_json::Value;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
@@ -19,25 +18,29 @@ const MAX_SESSIONS: usize = 10_000;
 pub struct SessionKey(u64);
 
 impl SessionKey {
-    /// The session a request belongs to, if any.
-    pub fn of(explicit: Option<&str>, messages: &[Value]) -> Option<SessionKey> {
-        let mut hasher = DefaultHasher::new();
+    /// The session a request belongs to, if any: its explicit id, else its opening (see [`opening`]).
+    pub fn of(explicit: Option<&str>, opening: Option<u64>) -> Option<SessionKey> {
         if let Some(id) = explicit.filter(|id| !id.is_empty()) {
+            let mut hasher = DefaultHasher::new();
             ("explicit", id).hash(&mut hasher);
             return Some(SessionKey(hasher.finish()));
         }
-        let first_assistant = messages
-            .iter()
-            .position(|m| m.get("role").and_then(Value::as_str) == Some("assistant"))?;
-        if first_assistant == 0 {
-            return None;
-        }
-        "opening".hash(&mut hasher);
-        for message in &messages[..first_assistant] {
-            message.to_string().hash(&mut hasher);
-        }
-        Some(SessionKey(hasher.finish()))
+        opening.map(SessionKey)
     }
+}
+
+/// The name of a conversation's opening: a hash of the messages before its first assistant turn,
+/// as the client wrote them (`(role, raw JSON text)` in order). `None` for a single turn.
+pub fn opening<'a>(messages: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<u64> {
+    let mut hasher = DefaultHasher::new();
+    "opening".hash(&mut hasher);
+    for (at, (role, raw)) in messages.into_iter().enumerate() {
+        if role == "assistant" {
+            return (at > 0).then(|| hasher.finish());
+        }
+        raw.hash(&mut hasher);
+    }
+    None
 }
 
 #[derive(Default)]
@@ -75,7 +78,18 @@ impl StickySessions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn key(messages: &[Value]) -> Option<SessionKey> {
+        let texts: Vec<(String, String)> = messages
+            .iter()
+            .map(|m| (m["role"].as_str().unwrap().to_string(), m.to_string()))
+            .collect();
+        SessionKey::of(
+            None,
+            opening(texts.iter().map(|(r, t)| (r.as_str(), t.as_str()))),
+        )
+    }
 
     #[test]
     fn single_turn_requests_have_no_session_and_multi_turn_ones_share_their_opening() {
@@ -83,22 +97,24 @@ mod tests {
             json!({"role":"system","content":"s"}),
             json!({"role":"user","content":"hi"}),
         ];
-        assert_eq!(SessionKey::of(None, &turn1), None);
+        assert_eq!(key(&turn1), None);
         let mut turn2 = turn1.clone();
         turn2.push(json!({"role":"assistant","content":"hello"}));
         turn2.push(json!({"role":"user","content":"more"}));
         let mut turn3 = turn2.clone();
         turn3.push(json!({"role":"assistant","content":"sure"}));
         turn3.push(json!({"role":"user","content":"again"}));
-        assert!(SessionKey::of(None, &turn2).is_some());
-        assert_eq!(SessionKey::of(None, &turn2), SessionKey::of(None, &turn3));
-        assert!(SessionKey::of(Some("abc"), &turn1).is_some());
+        assert!(key(&turn2).is_some());
+        assert_eq!(key(&turn2), key(&turn3));
+        assert!(SessionKey::of(Some("abc"), None).is_some());
+        let starts_with_assistant = vec![json!({"role":"assistant","content":"x"})];
+        assert_eq!(key(&starts_with_assistant), None);
     }
 
     #[test]
     fn a_pin_lasts_its_ttl() {
         let sessions = StickySessions::default();
-        let key = SessionKey::of(Some("s1"), &[]).unwrap();
+        let key = SessionKey::of(Some("s1"), None).unwrap();
         sessions.pin(key, "p/m", 0);
         assert_eq!(
             sessions.pinned(key, SESSION_TTL_MS - 1).as_deref(),

@@ -9,6 +9,7 @@ use super::chunk::{ChunkInfo, Usage};
 use super::engine::{Engine, RequestRecord, RouteRequest, Served, error_status, record_request};
 use super::error::RoutingError;
 use crate::metrics as m;
+use crate::providers::body::JsonObject;
 use crate::providers::{EventStream, FailureKind, StreamFault, UpstreamFailure, UpstreamReply};
 use crate::quota::HeldReservation;
 use crate::time::now_ms;
@@ -24,8 +25,14 @@ use tokio::sync::mpsc;
 /// An upstream stream read up to its commit point.
 struct Opened {
     /// The chunks read so far, the commit chunk last.
-    pending: VecDeque<Value>,
+    pending: VecDeque<Chunk>,
     upstream: EventStream,
+}
+
+/// One upstream chunk: its data as it arrived (forwarded as is) and what it carries.
+struct Chunk {
+    data: String,
+    info: ChunkInfo,
 }
 
 /// A stream committed to a route: the response headers can be sent; [`CommittedStream::into_body`] drives the rest.
@@ -62,6 +69,10 @@ enum Flow {
 /// The client side of the stream, and what it has been sent.
 struct Output {
     tx: mpsc::Sender<Bytes>,
+    /// A client that takes no chunk for this long is dropped.
+    send_timeout: Duration,
+    /// The client stopped reading (as opposed to leaving).
+    too_slow: bool,
     include_usage: bool,
     /// The text sent so far (a rescue's prefill), up to `max_text_bytes`.
     sent_text: String,
@@ -78,24 +89,45 @@ struct Output {
 
 impl Output {
     async fn send_json(&mut self, chunk: &Value) -> bool {
-        let mut line = Vec::with_capacity(256);
-        line.extend_from_slice(b"data: ");
-        if serde_json::to_writer(&mut line, chunk).is_err() {
-            return true;
+        match serde_json::to_string(chunk) {
+            Ok(data) => self.send_data(&data).await,
+            Err(_) => true,
         }
+    }
+
+    /// Sends one event's data as it came, within the send timeout.
+    async fn send_data(&mut self, data: &str) -> bool {
+        let mut line = Vec::with_capacity(data.len() + 8);
+        line.extend_from_slice(b"data: ");
+        line.extend_from_slice(data.as_bytes());
         line.extend_from_slice(b"\n\n");
-        self.tx.send(Bytes::from(line)).await.is_ok()
+        self.send(Bytes::from(line)).await
+    }
+
+    async fn send(&mut self, bytes: Bytes) -> bool {
+        match tokio::time::timeout(self.send_timeout, self.tx.send(bytes)).await {
+            Ok(sent) => sent.is_ok(),
+            Err(_) => {
+                self.too_slow = true;
+                false
+            }
+        }
+    }
+
+    /// The client has gone: nothing more is worth fetching for it.
+    fn client_gone(&self) -> bool {
+        self.too_slow || self.tx.is_closed()
     }
 
     async fn done(&mut self) {
-        let _ = self.tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
+        let _ = self.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
     }
 
-    async fn error_event(&mut self, message: &str) {
+    async fn error_event(&mut self, code: &str, message: &str) {
         let event = json!({"error": {
             "message": message,
             "type": "server_error",
-            "code": "stream_interrupted",
+            "code": code,
             "param": null,
         }});
         let _ = self.send_json(&event).await;
@@ -108,14 +140,14 @@ impl Output {
     }
 
     /// Passes one chunk on according to the mode.
-    async fn handle(&mut self, mode: &mut Mode, chunk: Value) -> Flow {
-        let info = ChunkInfo::inspect(&chunk);
+    async fn handle(&mut self, mode: &mut Mode, chunk: Chunk) -> Flow {
+        let Chunk { data, info } = chunk;
         let sent = match mode {
-            Mode::Direct => self.send_json(&chunk).await,
+            Mode::Direct => self.send_data(&data).await,
             Mode::Continuation => {
                 let carries =
                     info.is_commit_point() || info.finish_reason.is_some() || info.usage.is_some();
-                !carries || self.send_json(&chunk).await
+                !carries || self.send_data(&data).await
             }
             Mode::Restart { expected, seen } => {
                 if info.has_tool_calls {
@@ -136,7 +168,7 @@ impl Output {
                         return Flow::Continue;
                     }
                     // The restarted answer ends exactly where the sent text did: pass the ending on.
-                    let ending = with_content(chunk, "");
+                    let ending = with_content(&data, "");
                     let ok = self.send_json(&ending).await;
                     *mode = Mode::Continuation;
                     self.note(&info, false);
@@ -146,7 +178,7 @@ impl Output {
                     return Flow::Diverged;
                 }
                 let extension = seen[expected.len()..].to_string();
-                let ok = self.send_json(&with_content(chunk, &extension)).await;
+                let ok = self.send_json(&with_content(&data, &extension)).await;
                 self.remember(&extension);
                 *mode = Mode::Continuation;
                 self.note(&info, false);
@@ -194,8 +226,10 @@ impl Output {
     }
 }
 
-/// The chunk with choice 0's delta content replaced.
-fn with_content(mut chunk: Value, content: &str) -> Value {
+/// The chunk with choice 0's delta content replaced (a restarted answer's rewrite: the one place a
+/// chunk is parsed into a tree).
+fn with_content(data: &str, content: &str) -> Value {
+    let mut chunk: Value = serde_json::from_str(data).unwrap_or(Value::Null);
     if let Some(delta) = chunk.pointer_mut("/choices/0/delta")
         && let Some(delta) = delta.as_object_mut()
     {
@@ -260,9 +294,8 @@ impl Engine {
                     let model = opened
                         .pending
                         .iter()
-                        .find_map(|c| c.get("model").and_then(Value::as_str))
-                        .unwrap_or(&target.candidate.route.upstream_model)
-                        .to_string();
+                        .find_map(|c| c.info.model.clone())
+                        .unwrap_or_else(|| target.candidate.route.upstream_model.clone());
                     let served = Served {
                         route_id: target.route_id().to_string(),
                         provider: target.provider().to_string(),
@@ -288,7 +321,7 @@ impl Engine {
     async fn open_on(
         &self,
         target: &Target,
-        body: Value,
+        body: JsonObject,
         deadline: Instant,
     ) -> Result<(Opened, crate::providers::RateLimitInfo), UpstreamFailure> {
         let (events, rate) = match self.call(target, body, true, deadline).await? {
@@ -361,17 +394,20 @@ impl Engine {
                     "the stream ended with no content",
                 ));
             }
-            let Ok(chunk) = serde_json::from_str::<Value>(&event.data) else {
+            let Some(info) = ChunkInfo::parse(&event.data) else {
                 skipped(provider);
                 continue;
             };
-            let info = ChunkInfo::inspect(&chunk);
             if info.is_error || event.event.as_deref() == Some("error") {
-                let message = chunk
-                    .pointer("/error/message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("the upstream sent an error event")
-                    .to_string();
+                let message = serde_json::from_str::<Value>(&event.data)
+                    .ok()
+                    .and_then(|chunk| {
+                        chunk
+                            .pointer("/error/message")
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                    })
+                    .unwrap_or_else(|| "the upstream sent an error event".to_string());
                 return Err(UpstreamFailure::new(FailureKind::Server, message));
             }
             finished |= info.finish_reason.is_some();
@@ -383,7 +419,10 @@ impl Engine {
                     "the stream held more than the bound before its first content",
                 ));
             }
-            pending.push_back(chunk);
+            pending.push_back(Chunk {
+                data: event.data,
+                info,
+            });
             if commit {
                 return Ok(Opened {
                     pending,
@@ -394,17 +433,31 @@ impl Engine {
     }
 }
 
+/// Why a client's stream ended early: it left, or it stopped reading.
+fn left(out: &Output) -> &'static str {
+    if out.too_slow {
+        "client_too_slow"
+    } else {
+        "client_closed"
+    }
+}
+
 fn skipped(provider: &str) {
     metrics::counter!(m::SSE_EVENTS_SKIPPED_TOTAL, "provider" => provider.to_string()).increment(1);
 }
 
 impl CommittedStream {
-    /// The SSE body for the client; a task drives the upstream (and any rescue) and ends when the client leaves.
-    pub fn into_body(
+    /// The SSE body for the client; a task drives the upstream (and any rescue) and ends when the
+    /// client leaves. `guard` is held until then (an open-stream permit, say).
+    pub fn into_body<G: Send + 'static>(
         self,
+        guard: G,
     ) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
         let (tx, rx) = mpsc::channel::<Bytes>(32);
-        tokio::spawn(self.forward(tx));
+        tokio::spawn(async move {
+            self.forward(tx).await;
+            drop(guard);
+        });
         futures::stream::unfold(
             rx,
             |mut rx| async move { rx.recv().await.map(|b| (Ok(b), rx)) },
@@ -412,25 +465,24 @@ impl CommittedStream {
     }
 
     async fn forward(mut self, tx: mpsc::Sender<Bytes>) {
+        let settings = self.engine.settings.clone();
         let mut out = Output {
             tx,
+            send_timeout: Duration::from_millis(settings.stream_send_timeout_ms),
+            too_slow: false,
             include_usage: self.request.chat.include_usage,
             sent_text: String::new(),
-            max_text_bytes: self.engine.settings.max_upstream_body_bytes,
+            max_text_bytes: settings.max_upstream_body_bytes,
             text_overflow: false,
             sent_tool_calls: false,
             finish_seen: false,
             usage: None,
-            several_choices: self
-                .request
-                .chat
-                .body
-                .get("n")
-                .and_then(Value::as_u64)
-                .is_some_and(|n| n > 1),
+            several_choices: self.request.chat.choices > 1,
         };
         let mut mode = Mode::Direct;
-        let settings = self.engine.settings.clone();
+        // However well it flows, a committed stream ends by this time.
+        let deadline =
+            self.request.received + Duration::from_millis(settings.stream_total_timeout_ms);
         let interrupted = loop {
             let cut = loop {
                 if let Some(chunk) = self.opened.pending.pop_front() {
@@ -438,7 +490,7 @@ impl CommittedStream {
                         Flow::Continue => continue,
                         Flow::Finished => break None,
                         Flow::Diverged => break Some(FailureKind::Malformed),
-                        Flow::ClientGone => return self.finish(&out, "client_closed"),
+                        Flow::ClientGone => return self.finish(&out, left(&out)),
                     }
                 }
                 let idle = Duration::from_millis(if out.finish_seen {
@@ -446,8 +498,23 @@ impl CommittedStream {
                 } else {
                     settings.stream_idle_timeout_ms
                 });
-                match tokio::time::timeout(idle, self.opened.upstream.next()).await {
+                let past_deadline = Instant::now() + idle >= deadline;
+                let wait = idle.min(deadline.saturating_duration_since(Instant::now()));
+                let next = tokio::select! {
+                    next = tokio::time::timeout(wait, self.opened.upstream.next()) => next,
+                    // A client that leaves while the upstream is quiet is noticed at once.
+                    _ = out.tx.closed() => return self.finish(&out, "client_closed"),
+                };
+                match next {
                     Err(_) if out.finish_seen => break None,
+                    Err(_) if past_deadline => {
+                        out.error_event(
+                            "stream_timeout",
+                            "the stream ran past the gateway's total stream deadline",
+                        )
+                        .await;
+                        return self.finish(&out, "stream_timeout");
+                    }
                     Err(_) => break Some(FailureKind::StreamIdle),
                     Ok(None) | Ok(Some(Err(StreamFault::Io(_)))) if out.finish_seen => break None,
                     Ok(None) | Ok(Some(Err(StreamFault::Io(_)))) => break Some(FailureKind::Reset),
@@ -459,23 +526,31 @@ impl CommittedStream {
                             }
                             break None;
                         }
-                        match serde_json::from_str::<Value>(&event.data) {
-                            Ok(chunk)
-                                if chunk.get("error").is_some()
-                                    || event.event.as_deref() == Some("error") =>
+                        match ChunkInfo::parse(&event.data) {
+                            Some(info)
+                                if info.is_error || event.event.as_deref() == Some("error") =>
                             {
                                 break Some(FailureKind::Server);
                             }
-                            Ok(chunk) => self.opened.pending.push_back(chunk),
-                            Err(_) => skipped(self.target.provider()),
+                            Some(info) => self.opened.pending.push_back(Chunk {
+                                data: event.data,
+                                info,
+                            }),
+                            None => skipped(self.target.provider()),
                         }
                     }
                 }
             };
             let Some(kind) = cut else {
                 out.done().await;
+                if out.client_gone() {
+                    return self.finish(&out, left(&out));
+                }
                 break false;
             };
+            if out.client_gone() {
+                return self.finish(&out, left(&out));
+            }
             tracing::info!(
                 route = self.target.route_id(),
                 reason = kind.label(),
@@ -485,9 +560,15 @@ impl CommittedStream {
                 metrics::counter!(m::STREAM_RESCUES_TOTAL, "result" => "continued").increment(1);
                 continue;
             }
+            if out.client_gone() {
+                return self.finish(&out, left(&out));
+            }
             metrics::counter!(m::STREAM_RESCUES_TOTAL, "result" => "failed").increment(1);
-            out.error_event("the upstream stream broke off and no route could continue the answer")
-                .await;
+            out.error_event(
+                "stream_interrupted",
+                "the upstream stream broke off and no route could continue the answer",
+            )
+            .await;
             break true;
         };
         self.finish(
@@ -500,7 +581,8 @@ impl CommittedStream {
         );
     }
 
-    /// Finds a route that continues the answer; on success the stream and mode are replaced.
+    /// Finds a route that continues the answer; on success the stream and mode are replaced. Stops
+    /// as soon as the client is gone: no upstream is called for nobody.
     async fn rescue(&mut self, out: &Output, cut: FailureKind, mode: &mut Mode) -> bool {
         let engine = self.engine.clone();
         // The broken stream had started: the provider counted it.
@@ -518,12 +600,14 @@ impl CommittedStream {
         if out.sent_tool_calls || out.several_choices || out.text_overflow {
             return false;
         }
-        while let Some(target) = self.attempts.next_target(&engine.health, now_ms()) {
+        while !out.client_gone()
+            && let Some(target) = self.attempts.next_target(&engine.health, now_ms())
+        {
             let prefill =
                 !out.sent_text.is_empty() && !target.candidate.route.has_tag("no-prefill");
             if prefill {
                 let body = engine.upstream_body(&target, &self.request, Some(&out.sent_text));
-                match self.try_open(&target, body).await {
+                match self.try_open(out, &target, body).await {
                     Some(Ok(opened)) => {
                         *mode = Mode::Continuation;
                         return self.adopt(target, opened);
@@ -535,8 +619,11 @@ impl CommittedStream {
                     Some(Err(_)) => continue,
                 }
             }
+            if out.client_gone() {
+                break;
+            }
             let body = engine.upstream_body(&target, &self.request, None);
-            match self.try_open(&target, body).await {
+            match self.try_open(out, &target, body).await {
                 Some(Ok(opened)) => {
                     *mode = Mode::Restart {
                         expected: out.sent_text.clone(),
@@ -551,17 +638,26 @@ impl CommittedStream {
         false
     }
 
-    /// One rescue attempt with its reservation: `None` when the key had no quota (nothing was called).
+    /// One rescue attempt with its reservation: `None` when the key had no quota (nothing was
+    /// called) or the client left meanwhile (the attempt is dropped).
     async fn try_open(
         &mut self,
+        out: &Output,
         target: &Target,
-        body: Value,
+        body: JsonObject,
     ) -> Option<Result<(Opened, HeldReservation), FailureKind>> {
         let engine = self.engine.clone();
         let mut reservation = engine
             .prepare_attempt(&mut self.attempts, target, self.estimate)
             .await?;
-        match engine.open_on(target, body, self.attempts.deadline).await {
+        let opened = tokio::select! {
+            opened = engine.open_on(target, body, self.attempts.deadline) => opened,
+            _ = out.tx.closed() => {
+                engine.release_after(reservation.take(), FailureKind::Reset, self.estimate);
+                return None;
+            }
+        };
+        match opened {
             Ok((opened, _)) => Some(Ok((opened, reservation))),
             Err(failure) => {
                 engine.release_after(reservation.take(), failure.kind, self.estimate);
@@ -589,9 +685,7 @@ impl CommittedStream {
     }
 
     fn finish(&mut self, out: &Output, outcome: &'static str) {
-        let tokens = out
-            .usage
-            .map_or(self.estimate, |u| u.prompt_tokens + u.completion_tokens);
+        let tokens = out.usage.map_or(self.estimate, |u| u.total());
         self.engine.settle(self.reservation.take(), tokens);
         self.served_record(out, outcome);
     }

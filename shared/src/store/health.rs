@@ -1,7 +1,7 @@
 //! Route health, key cooldowns and invalid keys: loaded at start, written as they change.
 
 use super::{Store, StoreError};
-use crate::health::{HealthChange, HealthState, KeyCooldown, RouteHealth};
+use crate::health::{HealthChange, HealthState, InvalidKey, KeyCooldown, RouteHealth};
 use crate::time::EpochMs;
 use sqlx::Row;
 
@@ -9,7 +9,7 @@ use sqlx::Row;
 pub struct HealthRecords {
     pub routes: Vec<RouteHealth>,
     pub keys: Vec<KeyCooldown>,
-    pub invalid_keys: Vec<(String, String)>,
+    pub invalid_keys: Vec<InvalidKey>,
 }
 
 impl Store {
@@ -61,9 +61,23 @@ impl Store {
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let invalid_keys = sqlx::query_as("SELECT provider, key_id FROM invalid_keys")
-            .fetch_all(&self.pool)
-            .await?;
+        let invalid_keys = sqlx::query(
+            "SELECT provider, key_id, since_ms, last_status, retry_at_ms, strikes FROM invalid_keys",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(InvalidKey {
+                provider: row.try_get("provider")?,
+                key_id: row.try_get("key_id")?,
+                since_ms: row.try_get("since_ms")?,
+                status: row.try_get::<i64, _>("last_status")?.clamp(0, 999) as u16,
+                retry_at_ms: row.try_get("retry_at_ms")?,
+                strikes: row.try_get::<i64, _>("strikes")?.clamp(0, i64::from(u32::MAX)) as u32,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
         Ok(HealthRecords {
             routes,
             keys,
@@ -127,21 +141,26 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                HealthChange::KeyInvalid {
-                    provider,
-                    key_id,
-                    since_ms,
-                    status,
-                } => {
+                HealthChange::KeyInvalid(mark) => {
                     sqlx::query(
-                        "INSERT OR REPLACE INTO invalid_keys (provider, key_id, since_ms, last_status) VALUES (?, ?, ?, ?)",
+                        "INSERT OR REPLACE INTO invalid_keys (provider, key_id, since_ms, last_status, retry_at_ms, strikes) \
+                         VALUES (?, ?, ?, ?, ?, ?)",
                     )
-                    .bind(provider)
-                    .bind(key_id)
-                    .bind(since_ms)
-                    .bind(*status as i64)
+                    .bind(&mark.provider)
+                    .bind(&mark.key_id)
+                    .bind(mark.since_ms)
+                    .bind(i64::from(mark.status))
+                    .bind(mark.retry_at_ms)
+                    .bind(i64::from(mark.strikes))
                     .execute(&mut *tx)
                     .await?;
+                }
+                HealthChange::KeyValid { provider, key_id } => {
+                    sqlx::query("DELETE FROM invalid_keys WHERE provider = ? AND key_id = ?")
+                        .bind(provider)
+                        .bind(key_id)
+                        .execute(&mut *tx)
+                        .await?;
                 }
             }
         }
@@ -149,7 +168,8 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets the health of one route (or all), its key cooldowns included, and tells the gateways.
+    /// Forgets the health of one route (or all), its key cooldowns and the invalid-key marks of
+    /// its provider included, and tells the gateways.
     pub async fn reset_health(&self, route_id: Option<&str>) -> Result<u64, StoreError> {
         let mut tx = self.writer.begin().await?;
         let cleared = match route_id {
@@ -158,6 +178,12 @@ impl Store {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
+                sqlx::query(
+                    "DELETE FROM invalid_keys WHERE provider IN (SELECT provider FROM routes WHERE route_id = ?)",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
                 sqlx::query("DELETE FROM route_health WHERE route_id = ?")
                     .bind(id)
                     .execute(&mut *tx)
@@ -166,6 +192,9 @@ impl Store {
             }
             None => {
                 sqlx::query("DELETE FROM key_cooldowns")
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM invalid_keys")
                     .execute(&mut *tx)
                     .await?;
                 sqlx::query("DELETE FROM route_health")

@@ -85,6 +85,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "quota buckets",
         include_str!("../../../migrations/0005_quota_buckets.sql"),
     ),
+    (
+        9,
+        "health reprobes",
+        include_str!("../../../migrations/0009_health_reprobes.sql"),
+    ),
 ];
 
 fn migrator() -> sqlx::migrate::Migrator {

@@ -438,12 +438,14 @@ async fn a_refused_key_that_works_again_is_restored_for_every_gateway() {
     let dir = tempfile::tempdir().unwrap();
     let maintenance = maintenance_for(&sim, dir.path()).await;
     let key_id = freerouter::config::Secret::new("sk-lab").fingerprint();
-    let refused = freerouter::health::HealthChange::KeyInvalid {
+    let refused = freerouter::health::HealthChange::KeyInvalid(freerouter::health::InvalidKey {
         provider: "lab".into(),
         key_id: key_id.clone(),
         since_ms: 1,
         status: 401,
-    };
+        retry_at_ms: i64::MAX,
+        strikes: 1,
+    });
     maintenance
         .store
         .apply_health_changes(&[refused], 1)

@@ -385,12 +385,11 @@ async fn ollama_cloud_403_moves_on_without_invalidating_the_key() {
     assert_bearer(sent, "ollama-test-key");
     let key_id = Secret::new("ollama-test-key").fingerprint();
     assert!(
-        !gateway
-            .gateway
-            .state
-            .engine
-            .health
-            .key_invalid("ollama-cloud", &key_id),
+        !gateway.gateway.state.engine.health.key_invalid(
+            "ollama-cloud",
+            &key_id,
+            freerouter::time::now_ms()
+        ),
         "a subscription-only model says nothing about the key"
     );
     // The same key still serves the provider's other route.

@@ -4,14 +4,13 @@ use crate::http::error::ApiError;
 use crate::http::headers;
 use crate::limits::QueueRefusal;
 use crate::state::AppState;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use freerouter::metrics as m;
 use freerouter::routing::{ChatRequest, RequestRecord, RouteRequest, record_request};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Which chat endpoint a request came in on.
 #[derive(Clone, Copy)]
@@ -31,28 +30,20 @@ const WEB_SEARCH: Endpoint = Endpoint {
 };
 
 /// `POST /v1/chat/completions`
-pub async fn chat_completions(
-    state: State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+pub async fn chat_completions(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
     handle(state, headers, body, CHAT).await
 }
 
 /// `POST /v1/chat/completions/web-search`: the same, only through `web-search` routes, with the
 /// search asked for in each provider's own form.
-pub async fn web_search(
-    state: State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+pub async fn web_search(state: State<AppState>, headers: HeaderMap, body: Body) -> Response {
     handle(state, headers, body, WEB_SEARCH).await
 }
 
 async fn handle(
     State(state): State<AppState>,
     request_headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
     endpoint: Endpoint,
 ) -> Response {
     let received = Instant::now();
@@ -74,10 +65,12 @@ async fn handle(
     response
 }
 
+/// Admission comes before reading and parsing: a request waiting for its slot holds its socket,
+/// not its body, and a request being parsed holds a slot, so memory is bounded by the slots.
 async fn serve(
     state: &AppState,
     request_headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
     received: Instant,
     request_id: &str,
     endpoint: Endpoint,
@@ -101,29 +94,14 @@ async fn serve(
         );
         error
     };
-    let bytes = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            refused(
-                "request_too_large",
-                ApiError::too_large(state.settings.server.max_body_bytes),
-            )
-        } else {
-            refused(
-                "invalid_request",
-                ApiError::invalid_request(rejection.body_text(), None),
-            )
-        }
-    })?;
-    let chat = ChatRequest::parse(&bytes).map_err(|invalid| {
-        refused(
-            "invalid_request",
-            ApiError::invalid_request(invalid.message, invalid.param),
-        )
-    })?;
-    let strict = request_headers
-        .get("x-freerouter-strict")
+    let max_body = state.settings.server.max_body_bytes;
+    let declared = request_headers
+        .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > max_body as u64) {
+        return Err(refused("request_too_large", ApiError::too_large(max_body)));
+    }
     let slot = state.limiter.acquire().await.map_err(|why| {
         metrics::counter!(m::QUEUE_TIMEOUTS_TOTAL, "reason" => match why {
             QueueRefusal::Full => "queue_full",
@@ -135,6 +113,48 @@ async fn serve(
             ApiError::queue_timeout(state.limiter.retry_after_secs()),
         )
     })?;
+    let read_timeout = Duration::from_millis(state.settings.server.body_read_timeout_ms);
+    let bytes = match tokio::time::timeout(read_timeout, axum::body::to_bytes(body, max_body)).await
+    {
+        Err(_) => {
+            return Err(refused(
+                "request_timeout",
+                ApiError::body_timeout(read_timeout),
+            ));
+        }
+        Ok(Err(error)) if is_over_limit(&error) => {
+            return Err(refused("request_too_large", ApiError::too_large(max_body)));
+        }
+        Ok(Err(_)) => {
+            return Err(refused(
+                "invalid_request",
+                ApiError::invalid_request("the request body could not be read whole", None),
+            ));
+        }
+        Ok(Ok(bytes)) => bytes,
+    };
+    let chat = ChatRequest::parse(&bytes, &state.engine.fields).map_err(|invalid| {
+        refused(
+            "invalid_request",
+            ApiError::invalid_request(invalid.message, invalid.param),
+        )
+    })?;
+    // What routing needs is parsed out; the bytes are not kept while the upstream answers.
+    drop(bytes);
+    let stream_permit = match chat.stream {
+        false => None,
+        true => Some(
+            state
+                .streams
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| refused("too_many_streams", ApiError::too_many_streams()))?,
+        ),
+    };
+    let strict = request_headers
+        .get("x-freerouter-strict")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
     let session_id = request_headers
         .get("x-session-id")
         .and_then(|v| v.to_str().ok())
@@ -148,12 +168,13 @@ async fn serve(
         received,
         chat,
     };
-    if request.chat.stream {
+    if let Some(permit) = stream_permit {
         let committed = state.engine.open_stream(request).await?;
-        // A committed stream frees its slot: the rest is forwarding, not upstream choice.
+        // A committed stream frees its slot: the rest is forwarding, not upstream choice. It
+        // keeps its open-stream permit until it ends.
         drop(slot);
         let served = committed.served.clone();
-        let mut response = Response::new(Body::from_stream(committed.into_body()));
+        let mut response = Response::new(Body::from_stream(committed.into_body(permit)));
         headers::served(response.headers_mut(), &served);
         let headers = response.headers_mut();
         headers.insert(
@@ -173,4 +194,16 @@ async fn serve(
     );
     headers::served(response.headers_mut(), &completion.served);
     Ok(response)
+}
+
+/// Whether reading the body stopped at the size limit (rather than the connection failing).
+fn is_over_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = source {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }

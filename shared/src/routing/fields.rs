@@ -1,0 +1,124 @@
+//! What of a client's chat request may reach an upstream: OpenAI's chat completion fields (listed
+//! once, here), plus the fields the route's adapter declares for its provider, plus what the owner
+//! names in `routing.passthrough_fields`. Everything else is dropped: a client must not be able to
+//! spend the owner's money through provider routing or billing fields (OpenRouter's `models`,
+//! `route`, `provider`, `plugins`, `transforms`; any `extra_body`), which no list here names.
+
+use crate::providers::ProviderAdapter;
+use std::collections::BTreeSet;
+
+/// OpenAI's chat completion request fields that free tiers take without cost. Left out on purpose:
+/// `store` and `service_tier` (stored completions, priority processing), `web_search_options`,
+/// `audio` and `modalities` (billed extras), and anything provider-specific (adapters declare those).
+pub const CHAT_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "functions",
+    "function_call",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "stream",
+    "stream_options",
+    "response_format",
+    "seed",
+    "n",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "user",
+    "reasoning_effort",
+    "metadata",
+    "prediction",
+    "verbosity",
+    "prompt_cache_key",
+    "safety_identifier",
+];
+
+/// Which client fields reach which upstream.
+#[derive(Clone, Debug, Default)]
+pub struct FieldPolicy {
+    /// Named by the owner: reach every upstream.
+    passthrough: BTreeSet<String>,
+    /// Declared by any adapter: kept when the request is parsed, sent only to that adapter's routes.
+    declared_somewhere: BTreeSet<&'static str>,
+    /// Keep everything (tests and tools that build requests for inspection).
+    everything: bool,
+}
+
+impl FieldPolicy {
+    pub fn new<'a>(
+        passthrough: &[String],
+        adapters: impl IntoIterator<Item = &'a dyn ProviderAdapter>,
+    ) -> Self {
+        Self {
+            passthrough: passthrough.iter().cloned().collect(),
+            declared_somewhere: adapters
+                .into_iter()
+                .flat_map(|a| a.extra_fields().iter().copied())
+                .collect(),
+            everything: false,
+        }
+    }
+
+    /// A policy that drops nothing at parse time (tests, fuzzing).
+    pub fn everything() -> Self {
+        Self {
+            everything: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether a field may reach some upstream, so is worth keeping once parsed.
+    pub fn keeps(&self, name: &str) -> bool {
+        self.everything
+            || CHAT_FIELDS.contains(&name)
+            || self.passthrough.contains(name)
+            || self.declared_somewhere.contains(name)
+    }
+
+    /// Whether a field reaches the upstream behind `adapter`.
+    pub fn reaches(&self, name: &str, adapter: Option<&dyn ProviderAdapter>) -> bool {
+        CHAT_FIELDS.contains(&name)
+            || self.passthrough.contains(name)
+            || adapter.is_some_and(|a| a.extra_fields().contains(&name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::adapter_for;
+
+    #[test]
+    fn billing_fields_reach_no_upstream_unless_the_owner_names_them() {
+        let openrouter = adapter_for("openrouter").unwrap();
+        let openai = adapter_for("openai").unwrap();
+        let adapters = [openrouter.as_ref(), openai.as_ref()];
+        let policy = FieldPolicy::new(&[], adapters);
+        for field in [
+            "models",
+            "route",
+            "provider",
+            "plugins",
+            "transforms",
+            "extra_body",
+        ] {
+            assert!(!policy.keeps(field), "{field}");
+            assert!(!policy.reaches(field, Some(openrouter.as_ref())), "{field}");
+        }
+        assert!(policy.reaches("seed", Some(openai.as_ref())));
+        assert!(policy.reaches("top_k", Some(openrouter.as_ref())));
+        assert!(!policy.reaches("top_k", Some(openai.as_ref())));
+        let owner = FieldPolicy::new(&["provider".to_string()], adapters);
+        assert!(owner.keeps("provider"));
+        assert!(owner.reaches("provider", Some(openrouter.as_ref())));
+    }
+}
