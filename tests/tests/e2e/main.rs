@@ -9,6 +9,7 @@ mod crash;
 mod errors;
 mod failures;
 mod faults;
+mod hostile_streams;
 mod hostile_upstream;
 mod maintainer;
 mod metrics;
