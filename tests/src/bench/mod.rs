@@ -2,6 +2,7 @@
 
 pub mod burst;
 pub mod load;
+pub mod memory;
 pub mod overhead;
 
 /// The `p`-th percentile (0–100) of sorted samples, in milliseconds.

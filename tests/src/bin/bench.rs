@@ -2,14 +2,17 @@
 //!
 //! `freerouter-bench overhead [--requests N] [--throughput-requests N] [--latency-ms N] [--gateway PATH] [--without-ledger]`
 //! `freerouter-bench burst [--requests N] [--clients N] [--latency-ms N]`
+//! `freerouter-bench memory [--requests N] [--body-bytes N] [--latency-ms N] [--gateway PATH]`
 //! `freerouter-bench all` runs both with their defaults.
 
 use freerouter_tests::bench::burst::{self, BurstConfig};
+use freerouter_tests::bench::memory::{self, MemoryConfig};
 use freerouter_tests::bench::overhead::{self, OverheadConfig};
 use std::path::PathBuf;
 
 const USAGE: &str = "usage: freerouter-bench overhead [--requests N] [--throughput-requests N] [--latency-ms N] [--gateway PATH] [--without-ledger]
        freerouter-bench burst [--requests N] [--clients N] [--latency-ms N]
+       freerouter-bench memory [--requests N] [--body-bytes N] [--latency-ms N] [--gateway PATH]
        freerouter-bench all";
 
 fn arg(args: &[String], name: &str, default: u64) -> u64 {
@@ -77,16 +80,34 @@ async fn run_burst(args: &[String]) -> bool {
     report.holds()
 }
 
+async fn run_memory(args: &[String]) -> bool {
+    let config = MemoryConfig {
+        gateway_binary: gateway_binary(args),
+        requests: arg(args, "--requests", 250) as usize,
+        body_bytes: arg(args, "--body-bytes", 3_900_000) as usize,
+        upstream_latency_ms: arg(args, "--latency-ms", 3_000),
+    };
+    println!("memory: {config:?}");
+    let report = memory::run(config).await;
+    println!("{}", report.table());
+    if !report.holds() {
+        eprintln!("the memory promise did not hold: {report:?}");
+    }
+    report.holds()
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let held = match args.first().map(String::as_str) {
         Some("overhead") => run_overhead(&args).await,
         Some("burst") => run_burst(&args).await,
+        Some("memory") => run_memory(&args).await,
         Some("all") => {
             let overhead = run_overhead(&[]).await;
             let burst = run_burst(&[]).await;
-            overhead && burst
+            let memory = run_memory(&[]).await;
+            overhead && burst && memory
         }
         _ => {
             eprintln!("{USAGE}");

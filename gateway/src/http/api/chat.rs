@@ -102,18 +102,25 @@ async fn serve(
     if declared.is_some_and(|length| length > max_body as u64) {
         return Err(refused("request_too_large", ApiError::too_large(max_body)));
     }
-    let slot = state.limiter.acquire().await.map_err(|why| {
-        metrics::counter!(m::QUEUE_TIMEOUTS_TOTAL, "reason" => match why {
-            QueueRefusal::Full => "queue_full",
-            QueueRefusal::TimedOut => "waited_too_long",
-        })
-        .increment(1);
-        refused(
-            "request_queue_timeout",
-            ApiError::queue_timeout(state.limiter.retry_after_secs()),
-        )
-    })?;
     let read_timeout = Duration::from_millis(state.settings.server.body_read_timeout_ms);
+    let slot = match state.limiter.acquire().await {
+        Ok(slot) => slot,
+        Err(why) => {
+            metrics::counter!(m::QUEUE_TIMEOUTS_TOTAL, "reason" => match why {
+                QueueRefusal::Full => "queue_full",
+                QueueRefusal::TimedOut => "waited_too_long",
+            })
+            .increment(1);
+            // The body is read and thrown away (never held) so the client, still sending it,
+            // reads the 429 instead of a reset connection; a client slower than a second to
+            // send it gets the reset.
+            discard(body, max_body, read_timeout.min(Duration::from_secs(1))).await;
+            return Err(refused(
+                "request_queue_timeout",
+                ApiError::queue_timeout(state.limiter.retry_after_secs()),
+            ));
+        }
+    };
     let bytes = match tokio::time::timeout(read_timeout, axum::body::to_bytes(body, max_body)).await
     {
         Err(_) => {
@@ -194,6 +201,21 @@ async fn serve(
     );
     headers::served(response.headers_mut(), &completion.served);
     Ok(response)
+}
+
+/// Reads a body to its end (at most `max` bytes, within `timeout`) keeping none of it.
+async fn discard(mut body: Body, max: usize, timeout: Duration) {
+    use http_body_util::BodyExt;
+    let _ = tokio::time::timeout(timeout, async {
+        let mut read = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            read += frame.data_ref().map_or(0, |d| d.len());
+            if read > max {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Whether reading the body stopped at the size limit (rather than the connection failing).
