@@ -47,6 +47,13 @@ elif command -v docker-compose >/dev/null 2>&1; then
 else
     fail "neither \`docker compose\` nor \`docker-compose\` is installed"
 fi
+# The lockdown checks read `compose config` output (YAML); docker-compose 1.29 brings PyYAML along,
+# a machine with only `docker compose` v2 may lack it.
+if ! python3 -c 'import yaml' >/dev/null 2>&1; then
+    as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends python3-yaml >/dev/null
+fi
 compose() { (cd "$work" && "${compose_cmd[@]}" -p "$project" -f compose.yaml -f compose.e2e.yaml "$@"); }
 container() { compose ps -q "$1"; }
 
