@@ -6,9 +6,13 @@
 #   3. the runtime image: docker/Dockerfile's runtime-base stage + the host's binaries
 #      (docker/Dockerfile.prebuilt), and a simulator image on top of it;
 #   4. compose.yaml (unchanged) + an override adding the project's upstream simulator as the provider;
-#   5. checks — chat through the published port, the maintainer's diagnosis seen through the gateway,
-#      `adminctl models accept` taking effect, state kept across restart, down/up and SIGKILL under
-#      load, the dashboard's metric names against the live /metrics, promtool, and the image itself.
+#   5. checks — the containers locked down (read-only root, no capability, no-new-privileges, memory
+#      and pids limits, non-root: `docker inspect` and from inside), Grafana refusing to start without
+#      an admin password, chat through the published port, the maintainer's diagnosis seen through the
+#      gateway, `adminctl models accept` taking effect, state kept across restart, down/up and SIGKILL
+#      under load, the dashboard's metric names against the live /metrics, promtool, and the image.
+#   Prometheus and Grafana images cannot be pulled without a registry: their lockdown is checked in
+#   the `compose config` output, and Grafana's password check on a stand-in image.
 #
 #   docker/e2e.sh            (run as root, or as a user allowed to use docker and sudo)
 #   E2E_KEEP=1 docker/e2e.sh (leave the stack, images and work folder for a look afterwards)
@@ -27,6 +31,8 @@ base_image="freerouter-runtime-base:$project"
 sim_image="freerouter-simulator:$project"
 work="$(mktemp -d "/tmp/$project.XXXX")"
 client=(python3 "$repo/docker/e2e_client.py")
+# The default profile must come up without it (only the monitoring profile's Grafana needs it).
+unset GRAFANA_ADMIN_PASSWORD
 
 step() { printf '\n== %s\n' "$*"; }
 pass() { printf 'PASS %s\n' "$*"; }
@@ -40,6 +46,13 @@ elif command -v docker-compose >/dev/null 2>&1; then
     compose_cmd=(docker-compose)
 else
     fail "neither \`docker compose\` nor \`docker-compose\` is installed"
+fi
+# The lockdown checks read `compose config` output (YAML); docker-compose 1.29 brings PyYAML along,
+# a machine with only `docker compose` v2 may lack it.
+if ! python3 -c 'import yaml' >/dev/null 2>&1; then
+    as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends python3-yaml >/dev/null
 fi
 compose() { (cd "$work" && "${compose_cmd[@]}" -p "$project" -f compose.yaml -f compose.e2e.yaml "$@"); }
 container() { compose ps -q "$1"; }
@@ -56,6 +69,10 @@ cleanup() {
         echo "  docker image rm $sim_image $image $base_image; rm -rf $work"
     else
         compose down -v --remove-orphans >/dev/null 2>&1 || true
+        if [ -f "$work/compose.grafana.yaml" ]; then
+            (cd "$work" && "${compose_cmd[@]}" -p "$project-grafana" -f compose.yaml -f compose.grafana.yaml \
+                down -v --remove-orphans >/dev/null 2>&1) || true
+        fi
         docker image rm "$sim_image" "$image" "$base_image" >/dev/null 2>&1 || true
         rm -rf "$work"
     fi
@@ -222,6 +239,98 @@ pass "stack up, gateway ready on $base ($(($(date +%s) - t))s)"
 maint_port=$(compose port maintainer 9091 | sed 's/.*://')
 maint="http://127.0.0.1:$maint_port"
 "${client[@]}" wait "$maint/health" 60 || fail "the maintainer is not healthy on $maint"
+stats() { # memory and process count of the FreeRouter containers now (figures for the report)
+    docker stats --no-stream --format '{{.Name}}: {{.MemUsage}}, {{.PIDs}} pids' \
+        "$(container gateway)" "$(container maintainer)" | sed 's/^/    /'
+}
+echo "  at rest:"; stats
+
+# --- issue 15 item 11: the containers are locked down ---------------------------------------------
+step "the containers are locked down"
+compose config >"$work/config.yaml" 2>"$work/config.err" || { cat "$work/config.err"; fail "compose config"; }
+"${client[@]}" lockdown-config "$work/config.yaml" gateway maintainer || fail "compose.yaml (default profile)"
+# Prometheus and Grafana cannot be pulled here: their configuration is checked, not their containers.
+GRAFANA_ADMIN_PASSWORD=e2e-not-used compose --profile monitoring config >"$work/config-monitoring.yaml" \
+    2>"$work/config.err" || { cat "$work/config.err"; fail "compose --profile monitoring config"; }
+"${client[@]}" lockdown-config "$work/config-monitoring.yaml" prometheus grafana \
+    || fail "compose.yaml (monitoring profile)"
+pass "compose config: gateway, maintainer, prometheus, grafana locked down (the last two statically only)"
+for svc in gateway maintainer; do
+    docker inspect "$(container "$svc")" >"$work/$svc.inspect.json"
+    "${client[@]}" locked-down "$work/$svc.inspect.json" "$work/config.yaml" "$svc" || fail "$svc container"
+done
+pass "docker inspect: ReadonlyRootfs, CapDrop ALL, no-new-privileges, Memory and PidsLimit as configured, non-root"
+# From inside: what PID 1 (the program itself) holds, and where a write lands. Arguments: the folders
+# that must be writable; / must not be.
+cat >"$work/lockdown-probe.sh" <<'PROBE'
+status() { sed -n "s/^$1:[[:space:]]*//p" /proc/1/status; }
+uid=$(status Uid | cut -f1)
+[ "$uid" != 0 ] || { echo "PID 1 runs as root"; exit 1; }
+[ "$(status NoNewPrivs)" = 1 ] || { echo "PID 1 may gain privileges (NoNewPrivs $(status NoNewPrivs))"; exit 1; }
+for set in CapEff CapPrm CapBnd; do
+    [ "$(status $set)" = 0000000000000000 ] || { echo "PID 1 holds capabilities ($set $(status $set))"; exit 1; }
+done
+# (A write to / fails for a non-root user anyway: the mount itself must be read-only.)
+root_mount=$(awk '$2 == "/" { print $4 }' /proc/mounts | tail -n 1)
+case ",$root_mount," in *,ro,*) ;; *) echo "/ is mounted $root_mount, not read-only"; exit 1 ;; esac
+for dir in "$@"; do
+    (: >"$dir/.lockdown-probe") 2>/dev/null || { echo "$dir is not writable"; exit 1; }
+    rm -f "$dir/.lockdown-probe"
+done
+echo "  $(cat /proc/1/comm) (uid $uid): no capability, NoNewPrivs, / read-only, writable: $*"
+PROBE
+chmod 644 "$work/lockdown-probe.sh"
+for svc in gateway maintainer; do
+    docker exec "$(container "$svc")" sh -c "$(cat "$work/lockdown-probe.sh")" probe /tmp /data \
+        || fail "$svc from inside"
+done
+pass "inside: PID 1 non-root, no capability, NoNewPrivs; / read-only, /tmp and /data writable"
+for svc in gateway maintainer; do # their healthcheck (adminctl ping) runs in the locked-down container
+    for _ in $(seq 60); do
+        health=$(docker inspect -f '{{.State.Health.Status}}' "$(container "$svc")")
+        [ "$health" = healthy ] && break
+        sleep 1
+    done
+    [ "$health" = healthy ] || fail "$svc is $health, not healthy"
+done
+pass "gateway and maintainer report healthy"
+
+step "Grafana refuses to start without an admin password"
+# compose.yaml's grafana service as it is (entrypoint, environment, lockdown), on the runtime base
+# image instead of Grafana's (none here), with a stand-in for Grafana's /run.sh that says it started
+# and probes the lockdown from inside.
+cat >"$work/fake-run.sh" <<'FAKE'
+#!/bin/sh
+echo "stand-in grafana started: admin $GF_SECURITY_ADMIN_USER, a password of ${#GF_SECURITY_ADMIN_PASSWORD} characters"
+exec sh /lockdown-probe.sh /tmp
+FAKE
+chmod 755 "$work/fake-run.sh"
+cat >"$work/compose.grafana.yaml" <<EOF
+services:
+  grafana:
+    image: $base_image
+    volumes:
+      - ./fake-run.sh:/run.sh:ro
+      - ./lockdown-probe.sh:/lockdown-probe.sh:ro
+EOF
+grafana_compose() { (cd "$work" && "${compose_cmd[@]}" -p "$project-grafana" -f compose.yaml -f compose.grafana.yaml "$@"); }
+grafana_run() { # the grafana service's entrypoint run once; its exit status, its output in grafana.out
+    grafana_compose --profile monitoring run --rm --no-deps -T grafana >"$work/grafana.out" 2>&1
+}
+for password in "" admin change-me; do
+    rc=0; GRAFANA_ADMIN_PASSWORD="$password" grafana_run || rc=$?
+    sed 's/^/    /' "$work/grafana.out"
+    [ "$rc" = 78 ] || fail "grafana with the password '$password' exited $rc, not 78 (refused)"
+    grep -q 'set GRAFANA_ADMIN_PASSWORD in .env' "$work/grafana.out" || fail "no clear message for '$password'"
+    if grep -q 'stand-in grafana started' "$work/grafana.out"; then fail "grafana started with '$password'"; fi
+done
+pass "grafana refuses an empty, 'admin' or 'change-me' password and says to set GRAFANA_ADMIN_PASSWORD in .env"
+rc=0; GRAFANA_ADMIN_PASSWORD=e2e-a-real-password grafana_run || rc=$?
+sed 's/^/    /' "$work/grafana.out"
+{ [ "$rc" = 0 ] && grep -q 'a password of 19 characters' "$work/grafana.out"; } \
+    || fail "grafana with GRAFANA_ADMIN_PASSWORD set did not start (exit $rc)"
+pass "with GRAFANA_ADMIN_PASSWORD set the entrypoint starts Grafana (stand-in), locked down the same way"
+grafana_compose down -v --remove-orphans >/dev/null 2>&1 || true
 
 # --- acceptance 1: traffic, diagnosis, accept ----------------------------------------------------
 step "chat through the published port"
@@ -327,6 +436,7 @@ gateway_id=$(container gateway)
 "${client[@]}" load "$base" 60 8 "$work/load.json" "$work/stop-load" &
 load_pid=$!
 sleep 3
+echo "  under load (8 clients):"; stats
 docker kill -s KILL "$gateway_id" >/dev/null || fail "docker kill"
 sleep 2
 touch "$work/stop-load"

@@ -12,6 +12,8 @@ saying why, when it does not hold. Standard library only.
     e2e_client.py db DIR OUT.json          (a copy of the /data volume: integrity, cooldowns, ledger)
     e2e_client.py same-db BEFORE.json AFTER.json
     e2e_client.py load BASE SECONDS THREADS OUT.json [STOP_FILE]
+    e2e_client.py lockdown-config CONFIG.yaml SERVICE...   (`compose config` output: each SERVICE locked down)
+    e2e_client.py locked-down INSPECT.json CONFIG.yaml SERVICE   (`docker inspect` of SERVICE's container)
 """
 
 import http.client
@@ -250,6 +252,93 @@ def cmd_load(base, seconds, threads, out, stop_file=None):
         fail("the load should have been served, then cut by the kill")
 
 
+def byte_size(value):
+    """A compose size ("512m", "1g", 536870912) in bytes."""
+    text = str(value).strip().lower().rstrip("b")
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text)
+
+
+def compose_services(config_path):
+    try:
+        import yaml  # PyYAML: docker-compose 1.29 depends on it; python3-yaml otherwise
+    except ImportError:
+        fail("PyYAML is needed to read `compose config` output (apt-get install python3-yaml)")
+    with open(config_path) as f:
+        return yaml.safe_load(f)["services"]
+
+
+def lockdown_problems(service):
+    """What the compose file leaves open in one service's configuration."""
+    problems = []
+    if service.get("read_only") is not True:
+        problems.append(f"read_only is {service.get('read_only')!r}, not true")
+    if "ALL" not in (service.get("cap_drop") or []):
+        problems.append(f"cap_drop is {service.get('cap_drop')!r}, not [ALL]")
+    if "no-new-privileges:true" not in (service.get("security_opt") or []):
+        problems.append(f"security_opt is {service.get('security_opt')!r}, no no-new-privileges:true")
+    if not service.get("mem_limit"):
+        problems.append("no mem_limit")
+    if not service.get("pids_limit"):
+        problems.append("no pids_limit")
+    tmpfs = service.get("tmpfs") or []
+    if isinstance(tmpfs, str):
+        tmpfs = [tmpfs]
+    if not any(str(t).split(":")[0] == "/tmp" for t in tmpfs):
+        problems.append(f"no tmpfs on /tmp (tmpfs {tmpfs!r}) for a read-only root")
+    return problems
+
+
+def cmd_lockdown_config(config_path, *names):
+    services = compose_services(config_path)
+    problems = []
+    for name in names:
+        if name not in services:
+            problems.append(f"{name}: not in the configuration")
+            continue
+        problems += [f"{name}: {p}" for p in lockdown_problems(services[name])]
+    if problems:
+        fail("not locked down in the compose configuration:\n    " + "\n    ".join(problems))
+    for name in names:
+        s = services[name]
+        print(f"  {name}: read_only, cap_drop ALL, no-new-privileges, mem_limit {s['mem_limit']}, "
+              f"pids_limit {s['pids_limit']}, tmpfs {s['tmpfs']}")
+
+
+def cmd_locked_down(inspect_path, config_path, name):
+    """The running container of NAME is what its compose configuration says, and not root."""
+    with open(inspect_path) as f:
+        inspected = json.load(f)[0]
+    host, config = inspected["HostConfig"], inspected["Config"]
+    wanted = compose_services(config_path)[name]
+    problems = []
+    if host.get("ReadonlyRootfs") is not True:
+        problems.append(f"ReadonlyRootfs {host.get('ReadonlyRootfs')!r}")
+    if "ALL" not in (host.get("CapDrop") or []):
+        problems.append(f"CapDrop {host.get('CapDrop')!r}")
+    if host.get("CapAdd"):
+        problems.append(f"CapAdd {host.get('CapAdd')!r}")
+    if "no-new-privileges:true" not in (host.get("SecurityOpt") or []):
+        problems.append(f"SecurityOpt {host.get('SecurityOpt')!r}")
+    if host.get("Privileged"):
+        problems.append("Privileged")
+    if host.get("Memory") != byte_size(wanted["mem_limit"]):
+        problems.append(f"Memory {host.get('Memory')} bytes, mem_limit {wanted['mem_limit']}")
+    if host.get("PidsLimit") != int(wanted["pids_limit"]):
+        problems.append(f"PidsLimit {host.get('PidsLimit')}, pids_limit {wanted['pids_limit']}")
+    if "/tmp" not in (host.get("Tmpfs") or {}):
+        problems.append(f"Tmpfs {host.get('Tmpfs')!r}")
+    user = config.get("User") or ""
+    if user.split(":")[0] in ("", "0", "root"):
+        problems.append(f"User {user!r}")
+    if problems:
+        fail(f"{name} runs unlocked: " + "; ".join(problems))
+    print(f"  {name}: ReadonlyRootfs, CapDrop {host['CapDrop']}, SecurityOpt {host['SecurityOpt']}, "
+          f"Memory {host['Memory'] >> 20} MiB, PidsLimit {host['PidsLimit']}, Tmpfs {host['Tmpfs']}, User {user}")
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "wait":
@@ -270,6 +359,10 @@ def main():
         cmd_same_db(*args)
     elif cmd == "load":
         cmd_load(*args)
+    elif cmd == "lockdown-config":
+        cmd_lockdown_config(*args)
+    elif cmd == "locked-down":
+        cmd_locked_down(*args)
     else:
         fail(f"unknown command {cmd}\n{__doc__}")
 
