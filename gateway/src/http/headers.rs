@@ -1,6 +1,6 @@
 //! The `X-Gateway-*` and `X-Request-Id` headers every routed response carries.
 
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, header};
 use freerouter::routing::Served;
 
 pub fn request_id(headers: &mut HeaderMap, id: &str) {
@@ -20,4 +20,14 @@ pub fn served(headers: &mut HeaderMap, served: &Served) {
     set("x-gateway-model", &served.model);
     set("x-gateway-attempts", &served.trail.attempts().to_string());
     set("x-gateway-trail", &served.trail.header_value());
+}
+
+/// The headers of an SSE response: its type, no caching, no proxy buffering.
+pub fn event_stream(headers: &mut HeaderMap) {
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
 }

@@ -157,7 +157,7 @@ impl Engine {
         let mut attempts = Attempts::new(
             candidates,
             &self.settings,
-            prompt_tokens + request.chat.max_tokens.unwrap_or(0),
+            prompt_tokens.saturating_add(request.chat.max_tokens.unwrap_or(0)),
             request.received,
         );
         attempts.session = session;
