@@ -4,7 +4,8 @@
 //! process environment, so tests run in parallel); providers and routes as TOML, as users write them.
 
 use crate::simulator::Simulator;
-use freerouter::config::{ConfigSource, Settings};
+use freerouter::catalog::load_settings;
+use freerouter::config::ConfigSource;
 use freerouter_gateway::RunningGateway;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -127,7 +128,7 @@ impl GatewayConfig {
             .unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("a temporary folder")));
         let db_path = dir.path().join("freerouter.db");
         let source = self.source(&db_path);
-        let settings = Settings::load(&source).expect("test settings are valid");
+        let settings = load_settings(&source).expect("test settings are valid");
         let gateway = freerouter_gateway::spawn(settings, source)
             .await
             .expect("the gateway starts");

@@ -71,6 +71,27 @@ impl ApiError {
         }
     }
 
+    /// The body did not arrive whole within `server.body_read_timeout_ms`.
+    pub fn body_timeout(timeout_ms: u64) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("the request body did not arrive within {timeout_ms} ms"),
+        )
+    }
+
+    /// Too many failed credential checks from this client (or from all together).
+    pub fn auth_throttled(retry_after_secs: u64) -> Self {
+        Self {
+            retry_after_secs: Some(retry_after_secs),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_failed_attempts",
+                "too many wrong credentials were tried; no credential is checked until Retry-After has passed",
+            )
+        }
+    }
+
     fn error_type(&self) -> &'static str {
         match self.status.as_u16() {
             429 => "rate_limit_error",
