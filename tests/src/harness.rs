@@ -90,6 +90,16 @@ impl GatewayConfig {
         self
     }
 
+    /// Leaves a setting at the gateway's own default (one the test defaults above would set).
+    pub fn unset(mut self, key: &str) -> Self {
+        let var = format!(
+            "FREEROUTER__{}",
+            key.replace('.', "__").to_ascii_uppercase()
+        );
+        self.vars.remove(&var);
+        self
+    }
+
     /// A plain environment variable as the gateway would see it (`CLOUDFLARE_ACCOUNT_ID`, a key…),
     /// without touching the test process's environment.
     pub fn env_var(mut self, name: &str, value: &str) -> Self {

@@ -124,12 +124,12 @@ fn wrong_content_type(headers: &HeaderMap) -> bool {
     });
     match declared {
         Some(json) => !json,
+        // No type: wrong only when a body comes.
         None => {
-            let has_body = headers.contains_key(TRANSFER_ENCODING)
+            headers.contains_key(TRANSFER_ENCODING)
                 || headers
                     .get(CONTENT_LENGTH)
-                    .is_some_and(|v| v.as_bytes() != b"0");
-            has_body
+                    .is_some_and(|v| v.as_bytes() != b"0")
         }
     }
 }
@@ -163,7 +163,9 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         .and_then(|h| h.to_str().ok())
         .or_else(|| request.uri().authority().map(|a| a.as_str()));
     let host_ok = host.is_none_or(|h| perimeter.host_allowed(h));
-    if !host_ok && !operations && !(api && perimeter.keys_configured) {
+    // Probes use service names; a keyed API needs a key, which a rebinding page does not have.
+    let host_exempt = operations || (api && perimeter.keys_configured);
+    if !host_exempt && !host_ok {
         let name = host.map(host_name).unwrap_or_default();
         return refuse(
             "host",
