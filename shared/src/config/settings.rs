@@ -16,6 +16,7 @@ pub struct Settings {
     pub catalog: CatalogSettings,
     pub maintainer: MaintainerSettings,
     pub log: LogSettings,
+    pub anthropic: AnthropicSettings,
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderSettings>,
     #[serde(default)]
@@ -241,6 +242,17 @@ pub struct LogSettings {
     pub json: bool,
 }
 
+/// The Messages face (`/v1/messages`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnthropicSettings {
+    /// Claude model names to what serves them: a key equal to the requested name wins, else the
+    /// longest key a `claude-*` name contains (`haiku` catches `claude-haiku-4-5-20251001`); the
+    /// value is an `auto` mode or a route name. An unmapped Claude name is `auto`.
+    #[serde(default)]
+    pub models: BTreeMap<String, String>,
+}
+
 /// Free-tier limits; all optional. On a provider they apply per key across its models,
 /// on a route per key for that model only.
 #[derive(Clone, Copy, Debug, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
@@ -376,4 +388,7 @@ probe_timeout_ms = 20000
 [log]
 level = "info"
 json = false
+
+[anthropic]
+models = { haiku = "auto-fast" }
 "#;
