@@ -3,8 +3,9 @@
 //! A request meets, outermost first: `browser::guard` (Host, Origin, content type), then on
 //! `/v1/*` `auth::authenticate` (who is calling) and `rate_limit::limit_per_client`, then the
 //! route's own layers (the admin API's token check; `body::buffer_body` where an extractor reads
-//! the body), then the handler. The chat routes read their own body, after taking their
-//! concurrency slot (`api::pipeline`).
+//! the body), then the handler. The chat and Messages routes read their own body, after taking
+//! their concurrency slot (`api::pipeline`). Around the `/v1/*` layers, `api::anthropic` rewrites
+//! their refusals in Anthropic's shape for requests that speak its API.
 
 pub mod admin;
 pub mod api;
@@ -19,7 +20,7 @@ pub mod rate_limit;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 
 /// Builds the router with its layers.
@@ -29,6 +30,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/chat/completions/web-search",
             post(api::chat::web_search),
+        )
+        .route("/v1/messages", post(api::messages::messages))
+        .route(
+            "/v1/messages/count_tokens",
+            post(api::messages::count_tokens),
         );
     let api = Router::new()
         .merge(chat)
@@ -38,7 +44,9 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             rate_limit::limit_per_client,
         ))
-        .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate))
+        // Outside the two above, so their refusals reach Anthropic's clients in its shape.
+        .layer(from_fn(api::anthropic::anthropic_errors));
     Router::new()
         .merge(api)
         .merge(crate::web::router(&state))

@@ -15,6 +15,7 @@ mod hostile_connections;
 mod hostile_streams;
 mod hostile_upstream;
 mod maintainer;
+mod messages;
 mod metrics;
 mod modes;
 mod openai_sdk;

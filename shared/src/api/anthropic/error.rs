@@ -46,7 +46,7 @@ pub fn error_type(status: u16) -> &'static str {
 }
 
 /// The error body for `status`.
-pub fn error_body(status: u16, message: &str, request_id: &str) -> Value {
+pub fn error_body(status: u16, message: &str, request_id: Option<&str>) -> Value {
     json!({
         "type": "error",
         "error": {"type": error_type(status), "message": message},
@@ -56,7 +56,7 @@ pub fn error_body(status: u16, message: &str, request_id: &str) -> Value {
 
 /// An OpenAI-shaped error body (`{"error":{"message",…}}`) rewritten in Anthropic's shape; `None`
 /// for a body in any other shape (already Anthropic's, or not an error).
-pub fn from_openai_error(status: u16, body: &[u8], request_id: &str) -> Option<Value> {
+pub fn from_openai_error(status: u16, body: &[u8], request_id: Option<&str>) -> Option<Value> {
     let value: Value = serde_json::from_slice(body).ok()?;
     if value.get("type").and_then(Value::as_str) == Some("error") {
         return None;
@@ -93,13 +93,13 @@ mod tests {
     #[test]
     fn an_openai_error_is_rewritten_and_an_anthropic_one_left_alone() {
         let openai = br#"{"error":{"message":"no key","type":"authentication_error","code":"invalid_api_key","param":null}}"#;
-        let rewritten = from_openai_error(401, openai, "req_1").unwrap();
+        let rewritten = from_openai_error(401, openai, Some("req_1")).unwrap();
         assert_eq!(
             rewritten,
             json!({"type":"error","error":{"type":"authentication_error","message":"no key"},"request_id":"req_1"})
         );
         let already = serde_json::to_vec(&rewritten).unwrap();
-        assert_eq!(from_openai_error(401, &already, "req_1"), None);
-        assert_eq!(from_openai_error(401, b"not json", "req_1"), None);
+        assert_eq!(from_openai_error(401, &already, Some("req_1")), None);
+        assert_eq!(from_openai_error(401, b"not json", None), None);
     }
 }

@@ -125,14 +125,14 @@ pub fn translate_request(
         .map(output_format)
         .transpose()?
         .flatten();
-    if let Some(raw) = fields.get("mcp_servers") {
-        if !items(raw, "mcp_servers")?.is_empty() {
-            return Err(InvalidMessages::at(
-                "mcp_servers",
-                "MCP servers are connected by Anthropic's side, which no chat route has; \
-                 without them the model would miss their tools",
-            ));
-        }
+    if let Some(raw) = fields.get("mcp_servers")
+        && !items(raw, "mcp_servers")?.is_empty()
+    {
+        return Err(InvalidMessages::at(
+            "mcp_servers",
+            "MCP servers are connected by Anthropic's side, which no chat route has; \
+             without them the model would miss their tools",
+        ));
     }
 
     let body = ChatBody {

@@ -253,7 +253,7 @@ impl StreamTranslator {
             _ => None,
         };
         // Without an index, a call with an id is a new one and a fragment belongs to the last.
-        let number = call.index.unwrap_or_else(|| match (&call.id, current) {
+        let number = call.index.unwrap_or(match (&call.id, current) {
             (None, Some(current)) => current,
             _ => self.calls.len() as u64,
         });
