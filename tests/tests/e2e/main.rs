@@ -1,6 +1,7 @@
 //! End-to-end tests: the real gateway on port 0 against the project's simulator on port 0.
 
 mod admin;
+mod anthropic_sdk;
 mod auth;
 mod bad_input;
 mod burst;
