@@ -46,6 +46,14 @@ pub async fn count_tokens(
     answer(&incoming, counted.await)
 }
 
+const STRICT: &str = "x-freerouter-strict";
+
+fn without(headers: &HeaderMap, name: &str) -> HeaderMap {
+    let mut headers = headers.clone();
+    headers.remove(name);
+    headers
+}
+
 fn answer(incoming: &Incoming<'_>, served: Result<Response, ApiError>) -> Response {
     let mut response = served.unwrap_or_else(|error| error_response(error, &incoming.request_id));
     headers::request_id(response.headers_mut(), &incoming.request_id);
@@ -66,32 +74,22 @@ async fn serve(incoming: &Incoming<'_>, body: Body) -> Result<Response, ApiError
         anthropic::translate_request(&bytes, tiers).map_err(|e| refused(incoming, e))?;
     drop(bytes);
     // A Claude name names no route here, so `X-FreeRouter-Strict` cannot hold it to one.
-    let relaxed;
-    let lenient;
-    let incoming = match translated.asked.model.claude {
-        true if incoming.headers.contains_key("x-freerouter-strict") => {
-            let mut headers = incoming.headers.clone();
-            headers.remove("x-freerouter-strict");
-            relaxed = headers;
-            lenient = Incoming {
+    let relaxed: HeaderMap;
+    let incoming = match translated.asked.model.claude && incoming.headers.contains_key(STRICT) {
+        true => {
+            relaxed = without(incoming.headers, STRICT);
+            &Incoming {
                 headers: &relaxed,
                 request_id: incoming.request_id.clone(),
                 ..*incoming
-            };
-            &lenient
+            }
         }
-        _ => incoming,
+        false => incoming,
     };
     let chat = incoming.parse_chat(&translated.body)?;
     drop(translated.body);
     let estimate = chat.estimated_prompt_tokens();
-    let id = format!(
-        "msg_{}",
-        incoming
-            .request_id
-            .strip_prefix("req_")
-            .unwrap_or(&incoming.request_id)
-    );
+    let id = format!("msg_{}", incoming.request_id.trim_start_matches("req_"));
     Ok(match incoming.route(chat, slot).await? {
         Routed::Stream(committed, permit) => {
             let served = committed.served.clone();
