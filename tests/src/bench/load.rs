@@ -1,10 +1,7 @@
-//! A closed-loop load generator: `concurrency` workers send the same request back to back until
-//! `total` have been sent, and every latency is kept.
+//! A closed-loop load generator: `concurrency` workers send the same request back to back for a
+//! fixed time, and every latency is kept.
 
 use bytes::Bytes;
-use futures::StreamExt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// What one run of the load saw.
@@ -22,9 +19,20 @@ impl LoadResult {
         super::percentile_ms(&self.latencies, percentile)
     }
 
+    /// Requests answered 200.
+    pub fn served(&self) -> usize {
+        self.latencies.len()
+    }
+
     /// Requests answered 200 per second of the run.
     pub fn throughput(&self) -> f64 {
-        self.latencies.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        self.served() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Adds the latencies and errors of another part of the same run.
+    pub(crate) fn absorb(&mut self, latencies: Vec<Duration>, errors: usize) {
+        self.latencies.extend(latencies);
+        self.errors += errors;
     }
 }
 
@@ -33,26 +41,52 @@ impl LoadResult {
 pub struct Target {
     pub url: String,
     pub body: Bytes,
-    /// Measure the time to the first content token of a stream rather than the whole answer.
-    pub first_token: bool,
+    /// `Authorization: Bearer …`, for a server that wants one.
+    pub bearer: Option<String>,
+    /// Text a successful answer holds (the end of the expected answer, so a stream cut short or an
+    /// error event sent with a 200 counts as an error).
+    pub must_contain: Option<Bytes>,
 }
 
-/// Sends `total` requests from `concurrency` workers and keeps their latencies.
+impl Target {
+    /// A chat request for `url`.
+    pub fn new(url: String, body: &serde_json::Value) -> Target {
+        Target {
+            url,
+            body: serde_json::to_vec(body).unwrap_or_default().into(),
+            bearer: None,
+            must_contain: None,
+        }
+    }
+
+    pub fn with_bearer(mut self, token: Option<&str>) -> Target {
+        self.bearer = token.map(str::to_string);
+        self
+    }
+
+    pub fn must_contain(mut self, text: &str) -> Target {
+        self.must_contain = Some(Bytes::copy_from_slice(text.as_bytes()));
+        self
+    }
+}
+
+/// Sends requests from `concurrency` workers, each starting a new one as soon as its last one is
+/// answered, for `duration`; keeps their latencies.
 pub async fn run(
     http: &reqwest::Client,
     target: &Target,
     concurrency: usize,
-    total: usize,
+    duration: Duration,
 ) -> LoadResult {
-    let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
+    let until = started + duration;
     let mut workers = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
-        let (http, target, next) = (http.clone(), target.clone(), next.clone());
+        let (http, target) = (http.clone(), target.clone());
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0;
-            while next.fetch_add(1, Ordering::Relaxed) < total {
+            while Instant::now() < until {
                 match one(&http, &target).await {
                     Some(latency) => latencies.push(latency),
                     None => errors += 1,
@@ -64,8 +98,7 @@ pub async fn run(
     let mut result = LoadResult::default();
     for worker in workers {
         if let Ok((latencies, errors)) = worker.await {
-            result.latencies.extend(latencies);
-            result.errors += errors;
+            result.absorb(latencies, errors);
         }
     }
     result.elapsed = started.elapsed();
@@ -73,44 +106,29 @@ pub async fn run(
     result
 }
 
-/// One request: its latency (to the end of the answer, or to its first content token), or `None`
-/// when it did not succeed.
-async fn one(http: &reqwest::Client, target: &Target) -> Option<Duration> {
+/// One request, read to the end of its answer (the whole stream for a streamed one): its latency,
+/// or `None` when it did not succeed.
+pub async fn one(http: &reqwest::Client, target: &Target) -> Option<Duration> {
     let sent = Instant::now();
-    let response = http
+    let mut request = http
         .post(&target.url)
         .header("content-type", "application/json")
-        .body(target.body.clone())
-        .send()
-        .await
-        .ok()?;
-    if response.status() != 200 {
-        let _ = response.bytes().await;
-        return None;
+        .body(target.body.clone());
+    if let Some(token) = &target.bearer {
+        request = request.bearer_auth(token);
     }
-    if !target.first_token {
-        response.bytes().await.ok()?;
-        return Some(sent.elapsed());
-    }
-    let mut stream = response.bytes_stream();
-    let mut seen = Vec::new();
-    let mut first_token = None;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.ok()?;
-        seen.extend_from_slice(&chunk);
-        if first_token.is_none() && has_content_token(&seen) {
-            first_token = Some(sent.elapsed());
-        }
-    }
-    first_token
+    let response = request.send().await.ok()?;
+    let ok = response.status() == 200;
+    let body = response.bytes().await.ok()?;
+    let complete = target
+        .must_contain
+        .as_ref()
+        .is_none_or(|needle| contains(&body, needle));
+    (ok && complete).then(|| sent.elapsed())
 }
 
-/// Whether the SSE text so far holds a chunk with a non-empty `content` delta.
-fn has_content_token(seen: &[u8]) -> bool {
-    const NEEDLE: &[u8] = b"\"content\":\"";
-    seen.windows(NEEDLE.len())
-        .enumerate()
-        .any(|(at, window)| window == NEEDLE && seen.get(at + NEEDLE.len()) != Some(&b'"'))
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(test)]
@@ -118,12 +136,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_empty_content_delta_is_not_a_token() {
-        assert!(!has_content_token(
-            br#"data: {"choices":[{"delta":{"role":"assistant","content":""}}]}"#
-        ));
-        assert!(has_content_token(
-            br#"data: {"choices":[{"delta":{"content":"Hi"}}]}"#
-        ));
+    fn an_answer_is_complete_only_with_the_expected_text() {
+        assert!(contains(br#"data: {"delta":{"content":" dog."}}"#, b"dog."));
+        assert!(!contains(br#"data: {"delta":{"content":" lazy"}}"#, b"dog."));
+        assert!(!contains(b"do", b"dog."));
     }
 }
