@@ -137,9 +137,51 @@ async fn run_memory(args: &[String]) -> bool {
     report.holds()
 }
 
+/// The options each benchmark takes; every one takes a value.
+const OPTIONS: &[(&str, &[&str])] = &[
+    (
+        "overhead",
+        &[
+            "--clients",
+            "--seconds",
+            "--latency-ms",
+            "--rate",
+            "--steady-seconds",
+            "--peer",
+            "--peer-bin",
+            "--gateway",
+            "--simulator",
+        ],
+    ),
+    ("burst", &["--requests", "--clients", "--latency-ms"]),
+    (
+        "memory",
+        &["--requests", "--body-bytes", "--latency-ms", "--gateway"],
+    ),
+];
+
+/// The first argument after the benchmark's name that is not one of its options, or a value.
+fn unknown_option(args: &[String]) -> Option<&str> {
+    let known = OPTIONS
+        .iter()
+        .find(|(name, _)| Some(*name) == args.first().map(String::as_str))
+        .map_or(&[][..], |(_, options)| *options);
+    let mut rest = args.iter().skip(1);
+    while let Some(option) = rest.next() {
+        if !known.contains(&option.as_str()) || rest.next().is_none() {
+            return Some(option);
+        }
+    }
+    None
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(option) = unknown_option(&args) {
+        eprintln!("unknown option or missing value: {option}\n\n{USAGE}");
+        std::process::exit(2);
+    }
     let held = match args.first().map(String::as_str) {
         Some("overhead") => run_overhead(&args).await,
         Some("burst") => run_burst(&args).await,
