@@ -34,6 +34,13 @@ impl LoadResult {
         self.latencies.extend(latencies);
         self.errors += errors;
     }
+
+    /// Pools another run of the same load into this one: its samples, errors and time.
+    pub fn merge(&mut self, other: LoadResult) {
+        self.absorb(other.latencies, other.errors);
+        self.elapsed += other.elapsed;
+        self.latencies.sort();
+    }
 }
 
 /// One kind of request the load repeats.
@@ -136,9 +143,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pooled_runs_keep_every_sample_in_order_and_add_their_time() {
+        let ms = Duration::from_millis;
+        let mut pooled = LoadResult {
+            latencies: vec![ms(1), ms(5)],
+            errors: 1,
+            elapsed: ms(1_000),
+        };
+        pooled.merge(LoadResult {
+            latencies: vec![ms(2), ms(3)],
+            errors: 2,
+            elapsed: ms(1_000),
+        });
+        assert_eq!(pooled.latencies, vec![ms(1), ms(2), ms(3), ms(5)]);
+        assert_eq!(pooled.errors, 3);
+        assert_eq!(pooled.throughput(), 2.0);
+    }
+
+    #[test]
     fn an_answer_is_complete_only_with_the_expected_text() {
         assert!(contains(br#"data: {"delta":{"content":" dog."}}"#, b"dog."));
-        assert!(!contains(br#"data: {"delta":{"content":" lazy"}}"#, b"dog."));
+        assert!(!contains(
+            br#"data: {"delta":{"content":" lazy"}}"#,
+            b"dog."
+        ));
         assert!(!contains(b"do", b"dog."));
     }
 }

@@ -77,7 +77,10 @@ impl GroupCpu {
     /// Reads every process in `pids`.
     pub fn read(pids: &[u32]) -> GroupCpu {
         GroupCpu {
-            samples: pids.iter().map(|&pid| (pid, CpuSample::read(pid))).collect(),
+            samples: pids
+                .iter()
+                .map(|&pid| (pid, CpuSample::read(pid)))
+                .collect(),
         }
     }
 
@@ -184,7 +187,10 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 pub fn status_field_kib(status: &str, field: &str) -> Option<u64> {
     status
         .lines()
-        .find(|l| l.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')))
+        .find(|l| {
+            l.strip_prefix(field)
+                .is_some_and(|rest| rest.starts_with(':'))
+        })
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kib| kib.parse().ok())
 }

@@ -21,6 +21,14 @@ pub struct SteadyResult {
 }
 
 impl SteadyResult {
+    /// Pools another steady run of the same load into this one.
+    pub fn merge(&mut self, other: SteadyResult) {
+        self.load.merge(other.load);
+        self.scheduled += other.scheduled;
+        self.lags.extend(other.lags);
+        self.lags.sort();
+    }
+
     /// The 99th percentile of the lateness of the sends, in ms.
     pub fn lag_p99_ms(&self) -> f64 {
         percentile_ms(&self.lags, 99.0)
@@ -55,9 +63,7 @@ pub async fn run(
         tokio::time::sleep_until(due).await;
         lags.push(Instant::now().saturating_duration_since(due));
         let (http, target) = (http.clone(), target.clone());
-        requests.push(tokio::spawn(
-            async move { load::one(&http, &target).await },
-        ));
+        requests.push(tokio::spawn(async move { load::one(&http, &target).await }));
     }
     let mut result = LoadResult::default();
     for request in requests {

@@ -1,6 +1,6 @@
 //! `freerouter-bench`: benchmarks against the real gateway and the project's simulator.
 //!
-//! `freerouter-bench overhead [--clients N] [--seconds S] [--latency-ms N] [--rate N] [--steady-seconds S] [--peer litellm] [--peer-bin PATH] [--gateway PATH] [--simulator PATH]`
+//! `freerouter-bench overhead [--clients N] [--seconds S] [--latency-ms N] [--rate N] [--steady-seconds S] [--rounds N] [--peer litellm] [--peer-bin PATH] [--gateway PATH] [--simulator PATH]`
 //! `freerouter-bench burst [--requests N] [--clients N] [--latency-ms N]`
 //! `freerouter-bench memory [--requests N] [--body-bytes N] [--latency-ms N] [--gateway PATH]`
 //! `freerouter-bench all` runs the three with their defaults.
@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const USAGE: &str = "usage: freerouter-bench overhead [--clients N] [--seconds S] [--latency-ms N] [--rate N] [--steady-seconds S]
-                                 [--peer litellm] [--peer-bin PATH] [--gateway PATH] [--simulator PATH]
+                                 [--rounds N] [--peer litellm] [--peer-bin PATH] [--gateway PATH] [--simulator PATH]
        freerouter-bench burst [--requests N] [--clients N] [--latency-ms N]
        freerouter-bench memory [--requests N] [--body-bytes N] [--latency-ms N] [--gateway PATH]
        freerouter-bench all";
@@ -92,6 +92,7 @@ async fn run_overhead(args: &[String]) -> bool {
         upstream_latency_ms: arg(args, "--latency-ms", 50),
         steady_rate: arg(args, "--rate", 100).max(1) as f64,
         steady_for: seconds(args, "--steady-seconds", 10.0),
+        rounds: arg(args, "--rounds", 5).max(1) as usize,
         peer,
         peer_binary: text_arg(args, "--peer-bin").map(PathBuf::from),
     };
@@ -147,6 +148,7 @@ const OPTIONS: &[(&str, &[&str])] = &[
             "--latency-ms",
             "--rate",
             "--steady-seconds",
+            "--rounds",
             "--peer",
             "--peer-bin",
             "--gateway",

@@ -14,7 +14,7 @@ mod subjects;
 
 pub use report::{Figures, Measured, OverheadReport};
 
-use super::load::{self, Target};
+use super::load::{self, LoadResult, Target};
 use super::peer::{self, PeerKind};
 use super::procfs::{self, CpuSample, GroupCpu};
 use super::steady;
@@ -38,6 +38,9 @@ pub struct OverheadConfig {
     /// Requests a second of the open-loop measurement (0 ms upstream).
     pub steady_rate: f64,
     pub steady_for: Duration,
+    /// Each measurement is taken in this many turns per server, the servers taking turns in a
+    /// rotating order, so a burst of other work on the machine falls on all of them alike.
+    pub rounds: usize,
     /// A gateway to compare with, when installed.
     pub peer: Option<PeerKind>,
     /// The peer's command, else found on `PATH`.
@@ -81,9 +84,8 @@ pub async fn run(config: OverheadConfig) -> OverheadReport {
         .pool_max_idle_per_host(512)
         .build()
         .expect("a client");
-    let simulator = |latency_ms| {
-        SimulatorProcess::start(&config.simulator_binary, "chat", ANSWER, latency_ms)
-    };
+    let simulator =
+        |latency_ms| SimulatorProcess::start(&config.simulator_binary, "chat", ANSWER, latency_ms);
     let fast = simulator(0).await.expect("the 0 ms simulator starts");
     let slow = simulator(config.upstream_latency_ms)
         .await
@@ -95,6 +97,16 @@ pub async fn run(config: OverheadConfig) -> OverheadReport {
     };
     let ledger_on = gateway(true, on_dir.path()).await;
     let ledger_off = gateway(false, off_dir.path()).await;
+    let big_dir = temp_dir();
+    let big = subjects::start_gateway(
+        &config.gateway_binary,
+        &fast,
+        &slow,
+        1_000,
+        true,
+        big_dir.path(),
+    )
+    .await;
     let mut subjects = vec![
         subjects::direct(&fast, &slow),
         subjects::gateway("FreeRouter, ledger on", &ledger_on),
@@ -136,30 +148,53 @@ pub async fn run(config: OverheadConfig) -> OverheadReport {
 
     eprintln!("warming up");
     let warm = Duration::from_millis(700);
-    for subject in &subjects {
+    let big_subject = subjects::gateway("1,000 routes", &big);
+    for subject in subjects.iter().chain([&big_subject]) {
         for target in [&subject.plain, &subject.stream, &subject.slow] {
             load::run(&http, target, config.clients, warm).await;
         }
     }
 
-    let (clients, upstream_pid, measure_for) = (config.clients, fast.pid(), config.measure_for);
+    let (clients, upstream_pid) = (config.clients, fast.pid());
+    let rounds = config.rounds.max(1);
+    let slice = config.measure_for / rounds as u32;
+    let n = subjects.len();
     eprintln!("CPU and throughput, non-stream, 0 ms upstream, {clients} clients");
-    for (s, f) in subjects.iter().zip(&mut figures) {
-        f.plain = measure(&http, s, &s.plain, clients, measure_for, upstream_pid).await;
+    for round in 0..rounds {
+        for i in turns(round, n) {
+            let (s, f) = (&subjects[i], &mut figures[i]);
+            f.plain
+                .merge(measure(&http, s, &s.plain, clients, slice, upstream_pid).await);
+        }
     }
     eprintln!("CPU and throughput, stream, 0 ms upstream, {clients} clients");
-    for (s, f) in subjects.iter().zip(&mut figures) {
-        f.stream = measure(&http, s, &s.stream, clients, measure_for, upstream_pid).await;
+    for round in 0..rounds {
+        for i in turns(round, n) {
+            let (s, f) = (&subjects[i], &mut figures[i]);
+            f.stream
+                .merge(measure(&http, s, &s.stream, clients, slice, upstream_pid).await);
+        }
     }
     let latency_ms = config.upstream_latency_ms;
     eprintln!("latency, {latency_ms} ms upstream, {clients} clients");
-    for (s, f) in subjects.iter().zip(&mut figures) {
-        f.latency = load::run(&http, &s.slow, clients, measure_for).await;
+    for round in 0..rounds {
+        for i in turns(round, n) {
+            let (s, f) = (&subjects[i], &mut figures[i]);
+            f.latency
+                .merge(load::run(&http, &s.slow, clients, slice).await);
+        }
     }
     let rate = config.steady_rate;
     eprintln!("steady {rate} req/s, 0 ms upstream (open loop)");
+    let steady_slice = config.steady_for / rounds as u32;
+    for round in 0..rounds {
+        for i in turns(round, n) {
+            let (s, f) = (&subjects[i], &mut figures[i]);
+            f.steady
+                .merge(steady::run(&http, &s.plain, rate, steady_slice).await);
+        }
+    }
     for (s, f) in subjects.iter().zip(&mut figures) {
-        f.steady = steady::run(&http, &s.plain, rate, config.steady_for).await;
         if let Some((_, peak)) = &mut f.memory {
             *peak = memory_kib(s).1;
         }
@@ -168,21 +203,15 @@ pub async fn run(config: OverheadConfig) -> OverheadReport {
     let _ = ledger_off.terminate().await;
 
     eprintln!("10 and 1,000 routes, ledger on");
-    let routes_10 = load::run(&http, &subjects[1].plain, clients, config.measure_for).await;
+    let catalog = [&subjects[1], &big_subject];
+    let mut by_size = [LoadResult::default(), LoadResult::default()];
+    for round in 0..rounds {
+        for i in turns(round, 2) {
+            by_size[i].merge(load::run(&http, &catalog[i].plain, clients, slice).await);
+        }
+    }
+    let [routes_10, routes_1000] = by_size;
     let _ = ledger_on.terminate().await;
-    let big_dir = temp_dir();
-    let big = subjects::start_gateway(
-        &config.gateway_binary,
-        &fast,
-        &slow,
-        1_000,
-        true,
-        big_dir.path(),
-    )
-    .await;
-    let big_subject = subjects::gateway("1,000 routes", &big);
-    load::run(&http, &big_subject.plain, clients, warm).await;
-    let routes_1000 = load::run(&http, &big_subject.plain, clients, config.measure_for).await;
     let _ = big.terminate().await;
 
     let mut figures = figures.into_iter();
@@ -200,6 +229,25 @@ pub async fn run(config: OverheadConfig) -> OverheadReport {
     }
 }
 
+/// The order the `n` servers take their turns in round `round`: each round starts one later.
+fn turns(round: usize, n: usize) -> impl Iterator<Item = usize> {
+    (0..n).map(move |i| (round + i) % n)
+}
+
 fn temp_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("a temporary folder")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::turns;
+
+    #[test]
+    fn every_round_serves_everyone_once_and_starts_one_later() {
+        let rounds: Vec<Vec<usize>> = (0..4).map(|r| turns(r, 3).collect()).collect();
+        assert_eq!(
+            rounds,
+            vec![vec![0, 1, 2], vec![1, 2, 0], vec![2, 0, 1], vec![0, 1, 2]]
+        );
+    }
 }

@@ -15,6 +15,13 @@ pub struct Measured {
 }
 
 impl Measured {
+    /// Pools another run of the same load into this one.
+    pub fn merge(&mut self, other: Measured) {
+        self.load.merge(other.load);
+        self.cpu_ns += other.cpu_ns;
+        self.upstream_cpu_ns += other.upstream_cpu_ns;
+    }
+
     /// The server's CPU per request served, in µs.
     pub fn cpu_us(&self) -> f64 {
         per_request_us(self.cpu_ns, self.load.served())
@@ -48,7 +55,10 @@ pub struct Figures {
 
 impl Figures {
     fn errors(&self) -> usize {
-        self.plain.load.errors + self.stream.load.errors + self.latency.errors + self.steady.load.errors
+        self.plain.load.errors
+            + self.stream.load.errors
+            + self.latency.errors
+            + self.steady.load.errors
     }
 }
 
@@ -222,8 +232,14 @@ impl OverheadReport {
             ));
         }
         let (p50, p99) = (self.added_ms(on, 50.0), self.added_ms(on, 99.0));
-        let at = format!("{} ms upstream, {} clients", self.upstream_latency_ms, self.clients);
-        targets.push((format!("added p50 ({at}): {p50:.3} ms ≤ 0.3 ms"), p50 <= 0.3));
+        let at = format!(
+            "{} ms upstream, {} clients",
+            self.upstream_latency_ms, self.clients
+        );
+        targets.push((
+            format!("added p50 ({at}): {p50:.3} ms ≤ 0.3 ms"),
+            p50 <= 0.3,
+        ));
         targets.push((format!("added p99 ({at}): {p99:.3} ms ≤ 2 ms"), p99 <= 2.0));
         let over = self.steady_p99_over_direct_ms(on);
         targets.push((
@@ -256,10 +272,7 @@ impl OverheadReport {
             ));
         }
         let idle_mb = on.memory.map_or(0.0, |(idle, _)| mb(idle));
-        targets.push((
-            format!("idle RSS {idle_mb:.1} MB ≤ 15 MB"),
-            idle_mb <= 15.0,
-        ));
+        targets.push((format!("idle RSS {idle_mb:.1} MB ≤ 15 MB"), idle_mb <= 15.0));
         let slowdown = self.catalog_slowdown_percent();
         targets.push((
             format!("1,000 routes {slowdown:.1} % slower than 10 ≤ 10 %"),
