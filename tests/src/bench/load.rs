@@ -11,6 +11,8 @@ pub struct LoadResult {
     pub latencies: Vec<Duration>,
     /// Requests that failed or were not answered 200.
     pub errors: usize,
+    /// What went wrong with the first of them.
+    pub first_error: Option<String>,
     pub elapsed: Duration,
 }
 
@@ -29,15 +31,24 @@ impl LoadResult {
         self.served() as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
-    /// Adds the latencies and errors of another part of the same run.
-    pub(crate) fn absorb(&mut self, latencies: Vec<Duration>, errors: usize) {
-        self.latencies.extend(latencies);
-        self.errors += errors;
+    /// Counts one request's outcome (unsorted until the run ends).
+    pub(crate) fn record(&mut self, outcome: Result<Duration, String>) {
+        match outcome {
+            Ok(latency) => self.latencies.push(latency),
+            Err(why) => {
+                self.errors += 1;
+                self.first_error.get_or_insert(why);
+            }
+        }
     }
 
     /// Pools another run of the same load into this one: its samples, errors and time.
     pub fn merge(&mut self, other: LoadResult) {
-        self.absorb(other.latencies, other.errors);
+        self.latencies.extend(other.latencies);
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
         self.elapsed += other.elapsed;
         self.latencies.sort();
     }
@@ -91,31 +102,26 @@ pub async fn run(
     for _ in 0..concurrency {
         let (http, target) = (http.clone(), target.clone());
         workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut errors = 0;
+            let mut seen = LoadResult::default();
             while Instant::now() < until {
-                match one(&http, &target).await {
-                    Some(latency) => latencies.push(latency),
-                    None => errors += 1,
-                }
+                seen.record(one(&http, &target).await);
             }
-            (latencies, errors)
+            seen
         }));
     }
     let mut result = LoadResult::default();
     for worker in workers {
-        if let Ok((latencies, errors)) = worker.await {
-            result.absorb(latencies, errors);
+        if let Ok(seen) = worker.await {
+            result.merge(seen);
         }
     }
     result.elapsed = started.elapsed();
-    result.latencies.sort();
     result
 }
 
 /// One request, read to the end of its answer (the whole stream for a streamed one): its latency,
-/// or `None` when it did not succeed.
-pub async fn one(http: &reqwest::Client, target: &Target) -> Option<Duration> {
+/// or what went wrong.
+pub async fn one(http: &reqwest::Client, target: &Target) -> Result<Duration, String> {
     let sent = Instant::now();
     let mut request = http
         .post(&target.url)
@@ -124,14 +130,26 @@ pub async fn one(http: &reqwest::Client, target: &Target) -> Option<Duration> {
     if let Some(token) = &target.bearer {
         request = request.bearer_auth(token);
     }
-    let response = request.send().await.ok()?;
-    let ok = response.status() == 200;
-    let body = response.bytes().await.ok()?;
-    let complete = target
-        .must_contain
-        .as_ref()
-        .is_none_or(|needle| contains(&body, needle));
-    (ok && complete).then(|| sent.elapsed())
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("no answer: {e}"))?;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| format!("{status}, body cut: {e}"))?;
+    if status != 200 {
+        let start: String = String::from_utf8_lossy(&body).chars().take(200).collect();
+        return Err(format!("{status}: {start}"));
+    }
+    match &target.must_contain {
+        Some(needle) if !contains(&body, needle) => {
+            let end = String::from_utf8_lossy(&body[body.len().saturating_sub(200)..]).into_owned();
+            Err(format!("200 without the end of the answer: …{end}"))
+        }
+        _ => Ok(sent.elapsed()),
+    }
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -147,16 +165,21 @@ mod tests {
         let ms = Duration::from_millis;
         let mut pooled = LoadResult {
             latencies: vec![ms(1), ms(5)],
-            errors: 1,
             elapsed: ms(1_000),
+            ..LoadResult::default()
         };
-        pooled.merge(LoadResult {
-            latencies: vec![ms(2), ms(3)],
-            errors: 2,
+        let mut other = LoadResult {
             elapsed: ms(1_000),
-        });
+            ..LoadResult::default()
+        };
+        other.record(Ok(ms(3)));
+        other.record(Err("502 Bad Gateway".into()));
+        other.record(Ok(ms(2)));
+        other.record(Err("no answer".into()));
+        pooled.merge(other);
         assert_eq!(pooled.latencies, vec![ms(1), ms(2), ms(3), ms(5)]);
-        assert_eq!(pooled.errors, 3);
+        assert_eq!(pooled.errors, 2);
+        assert_eq!(pooled.first_error.as_deref(), Some("502 Bad Gateway"));
         assert_eq!(pooled.throughput(), 2.0);
     }
 

@@ -67,10 +67,11 @@ pub async fn run(
     }
     let mut result = LoadResult::default();
     for request in requests {
-        match request.await {
-            Ok(Some(latency)) => result.absorb(vec![latency], 0),
-            _ => result.absorb(Vec::new(), 1),
-        }
+        result.record(
+            request
+                .await
+                .unwrap_or_else(|e| Err(format!("the request's task failed: {e}"))),
+        );
     }
     result.elapsed = started.elapsed();
     result.latencies.sort();

@@ -54,11 +54,18 @@ pub struct Figures {
 }
 
 impl Figures {
-    fn errors(&self) -> usize {
-        self.plain.load.errors
-            + self.stream.load.errors
-            + self.latency.errors
-            + self.steady.load.errors
+    /// Failed or incomplete answers over the whole run, and what went wrong with the first.
+    fn errors(&self) -> (usize, Option<&str>) {
+        let runs = [
+            &self.plain.load,
+            &self.stream.load,
+            &self.latency,
+            &self.steady.load,
+        ];
+        (
+            runs.iter().map(|r| r.errors).sum(),
+            runs.iter().find_map(|r| r.first_error.as_deref()),
+        )
     }
 }
 
@@ -397,7 +404,7 @@ impl OverheadReport {
         let errors: Vec<String> = self
             .everyone()
             .iter()
-            .map(|f| format!("{}: {}", f.name, f.errors()))
+            .map(|f| format!("{}: {}", f.name, f.errors().0))
             .collect();
         out.push_str(&format!(
             "\nfailed or incomplete answers: {}; catalog runs: {} / {}\n",
@@ -405,6 +412,11 @@ impl OverheadReport {
             self.routes_10.errors,
             self.routes_1000.errors
         ));
+        for f in self.everyone() {
+            if let (_, Some(first)) = f.errors() {
+                out.push_str(&format!("first failure, {}: {first}\n", f.name));
+            }
+        }
         if let Some(why) = &self.peer_skipped {
             out.push_str(&format!("{why}\n"));
         }
@@ -436,8 +448,8 @@ mod tests {
     fn load(served: usize, ms: f64) -> LoadResult {
         LoadResult {
             latencies: vec![Duration::from_secs_f64(ms / 1000.0); served],
-            errors: 0,
             elapsed: Duration::from_secs(1),
+            ..LoadResult::default()
         }
     }
 
