@@ -152,6 +152,17 @@ pub async fn one(http: &reqwest::Client, target: &Target) -> Result<Duration, St
     }
 }
 
+/// An error and its sources, `outer: inner: …` (reqwest's own text leaves out why a send failed).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
 }
