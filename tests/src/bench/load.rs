@@ -133,12 +133,12 @@ pub async fn one(http: &reqwest::Client, target: &Target) -> Result<Duration, St
     let response = request
         .send()
         .await
-        .map_err(|e| format!("no answer: {e}"))?;
+        .map_err(|e| format!("no answer: {}", with_causes(&e)))?;
     let status = response.status();
     let body = response
         .bytes()
         .await
-        .map_err(|e| format!("{status}, body cut: {e}"))?;
+        .map_err(|e| format!("{status}, body cut: {}", with_causes(&e)))?;
     if status != 200 {
         let start: String = String::from_utf8_lossy(&body).chars().take(200).collect();
         return Err(format!("{status}: {start}"));
