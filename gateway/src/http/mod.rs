@@ -28,7 +28,9 @@ pub fn router(state: AppState) -> Router {
             "/v1/chat/completions/web-search",
             post(api::chat::web_search),
         )
-        .route("/v1/models", get(api::models::list_models));
+        .route("/v1/models", get(api::models::list_models))
+        .route("/v1/responses", post(api::responses::create))
+        .route("/v1/completions", post(api::completions::create));
     api = api.merge(admin::router());
     api = api.route_layer(axum::middleware::from_fn_with_state(
         state.clone(),

@@ -20,6 +20,7 @@ mod processes;
 mod provider_quirks;
 mod quota;
 mod ranking;
+mod responses;
 mod streaming;
 mod web_console;
 mod web_pages;
