@@ -21,6 +21,7 @@ mod provider_quirks;
 mod quota;
 mod ranking;
 mod responses;
+mod responses_sdk;
 mod streaming;
 mod web_console;
 mod web_pages;
