@@ -30,6 +30,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/models", get(api::models::list_models))
         .route("/v1/responses", post(api::responses::create))
+        .route(
+            "/v1/responses/{id}",
+            get(api::responses::retrieve).delete(api::responses::delete),
+        )
         .route("/v1/completions", post(api::completions::create));
     api = api.merge(admin::router());
     api = api.route_layer(axum::middleware::from_fn_with_state(

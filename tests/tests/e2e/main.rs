@@ -22,6 +22,7 @@ mod quota;
 mod ranking;
 mod responses;
 mod responses_sdk;
+mod responses_store;
 mod streaming;
 mod web_console;
 mod web_pages;

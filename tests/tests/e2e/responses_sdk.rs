@@ -51,7 +51,10 @@ async fn the_openai_python_sdk_drives_responses_and_completions() {
         )
         .start()
         .await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/openai_responses_check.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/python/openai_responses_check.py"
+    );
     let base_url = gateway.url("/v1");
     let output = tokio::task::spawn_blocking(move || {
         Command::new("python3").arg(script).arg(base_url).output()
@@ -97,13 +100,19 @@ async fn the_openai_python_sdk_drives_responses_and_completions() {
 
     let sent = sim.requests("sdk-model");
     assert_eq!(sent.len(), 7);
-    assert_eq!(sent[0].body["messages"][0], json!({"role": "system", "content": "Be brief."}));
+    assert_eq!(
+        sent[0].body["messages"][0],
+        json!({"role": "system", "content": "Be brief."})
+    );
     assert_eq!(sent[3].body["tools"][0]["function"]["name"], "get_weather");
     let round_trip = &sent[4].body["messages"];
     let call_id = seen["tool_call_id"].as_str().unwrap();
     assert_eq!(round_trip[1]["role"], "assistant");
     assert_eq!(round_trip[1]["tool_calls"][0]["id"], call_id);
-    assert_eq!(round_trip[1]["tool_calls"][0]["function"]["name"], "get_weather");
+    assert_eq!(
+        round_trip[1]["tool_calls"][0]["function"]["name"],
+        "get_weather"
+    );
     assert_eq!(
         round_trip[2],
         json!({"role": "tool", "content": "Sunny, 24 C", "tool_call_id": call_id})

@@ -2,7 +2,7 @@
 //! answer (or stream) given back in the `text_completion` shape.
 
 use super::pipeline::{Endpoint, Incoming, Routed};
-use super::sse::{ChatEvent, translated};
+use super::sse::{Translator, translated};
 use crate::http::error::ApiError;
 use crate::http::headers;
 use crate::state::AppState;
@@ -54,22 +54,28 @@ async fn serve(incoming: &Incoming<'_>, body: Body) -> Result<Response, ApiError
         }
         Routed::Stream(committed, permit) => {
             let served = committed.served.clone();
-            let mut stream = CompletionStream::new(id, created, request.echo);
-            let body = translated(
-                (*committed).into_body(permit),
-                String::new(),
-                move |event| match event {
-                    ChatEvent::Data(data) => stream
-                        .push(data)
-                        .map(|data| format!("data: {data}\n\n"))
-                        .unwrap_or_default(),
-                    ChatEvent::End => String::new(),
-                },
-            );
+            let stream = Chunks(CompletionStream::new(id, created, request.echo));
+            let body = translated((*committed).into_body(permit), String::new(), stream);
             let mut response = Response::new(Body::from_stream(body));
             headers::served(response.headers_mut(), &served);
             headers::event_stream(response.headers_mut());
             response
         }
     })
+}
+
+/// Legacy completion chunks, each its own `data:` event.
+struct Chunks(CompletionStream);
+
+impl Translator for Chunks {
+    fn push(&mut self, data: &str) -> String {
+        self.0
+            .push(data)
+            .map(|data| format!("data: {data}\n\n"))
+            .unwrap_or_default()
+    }
+
+    fn end(&mut self) -> String {
+        String::new()
+    }
 }

@@ -62,6 +62,7 @@ pub mod answer;
 pub mod input;
 pub mod object;
 pub mod request;
+pub mod stored;
 pub mod stream;
 pub mod tools;
 

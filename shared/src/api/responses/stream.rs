@@ -43,6 +43,7 @@ pub struct ResponseStream {
     usage: Option<Value>,
     finish: Option<String>,
     ended: bool,
+    failed: bool,
 }
 
 #[derive(Serialize)]
@@ -64,12 +65,23 @@ impl ResponseStream {
             usage: None,
             finish: None,
             ended: false,
+            failed: false,
         }
     }
 
     /// Whether the response has ended (completed, incomplete or failed).
     pub fn ended(&self) -> bool {
         self.ended
+    }
+
+    /// Whether the response ended completed or incomplete (not failed).
+    pub fn answered(&self) -> bool {
+        self.ended && !self.failed
+    }
+
+    /// The response's id.
+    pub fn id(&self) -> &str {
+        &self.head.id
     }
 
     /// `response.created` and `response.in_progress`.
@@ -420,6 +432,7 @@ impl ResponseStream {
         let error = json!({"code": "server_error", "message": message});
         self.emit_response(out, "response.failed", Status::Failed, Some(&error));
         self.ended = true;
+        self.failed = true;
     }
 
     fn output(&self) -> Vec<Value> {
@@ -550,7 +563,7 @@ mod tests {
         assert_eq!(done["status"], "completed");
         assert_eq!(done["output"][0]["content"][0]["text"], "Hello.");
         assert_eq!(done["usage"]["total_tokens"], 5);
-        assert!(s.ended());
+        assert!(s.ended() && s.answered());
         assert_eq!(s.push("[DONE]"), "", "nothing after the end");
         assert_eq!(s.reply(), vec![ChatMessage::text("assistant", "Hello.")]);
     }
@@ -632,6 +645,7 @@ mod tests {
         assert_eq!(failed["error"]["message"], "broke off");
         assert_eq!(failed["output"][0]["status"], "incomplete");
         assert_eq!(s.cut(), "");
+        assert!(s.ended() && !s.answered());
 
         let mut silent = stream("[]");
         silent.opening();
