@@ -7,7 +7,8 @@ mod output;
 use clap::{Parser, Subcommand};
 use commands::Context;
 use freerouter::catalog::live::bootstrap;
-use freerouter::config::{ConfigSource, Settings};
+use freerouter::catalog::load_settings;
+use freerouter::config::ConfigSource;
 use freerouter::store::Store;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -82,7 +83,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         return commands::ping::run(opts);
     }
     let source = ConfigSource::from_process()?;
-    let settings = Settings::load(&source)?;
+    let settings = load_settings(&source)?;
     let path = cli
         .db
         .clone()

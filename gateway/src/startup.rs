@@ -2,7 +2,9 @@
 //! background tasks (store writer, catalog watcher), bind, and serve until cancelled.
 
 use crate::http;
-use crate::limits::ConcurrencyLimiter;
+use crate::http::browser::Perimeter;
+use crate::limits::{AuthThrottle, ClientLimiter, ConcurrencyLimiter};
+use crate::serve::{ServeOptions, serve};
 use crate::state::{AppState, Inner};
 use freerouter::catalog::live::{LiveCatalog, bootstrap};
 use freerouter::catalog::resolve_providers;
@@ -108,6 +110,7 @@ pub async fn spawn(
         settings.limits.max_queue,
         Duration::from_secs_f64(settings.limits.queue_timeout_s),
     );
+    let auth = &settings.auth;
     let state = AppState(Arc::new(Inner {
         engine,
         store: store.clone(),
@@ -115,6 +118,13 @@ pub async fn spawn(
         streams: Arc::new(tokio::sync::Semaphore::new(
             settings.limits.max_open_streams,
         )),
+        client_limiter: settings.limits.per_client().map(ClientLimiter::new),
+        auth_throttle: AuthThrottle::new(
+            auth.failed_auth_per_client,
+            auth.failed_auth_total,
+            auth.failed_auth_window_ms,
+        ),
+        perimeter: Perimeter::new(&settings),
         metrics,
         settings: settings.clone(),
         providers: Arc::new(providers),
@@ -140,36 +150,19 @@ pub async fn spawn(
 
     let watcher = tokio::spawn(watch_catalog(state.clone(), background.clone()));
     let pruner = tokio::spawn(prune_ledger(state.clone(), background.clone()));
+    let limits_pruner = tokio::spawn(crate::limits::prune(state.clone(), background.clone()));
     let token = CancellationToken::new();
     let app = http::router(state.clone());
-    let grace = Duration::from_secs(settings.server.shutdown_grace_s);
+    let options = ServeOptions::from_settings(&settings.server);
     let serve_token = token.clone();
     let task = tokio::spawn(async move {
-        use axum::serve::ListenerExt;
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let server = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(serve_token.clone().cancelled_owned());
-        let drained = async {
-            serve_token.cancelled().await;
-            tokio::time::sleep(grace).await;
-        };
-        let result = tokio::select! {
-            result = server => result.map_err(StartupError::Serve),
-            _ = drained => {
-                tracing::warn!("shutdown grace ran out with requests still open");
-                Ok(())
-            }
-        };
+        serve(listener, app, options, serve_token).await;
         background.cancel();
         let _ = watcher.await;
         let _ = pruner.await;
+        let _ = limits_pruner.await;
         let _ = writer_task.await;
-        result
+        Ok(())
     });
     Ok(RunningGateway {
         addr,

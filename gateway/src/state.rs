@@ -1,6 +1,7 @@
 //! The state every handler shares.
 
-use crate::limits::ConcurrencyLimiter;
+use crate::http::browser::Perimeter;
+use crate::limits::{AuthThrottle, ClientLimiter, ConcurrencyLimiter};
 use freerouter::catalog::Provider;
 use freerouter::config::Settings;
 use freerouter::routing::Engine;
@@ -22,6 +23,12 @@ pub struct Inner {
     pub limiter: ConcurrencyLimiter,
     /// Committed streams open at once (`limits.max_open_streams`).
     pub streams: Arc<Semaphore>,
+    /// The per-client rate limit (`None` when it is off).
+    pub client_limiter: Option<ClientLimiter>,
+    /// Failed admin-credential checks, per client and overall.
+    pub auth_throttle: AuthThrottle,
+    /// The host names and origins the gateway answers to.
+    pub perimeter: Perimeter,
     pub metrics: PrometheusHandle,
     pub settings: Settings,
     /// Providers as configured (for provider status and diagnosis runs over HTTP).

@@ -17,6 +17,11 @@ pub const IN_FLIGHT: &str = "freerouter_requests_in_flight";
 pub const QUEUED: &str = "freerouter_requests_queued";
 pub const QUEUE_TIMEOUTS_TOTAL: &str = "freerouter_queue_timeouts_total";
 pub const CLIENT_RATE_LIMITED_TOTAL: &str = "freerouter_client_rate_limited_total";
+pub const CONNECTIONS_OPEN: &str = "freerouter_connections_open";
+pub const CONNECTIONS_REFUSED_TOTAL: &str = "freerouter_connections_refused_total";
+pub const AUTH_FAILURES_TOTAL: &str = "freerouter_auth_failures_total";
+pub const AUTH_THROTTLED_TOTAL: &str = "freerouter_auth_throttled_total";
+pub const BROWSER_REFUSALS_TOTAL: &str = "freerouter_browser_refusals_total";
 pub const STREAM_RESCUES_TOTAL: &str = "freerouter_stream_rescues_total";
 pub const SSE_EVENTS_SKIPPED_TOTAL: &str = "freerouter_sse_events_skipped_total";
 pub const ROUTE_ENABLED: &str = "freerouter_route_enabled";
@@ -91,6 +96,23 @@ pub fn describe() {
         CLIENT_RATE_LIMITED_TOTAL,
         "Requests refused by the per-client rate limit."
     );
+    describe_gauge!(CONNECTIONS_OPEN, "Client connections open.");
+    describe_counter!(
+        CONNECTIONS_REFUSED_TOTAL,
+        "Client connections refused at server.max_connections."
+    );
+    describe_counter!(
+        AUTH_FAILURES_TOTAL,
+        "Failed admin-credential checks (admin token, metrics token, console sign-in)."
+    );
+    describe_counter!(
+        AUTH_THROTTLED_TOTAL,
+        "Credential checks refused with 429 after too many failures."
+    );
+    describe_counter!(
+        BROWSER_REFUSALS_TOTAL,
+        "Requests refused at the perimeter, by reason (host, origin, content_type)."
+    );
     describe_counter!(
         STREAM_RESCUES_TOTAL,
         "Committed streams cut or stalled upstream, by how they ended (continued, failed)."
@@ -135,6 +157,13 @@ pub fn register_gateway_series() {
         metrics::counter!(QUEUE_TIMEOUTS_TOTAL, "reason" => reason).increment(0);
     }
     metrics::counter!(CLIENT_RATE_LIMITED_TOTAL).increment(0);
+    metrics::gauge!(CONNECTIONS_OPEN).increment(0.0);
+    metrics::counter!(CONNECTIONS_REFUSED_TOTAL).increment(0);
+    metrics::counter!(AUTH_FAILURES_TOTAL).increment(0);
+    metrics::counter!(AUTH_THROTTLED_TOTAL).increment(0);
+    for reason in ["host", "origin", "content_type"] {
+        metrics::counter!(BROWSER_REFUSALS_TOTAL, "reason" => reason).increment(0);
+    }
 }
 
 /// The process's Prometheus recorder, installed once (tests start many gateways and maintainers in

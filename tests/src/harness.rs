@@ -4,7 +4,8 @@
 //! process environment, so tests run in parallel); providers and routes as TOML, as users write them.
 
 use crate::simulator::Simulator;
-use freerouter::config::{ConfigSource, Settings};
+use freerouter::catalog::load_settings;
+use freerouter::config::ConfigSource;
 use freerouter_gateway::RunningGateway;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -90,6 +91,16 @@ impl GatewayConfig {
         self
     }
 
+    /// Leaves a setting at the gateway's own default (one the test defaults above would set).
+    pub fn unset(mut self, key: &str) -> Self {
+        let var = format!(
+            "FREEROUTER__{}",
+            key.replace('.', "__").to_ascii_uppercase()
+        );
+        self.vars.remove(&var);
+        self
+    }
+
     /// A plain environment variable as the gateway would see it (`CLOUDFLARE_ACCOUNT_ID`, a key…),
     /// without touching the test process's environment.
     pub fn env_var(mut self, name: &str, value: &str) -> Self {
@@ -128,7 +139,7 @@ impl GatewayConfig {
             .unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("a temporary folder")));
         let db_path = dir.path().join("freerouter.db");
         let source = self.source(&db_path);
-        let settings = Settings::load(&source).expect("test settings are valid");
+        let settings = load_settings(&source).expect("test settings are valid");
         let gateway = freerouter_gateway::spawn(settings, source)
             .await
             .expect("the gateway starts");

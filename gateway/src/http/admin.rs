@@ -1,12 +1,15 @@
 //! The admin API under `/v1/gateway/`: the same operations as adminctl, through the same library
-//! functions. Reads are open (behind client keys when those are set); mutations need the admin
-//! token, and without one configured the surface is read-only and says how to enable it.
+//! functions. Reads are open (behind client keys or the admin token when keys are set); every
+//! other method needs the admin token (`auth::require_admin`), and without one configured the
+//! surface is read-only and says how to enable it.
 
-use crate::http::auth::constant_time_eq;
 use crate::http::error::ApiError;
+use crate::http::{auth, body};
 use crate::state::AppState;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use freerouter::admin::{AdminError, catalog, providers, stats};
@@ -18,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/v1/gateway/models", get(list_models).put(replace_models))
         .route("/v1/gateway/models/enable", post(enable))
@@ -37,32 +40,23 @@ pub fn router() -> Router<AppState> {
             post(diagnosis_apply),
         )
         .route("/v1/gateway/providers/status", get(providers_status))
+        .route_layer(from_fn_with_state(state.clone(), body::buffer_body))
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            changes_need_the_admin_token,
+        ))
 }
 
-/// Mutations need `Authorization: Bearer <admin token>`.
-fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(token) = &state.settings.auth.admin_token else {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "admin_read_only",
-            "the HTTP admin surface is read-only: set FREEROUTER__AUTH__ADMIN_TOKEN to enable changes over \
-             HTTP, or use adminctl on the database file",
-        ));
-    };
-    let presented = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if constant_time_eq(presented, token.expose()) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_admin_token",
-            "this change needs the admin token: send `Authorization: Bearer <admin token>`",
-        ))
+/// Reads pass; anything else is a change and needs the admin token.
+async fn changes_need_the_admin_token(
+    state: State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if matches!(*request.method(), Method::GET | Method::HEAD) {
+        return next.run(request).await;
     }
+    auth::require_admin(state, request, next).await
 }
 
 fn admin_error(error: AdminError) -> ApiError {
@@ -121,10 +115,8 @@ struct ReplaceBody {
 /// `PUT /v1/gateway/models`: the catalog becomes exactly these routes.
 async fn replace_models(
     State(state): State<AppState>,
-    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers)?;
     let ReplaceBody { routes } = parse(&body)?;
     let routes: Vec<_> = routes
         .into_iter()
@@ -183,29 +175,19 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         .map_err(|e| ApiError::invalid_request(format!("invalid body: {e}"), None))
 }
 
-async fn enable(
-    state: State<AppState>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
-    set_enabled(state, headers, body, true).await
+async fn enable(state: State<AppState>, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
+    set_enabled(state, body, true).await
 }
 
-async fn disable(
-    state: State<AppState>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
-    set_enabled(state, headers, body, false).await
+async fn disable(state: State<AppState>, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
+    set_enabled(state, body, false).await
 }
 
 async fn set_enabled(
     State(state): State<AppState>,
-    headers: HeaderMap,
     body: axum::body::Bytes,
     enabled: bool,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers)?;
     let RouteBody { route } = parse(&body)?;
     catalog::set_enabled(&state.store, &route, enabled, now_ms())
         .await
@@ -215,10 +197,8 @@ async fn set_enabled(
 
 async fn rank(
     State(state): State<AppState>,
-    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers)?;
     let RankBody { route, rank } = parse(&body)?;
     catalog::set_rank(&state.store, &route, rank, now_ms())
         .await
@@ -226,11 +206,7 @@ async fn rank(
     Ok(Json(json!({"route": route, "rank": rank})))
 }
 
-async fn auto_rank(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers)?;
+async fn auto_rank(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let now = now_ms();
     let measures = stats::route_measures(&state.store, now)
         .await
@@ -241,8 +217,7 @@ async fn auto_rank(
     Ok(Json(json!({"moved": changes})))
 }
 
-async fn reset(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers)?;
+async fn reset(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let replaced =
         catalog::reset_to_defaults(&state.store, state.settings.catalog.defaults, now_ms())
             .await
@@ -252,10 +227,8 @@ async fn reset(State(state): State<AppState>, headers: HeaderMap) -> Result<Json
 
 async fn health_reset(
     State(state): State<AppState>,
-    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers)?;
     let HealthBody { route } = if body.is_empty() {
         HealthBody::default()
     } else {
@@ -274,11 +247,7 @@ async fn diagnosis(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
     Ok(Json(json!({"suggestions": suggestions})))
 }
 
-async fn diagnosis_refresh(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers)?;
+async fn diagnosis_refresh(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let maintenance = Maintenance {
         store: state.store.clone(),
         providers: (*state.providers).clone(),
@@ -300,10 +269,8 @@ async fn diagnosis_refresh(
 
 async fn diagnosis_apply(
     State(state): State<AppState>,
-    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers)?;
     let ApplyBody { id } = parse(&body)?;
     let pending = state
         .store

@@ -60,17 +60,6 @@ impl ApiError {
         }
     }
 
-    pub fn body_timeout(limit: std::time::Duration) -> Self {
-        Self::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
-            format!(
-                "the request body did not arrive within {} ms",
-                limit.as_millis()
-            ),
-        )
-    }
-
     pub fn too_many_streams() -> Self {
         Self {
             retry_after_secs: Some(1),
@@ -89,6 +78,27 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 "this client is over its request rate limit; retry later",
+            )
+        }
+    }
+
+    /// The body did not arrive whole within `server.body_read_timeout_ms`.
+    pub fn body_timeout(timeout_ms: u64) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("the request body did not arrive within {timeout_ms} ms"),
+        )
+    }
+
+    /// Too many failed credential checks from this client (or from all together).
+    pub fn auth_throttled(retry_after_secs: u64) -> Self {
+        Self {
+            retry_after_secs: Some(retry_after_secs),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_failed_attempts",
+                "too many wrong credentials were tried; no credential is checked until Retry-After has passed",
             )
         }
     }

@@ -1,9 +1,11 @@
-//! Operations endpoints: `/health` (alive), `/ready` (store and catalog), `/metrics` (Prometheus).
+//! Operations endpoints: `/health` (alive), `/ready` (store and catalog), `/metrics` (Prometheus,
+//! behind `auth.metrics_token` when one is set).
 
+use crate::http::auth::{SecretCheck, check_secret, peer, presented};
 use crate::http::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use freerouter::admin::providers::status;
@@ -37,7 +39,22 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-pub async fn metrics(State(state): State<AppState>) -> Response {
+pub async fn metrics(State(state): State<AppState>, request: Request) -> Response {
+    if let Some(token) = &state.settings.auth.metrics_token {
+        let ip = peer(request.extensions()).map(|p| p.ip());
+        match check_secret(&state, ip, presented(request.headers()), token) {
+            SecretCheck::Right => {}
+            SecretCheck::Throttled(wait) => return ApiError::auth_throttled(wait).into_response(),
+            SecretCheck::Missing | SecretCheck::Wrong => {
+                return ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_metrics_token",
+                    "/metrics needs the metrics token: send `Authorization: Bearer <metrics token>`",
+                )
+                .into_response();
+            }
+        }
+    }
     publish_route_gauges(&state);
     publish_quota_gauges(&state).await;
     state.metrics.run_upkeep();

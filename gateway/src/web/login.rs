@@ -1,16 +1,17 @@
 //! `/login` and `/logout`: the admin token is typed into a form once and traded for a session
-//! cookie (see `session`); it is never stored in the browser.
+//! cookie (see `session`); it is never stored in the browser. Wrong tokens count against the
+//! failed-auth throttle: after a few, the form answers 429 until the window has passed.
 
 use super::html::{Nav, page, page_with_status, refused};
 use super::session::{
     Refusal, Viewer, clear_cookie, issue, over_tls, same_origin, set_cookie, viewer,
 };
-use crate::http::auth::constant_time_eq;
+use crate::http::auth::{SecretCheck, check_secret, peer};
 use crate::state::AppState;
 use axum::Form;
 use axum::extract::State;
 use axum::extract::rejection::FormRejection;
-use axum::http::header::{HOST, SET_COOKIE};
+use axum::http::header::{HOST, RETRY_AFTER, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use freerouter::time::now_ms;
@@ -64,6 +65,7 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response
 
 pub async fn submit(
     State(state): State<AppState>,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
     form_data: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
@@ -76,16 +78,39 @@ pub async fn submit(
         return refused(Refusal::Forged, &current);
     }
     let presented = form_data.map(|Form(f)| f.token).unwrap_or_default();
-    if !constant_time_eq(presented.trim(), token.expose()) {
-        // A pause makes guessing slow; the token should be long and random all the same.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        return page_with_status(
-            StatusCode::UNAUTHORIZED,
-            "Sign in",
-            Nav::Login,
-            &current,
-            &form(&headers, Some("That is not the admin token.")),
-        );
+    let ip = peer(&extensions).map(|p| p.ip());
+    // An empty form is a guess too: every submission is checked and counted.
+    match check_secret(&state, ip, Some(presented.trim()), token) {
+        SecretCheck::Right => {}
+        SecretCheck::Throttled(wait) => {
+            let mut response = page_with_status(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Sign in",
+                Nav::Login,
+                &current,
+                &form(
+                    &headers,
+                    Some(&format!(
+                        "Too many wrong tokens were tried. No token is checked for {wait} s; try again then."
+                    )),
+                ),
+            );
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(wait));
+            return response;
+        }
+        SecretCheck::Missing | SecretCheck::Wrong => {
+            // A pause makes guessing slower still; the token should be long and random all the same.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            return page_with_status(
+                StatusCode::UNAUTHORIZED,
+                "Sign in",
+                Nav::Login,
+                &current,
+                &form(&headers, Some("That is not the admin token.")),
+            );
+        }
     }
     let cookie = set_cookie(&issue(token.expose(), now), over_tls(&headers));
     let mut response = Redirect::to("/models").into_response();

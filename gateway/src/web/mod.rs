@@ -1,6 +1,7 @@
 //! The web console: server-rendered pages (`/`, `/models`, `/status`, `/chat`, `/login`) with
 //! their assets embedded in the binary. Pages read without JavaScript (only the chat playground
-//! needs it); changes need an admin session and a CSRF token (`session`).
+//! needs it); changes need an admin session and a CSRF token (`session`). With
+//! `auth.protect_console`, reading the pages needs the session too (sign-in and assets stay open).
 //!
 //! # Layout
 //! - `html`: escaping, the page layout, formatting; `svg`: the charts.
@@ -19,10 +20,13 @@ mod status;
 mod svg;
 mod traffic;
 
+use crate::http::body::buffer_body;
 use crate::state::AppState;
 use axum::Router;
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 /// Scripts and styles only from this site, no framing, forms only back to it: with every value
@@ -35,7 +39,7 @@ const CHAT_JS: &str = include_str!("assets/chat.js");
 const FAVICON: &str = include_str!("assets/favicon.svg");
 
 /// The console's routes, to be merged into the gateway's router.
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(overview::page_handler))
         .route("/models", get(models::page_handler))
@@ -54,7 +58,29 @@ pub fn router() -> Router<AppState> {
             "/assets/favicon.svg",
             get(|| asset(FAVICON, "image/svg+xml")),
         )
+        .route_layer(from_fn_with_state(state.clone(), buffer_body))
+        .route_layer(from_fn_with_state(state.clone(), signed_in_when_protected))
         .layer(axum::middleware::map_response(protect))
+}
+
+/// With `auth.protect_console`, a page is shown only to a signed-in admin; others are sent to
+/// the sign-in form. The form itself, the assets it needs, and the POSTs (which check the session
+/// themselves) pass.
+async fn signed_in_when_protected(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    let open = path == "/login" || path.starts_with("/assets/") || request.method() == Method::POST;
+    if !state.settings.auth.protect_console || open {
+        return next.run(request).await;
+    }
+    if session::viewer(&state, request.headers(), freerouter::time::now_ms()).is_admin() {
+        next.run(request).await
+    } else {
+        Redirect::to("/login").into_response()
+    }
 }
 
 async fn asset(body: &'static str, content_type: &'static str) -> Response {

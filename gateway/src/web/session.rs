@@ -70,7 +70,8 @@ pub fn verify(token: &str, value: &str, now: EpochMs) -> bool {
         return false;
     };
     // A minute of clock skew between replicas is tolerated; a session from the future is not.
-    let fresh = issued <= now + 60_000 && now - issued < SESSION_MS;
+    // Saturating: an issue time near either end of the range must not wrap into "fresh".
+    let fresh = issued <= now.saturating_add(60_000) && now.saturating_sub(issued) < SESSION_MS;
     fresh & constant_time_eq(presented, &mac(token, "session", body))
 }
 
@@ -245,11 +246,29 @@ mod tests {
             !verify("admin-1", &session, now - 120_000),
             "from the future"
         );
-        let forged = format!("{}0", &session[..session.len() - 1]);
+        // Another last hex digit (one in sixteen sessions already ends in 0).
+        let last = if session.ends_with('0') { '1' } else { '0' };
+        let forged = format!("{}{last}", &session[..session.len() - 1]);
         assert!(!verify("admin-1", &forged, now));
         let later = session.replacen(&now.to_string(), &(now + 5).to_string(), 1);
         assert!(!verify("admin-1", &later, now), "the issue time is signed");
         assert!(!verify("admin-1", "garbage", now));
+    }
+
+    #[test]
+    fn a_signed_cookie_with_an_extreme_issue_time_is_refused_not_wrapped() {
+        let now = 1_800_000_000_000;
+        for issued in [EpochMs::MIN, EpochMs::MIN + 1, EpochMs::MAX] {
+            let body = format!("{issued}.nonce");
+            let cookie = format!("{body}.{}", mac("admin-1", "session", &body));
+            assert!(!verify("admin-1", &cookie, now), "issued at {issued}");
+        }
+        let old = format!("{}.n", now - SESSION_MS);
+        let cookie = format!("{old}.{}", mac("admin-1", "session", &old));
+        assert!(
+            !verify("admin-1", &cookie, EpochMs::MAX),
+            "a clock at the end of time"
+        );
     }
 
     #[test]

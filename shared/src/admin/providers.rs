@@ -20,6 +20,7 @@ pub struct KeyStatus {
 pub struct ProviderStatus {
     pub name: String,
     pub usable: bool,
+    /// With any credentials it holds (user info, query values) replaced by `***`.
     pub base_url: String,
     pub key_variables: Vec<String>,
     pub missing: Vec<String>,
@@ -58,7 +59,7 @@ pub async fn status(
         out.push(ProviderStatus {
             name: provider.name.clone(),
             usable: provider.usable(),
-            base_url: provider.base_url.clone(),
+            base_url: crate::config::redact_url(&provider.base_url),
             key_variables: provider.key_env.clone(),
             missing: if provider.usable() {
                 Vec::new()

@@ -1,11 +1,13 @@
 //! The catalog: providers (with their keys) and ranked routes, and the live snapshot the hot path reads.
 
 pub mod builtin;
+mod check;
 pub mod live;
 mod provider;
 mod route;
 mod snapshot;
 
+pub use check::{check_settings, load_settings};
 pub use provider::{ApiKey, Provider, parse_day_reset, resolve_providers};
 pub use route::{Origin, Route, RouteSeed, route_id};
 pub use snapshot::{CatalogSnapshot, ModelMatch, is_auto_mode};

@@ -18,8 +18,8 @@ impl ApiKey {
     }
 }
 
-/// A provider ready to be called.
-#[derive(Clone, Debug)]
+/// A provider ready to be called. Its `Debug` shows the base URL without credentials.
+#[derive(Clone)]
 pub struct Provider {
     pub name: String,
     /// Adapter name (see `providers::adapter_for`).
@@ -38,6 +38,24 @@ pub struct Provider {
     pub params: BTreeMap<String, String>,
     /// Params that were asked for but are not set: the provider is not usable until they are.
     pub missing_params: Vec<String>,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("name", &self.name)
+            .field("adapter", &self.adapter)
+            .field("base_url", &crate::config::redact_url(&self.base_url))
+            .field("keys", &self.keys)
+            .field("keyless", &self.keyless)
+            .field("limits", &self.limits)
+            .field("day_reset_minute", &self.day_reset_minute)
+            .field("key_env", &self.key_env)
+            .field("first_token_timeout_ms", &self.first_token_timeout_ms)
+            .field("params", &self.params.keys().collect::<Vec<_>>())
+            .field("missing_params", &self.missing_params)
+            .finish()
+    }
 }
 
 impl Provider {

@@ -1,6 +1,6 @@
 //! The typed settings tree, with the defaults of DESIGN.md §11.
 
-use super::secret::Secret;
+use super::secret::{Secret, secret_list};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -29,10 +29,43 @@ pub struct ServerSettings {
     pub listen: String,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
-    /// A chat request's body must arrive within this once the request has its slot (else 408).
-    pub body_read_timeout_ms: u64,
     /// How long in-flight requests may finish after shutdown starts.
     pub shutdown_grace_s: u64,
+    /// A client must send a request's whole header within this; an idle keep-alive connection is
+    /// closed after it too (it is waiting for the next header).
+    pub header_read_timeout_ms: u64,
+    /// A request body must arrive whole within this, else 408 (a chat request's clock starts once
+    /// it has its concurrency slot).
+    pub body_read_timeout_ms: u64,
+    /// Open client connections at most; one more is answered 503 at once and closed.
+    pub max_connections: usize,
+    /// `Host` names the gateway answers to besides localhost, IP literals and the listen address
+    /// (a foreign name is DNS rebinding: 421). `"*"` allows any.
+    #[serde(default, deserialize_with = "string_list")]
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins (`http://localhost:3000`) allowed to call the gateway besides its own
+    /// pages; any other `Origin` is refused (403). `"*"` allows any.
+    #[serde(default, deserialize_with = "string_list")]
+    pub allowed_origins: Vec<String>,
+}
+
+/// A list of strings, or one comma-separated string (the environment's single value).
+fn string_list<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<String>),
+        One(String),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::Many(items) => items,
+        OneOrMany::One(one) => one
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -57,10 +90,40 @@ pub struct LimitSettings {
     /// Seconds a request may wait in the queue for a slot (fractions allowed).
     pub queue_timeout_s: f64,
     pub max_queue: usize,
-    /// Per-client limit (by client key, else IP): burst size; 0 turns the limit off.
-    pub per_client_burst: u32,
-    /// Per-client limit: sustained requests per second.
-    pub per_client_per_second: u32,
+    /// Per-client limit (by the matched client key, else the peer address): burst size; 0 turns
+    /// the limit off. Unset, [`DEFAULT_PER_CLIENT_BURST`] applies to clients beyond loopback only;
+    /// set (this or the rate), it applies to every client, loopback too.
+    pub per_client_burst: Option<u32>,
+    /// Per-client limit: sustained requests per second (unset: [`DEFAULT_PER_CLIENT_PER_SECOND`]).
+    pub per_client_per_second: Option<u32>,
+}
+
+/// The per-client burst when `limits.per_client_burst` is not set.
+pub const DEFAULT_PER_CLIENT_BURST: u32 = 120;
+/// The per-client rate when `limits.per_client_per_second` is not set.
+pub const DEFAULT_PER_CLIENT_PER_SECOND: u32 = 20;
+
+/// The per-client limit in force, settings and defaults resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PerClientLimit {
+    pub burst: u32,
+    pub per_second: u32,
+    /// Whether clients on loopback (the owner's own agents) are limited too.
+    pub loopback_too: bool,
+}
+
+impl LimitSettings {
+    /// The per-client limit, or `None` when it is off.
+    pub fn per_client(&self) -> Option<PerClientLimit> {
+        let limit = PerClientLimit {
+            burst: self.per_client_burst.unwrap_or(DEFAULT_PER_CLIENT_BURST),
+            per_second: self
+                .per_client_per_second
+                .unwrap_or(DEFAULT_PER_CLIENT_PER_SECOND),
+            loopback_too: self.per_client_burst.is_some() || self.per_client_per_second.is_some(),
+        };
+        (limit.burst > 0 && limit.per_second > 0).then_some(limit)
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -115,17 +178,31 @@ pub struct RoutingSettings {
     pub stream_tail_grace_ms: u64,
     /// Client request fields sent upstream beyond OpenAI's chat fields and what each adapter
     /// declares (see `routing::fields`): provider routing and billing fields are dropped unless named.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "string_list")]
     pub passthrough_fields: Vec<String>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
-    #[serde(default)]
+    /// Client tokens; when set, every `/v1/*` request needs one (the admin API also takes the
+    /// admin token).
+    #[serde(default, deserialize_with = "secret_list")]
     pub api_keys: Vec<Secret>,
+    /// Needed for admin changes over HTTP (admin API mutations, console sign-in).
     #[serde(default)]
     pub admin_token: Option<Secret>,
+    /// When set, `/metrics` needs `Authorization: Bearer <metrics token>`.
+    #[serde(default)]
+    pub metrics_token: Option<Secret>,
+    /// Console pages (not only its changes) need an admin session; needs `admin_token`.
+    pub protect_console: bool,
+    /// Failed admin-credential checks (admin token, metrics token, console sign-in) one client
+    /// may make within `failed_auth_window_ms` before it gets 429 until the window passes.
+    pub failed_auth_per_client: u32,
+    /// The same across all clients together (a guess spread over many addresses).
+    pub failed_auth_total: u32,
+    pub failed_auth_window_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -180,7 +257,7 @@ pub struct Limits {
 }
 
 /// A provider of the user's own, or an override of a built-in one.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderSettings {
     pub base_url: Option<String>,
@@ -194,6 +271,24 @@ pub struct ProviderSettings {
     pub day_reset: Option<String>,
     /// Headers-to-first-token limit for slow reasoning models on this provider.
     pub first_token_timeout_ms: Option<u64>,
+}
+
+/// By hand, so the base URL prints without the credentials it may hold.
+impl std::fmt::Debug for ProviderSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderSettings")
+            .field(
+                "base_url",
+                &self.base_url.as_deref().map(super::redact::redact_url),
+            )
+            .field("adapter", &self.adapter)
+            .field("api_key_env", &self.api_key_env)
+            .field("api_keys", &self.api_keys)
+            .field("limits", &self.limits)
+            .field("day_reset", &self.day_reset)
+            .field("first_token_timeout_ms", &self.first_token_timeout_ms)
+            .finish()
+    }
 }
 
 /// A route declared in the config file (origin `manual`).
@@ -219,8 +314,10 @@ pub const DEFAULTS_TOML: &str = r#"
 [server]
 listen = "127.0.0.1:8000"
 max_body_bytes = 4194304
-body_read_timeout_ms = 15000
 shutdown_grace_s = 20
+header_read_timeout_ms = 10000
+body_read_timeout_ms = 15000
+max_connections = 1024
 
 [storage]
 database = "./data/freerouter.db"
@@ -233,8 +330,6 @@ max_concurrent_requests = 20
 max_open_streams = 256
 queue_timeout_s = 30.0
 max_queue = 200
-per_client_burst = 120
-per_client_per_second = 20
 
 [routing]
 attempt_budget = 8
@@ -262,6 +357,10 @@ max_upstream_body_bytes = 16777216
 stream_tail_grace_ms = 1500
 
 [auth]
+protect_console = false
+failed_auth_per_client = 5
+failed_auth_total = 30
+failed_auth_window_ms = 60000
 
 [catalog]
 defaults = true

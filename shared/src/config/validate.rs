@@ -1,7 +1,8 @@
-//! Checks that need more than types: run before any port is bound.
+//! Checks that need more than types and that the settings alone can answer: run before any port
+//! is bound. (Whether a provider is built in, or an adapter exists, is the catalog's to say:
+//! `catalog::check_settings`.)
 
 use super::{ConfigError, Settings};
-use crate::catalog::builtin;
 use std::net::SocketAddr;
 
 pub(super) fn validate(settings: &Settings) -> Result<(), ConfigError> {
@@ -24,44 +25,56 @@ pub(super) fn validate(settings: &Settings) -> Result<(), ConfigError> {
     if settings.server.max_body_bytes < 1024 {
         return invalid("server.max_body_bytes must be at least 1024".into());
     }
-    let builtins = builtin::registry();
+    if settings.server.max_connections == 0 {
+        return invalid("server.max_connections must be at least 1".into());
+    }
+    for (name, value) in [
+        (
+            "server.header_read_timeout_ms",
+            settings.server.header_read_timeout_ms,
+        ),
+        (
+            "server.body_read_timeout_ms",
+            settings.server.body_read_timeout_ms,
+        ),
+        (
+            "auth.failed_auth_window_ms",
+            settings.auth.failed_auth_window_ms,
+        ),
+    ] {
+        if value == 0 {
+            return invalid(format!("{name} must be at least 1"));
+        }
+    }
+    if settings.auth.failed_auth_per_client == 0 || settings.auth.failed_auth_total == 0 {
+        return invalid(
+            "auth.failed_auth_per_client and auth.failed_auth_total must be at least 1".into(),
+        );
+    }
+    if settings.auth.protect_console && settings.auth.admin_token.is_none() {
+        return invalid(
+            "auth.protect_console needs auth.admin_token (FREEROUTER__AUTH__ADMIN_TOKEN): without it \
+             nobody could sign in to see the console"
+                .into(),
+        );
+    }
+    for origin in &settings.server.allowed_origins {
+        if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+            return invalid(format!(
+                "server.allowed_origins entries look like http://localhost:3000 (or \"*\"), got {origin:?}"
+            ));
+        }
+    }
     for (name, provider) in &settings.providers {
-        let known = builtins.providers.contains_key(name);
-        match &provider.base_url {
-            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
-                return invalid(format!(
-                    "providers.{name}.base_url must start with http:// or https://"
-                ));
-            }
-            None if !known => {
-                return invalid(format!(
-                    "providers.{name} is not a built-in provider, so it needs a base_url"
-                ));
-            }
-            _ => {}
-        }
-        if let Some(adapter) = &provider.adapter
-            && crate::providers::adapter_for(adapter).is_none()
-        {
-            return invalid(format!("providers.{name}.adapter {adapter:?} is unknown"));
-        }
-        if let Some(reset) = &provider.day_reset
-            && crate::catalog::parse_day_reset(reset).is_none()
+        if let Some(url) = &provider.base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             return invalid(format!(
-                "providers.{name}.day_reset must look like \"00:00 UTC\", got {reset:?}"
+                "providers.{name}.base_url must start with http:// or https://"
             ));
         }
     }
     for (i, route) in settings.routes.iter().enumerate() {
-        let known = builtins.providers.contains_key(&route.provider)
-            || settings.providers.contains_key(&route.provider);
-        if !known {
-            return invalid(format!(
-                "routes[{i}] names provider {:?}, which is neither built in nor declared under [providers]",
-                route.provider
-            ));
-        }
         if route.model.trim().is_empty() {
             return invalid(format!("routes[{i}].model must not be empty"));
         }

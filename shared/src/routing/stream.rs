@@ -498,6 +498,9 @@ impl CommittedStream {
                 } else {
                     settings.stream_idle_timeout_ms
                 });
+                if Instant::now() >= deadline {
+                    return self.stream_timeout(&mut out).await;
+                }
                 let past_deadline = Instant::now() + idle >= deadline;
                 let wait = idle.min(deadline.saturating_duration_since(Instant::now()));
                 let next = tokio::select! {
@@ -507,14 +510,7 @@ impl CommittedStream {
                 };
                 match next {
                     Err(_) if out.finish_seen => break None,
-                    Err(_) if past_deadline => {
-                        out.error_event(
-                            "stream_timeout",
-                            "the stream ran past the gateway's total stream deadline",
-                        )
-                        .await;
-                        return self.finish(&out, "stream_timeout");
-                    }
+                    Err(_) if past_deadline => return self.stream_timeout(&mut out).await,
                     Err(_) => break Some(FailureKind::StreamIdle),
                     Ok(None) | Ok(Some(Err(StreamFault::Io(_)))) if out.finish_seen => break None,
                     Ok(None) | Ok(Some(Err(StreamFault::Io(_)))) => break Some(FailureKind::Reset),
@@ -579,6 +575,16 @@ impl CommittedStream {
                 "ok"
             },
         );
+    }
+
+    /// Ends a stream that ran past its total deadline, however well it was flowing.
+    async fn stream_timeout(&mut self, out: &mut Output) {
+        out.error_event(
+            "stream_timeout",
+            "the stream ran past the gateway's total stream deadline",
+        )
+        .await;
+        self.finish(out, "stream_timeout");
     }
 
     /// Finds a route that continues the answer; on success the stream and mode are replaced. Stops

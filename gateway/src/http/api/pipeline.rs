@@ -3,6 +3,7 @@
 //! engine's answer — a whole completion, or a committed stream holding its open-stream permit.
 //! Refusals before routing are counted and logged here; what routing logs, the engine logs.
 
+use crate::http::body::read_body;
 use crate::http::error::ApiError;
 use crate::limits::{QueueRefusal, Slot};
 use crate::state::AppState;
@@ -104,16 +105,9 @@ impl<'a> Incoming<'a> {
                 ));
             }
         };
-        match tokio::time::timeout(read_timeout, axum::body::to_bytes(body, max_body)).await {
-            Err(_) => Err(self.refused("request_timeout", ApiError::body_timeout(read_timeout))),
-            Ok(Err(error)) if is_over_limit(&error) => {
-                Err(self.refused("request_too_large", ApiError::too_large(max_body)))
-            }
-            Ok(Err(_)) => Err(self.refused(
-                "invalid_request",
-                ApiError::invalid_request("the request body could not be read whole", None),
-            )),
-            Ok(Ok(bytes)) => Ok((slot, bytes)),
+        match read_body(body, max_body, read_timeout).await {
+            Ok(bytes) => Ok((slot, bytes)),
+            Err(error) => Err(self.refused(error.code, error)),
         }
     }
 
@@ -182,16 +176,4 @@ async fn discard(mut body: Body, max: usize, timeout: Duration) {
         }
     })
     .await;
-}
-
-/// Whether reading the body stopped at the size limit (rather than the connection failing).
-fn is_over_limit(error: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(error) = source {
-        if error.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = error.source();
-    }
-    false
 }

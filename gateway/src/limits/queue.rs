@@ -1,17 +1,10 @@
-//! Burst control at the door: a concurrency limit with a bounded, timed wait queue (DESIGN.md §7),
-//! and the key the per-client rate limit counts by.
+//! Burst control at the door: a concurrency limit with a bounded, timed wait queue (DESIGN.md §7).
 
-use axum::extract::ConnectInfo;
-use axum::http::Request;
 use freerouter::metrics as m;
-use std::hash::{DefaultHasher, Hash, Hasher};
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tower_governor::GovernorError;
-use tower_governor::key_extractor::KeyExtractor;
 
 /// Why a request got no slot.
 #[derive(Debug, PartialEq, Eq)]
@@ -100,39 +93,6 @@ impl ConcurrencyLimiter {
     /// A fair `Retry-After` for a refused request: about one queue allowance, at least a second.
     pub fn retry_after_secs(&self) -> u64 {
         self.queue_timeout.as_secs().clamp(1, 30)
-    }
-}
-
-/// Who a request counts against: its client key (hashed) when it sends one, else its IP.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-pub enum ClientId {
-    Token(u64),
-    Ip(IpAddr),
-    Unknown,
-}
-
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ClientKeyExtractor;
-
-impl KeyExtractor for ClientKeyExtractor {
-    type Key = ClientId;
-
-    fn extract<T>(&self, req: &Request<T>) -> Result<ClientId, GovernorError> {
-        let headers = req.headers();
-        let token = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()));
-        if let Some(token) = token {
-            let mut hasher = DefaultHasher::new();
-            token.hash(&mut hasher);
-            return Ok(ClientId::Token(hasher.finish()));
-        }
-        Ok(req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(ClientId::Unknown, |info| ClientId::Ip(info.0.ip())))
     }
 }
 
