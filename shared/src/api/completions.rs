@@ -141,7 +141,7 @@ fn prompt(raw: Option<&RawValue>) -> Result<String, InvalidRequest> {
     if let Ok(text) = serde_json::from_str::<String>(raw.get()) {
         return Ok(text);
     }
-    match serde_json::from_str::<Vec<&RawValue>>(raw.get()).as_deref() {
+    match crate::api::bounded::items(raw).ok_or(()).as_deref() {
         Ok([one]) => match serde_json::from_str::<String>(one.get()) {
             Ok(text) => Ok(text),
             Err(_) => Err(invalid(

@@ -516,6 +516,19 @@ mod tests {
             let error = messages(input).unwrap_err();
             assert_eq!(error.param.as_deref(), Some(param), "{input}");
         }
+        let padded = format!("[{}0]", "0,".repeat(bounded::MAX_ITEMS));
+        assert_eq!(
+            messages(&padded).unwrap_err().param.as_deref(),
+            Some("input")
+        );
+        let parts = format!(
+            r#"[{{"role":"user","content":[{}0]}}]"#,
+            "0,".repeat(bounded::MAX_ITEMS)
+        );
+        assert_eq!(
+            messages(&parts).unwrap_err().param.as_deref(),
+            Some("input[0].content")
+        );
         let raw: &RawValue = serde_json::from_str("null").unwrap();
         assert_eq!(
             translate(Some(raw), &ToolNames::default())

@@ -267,15 +267,15 @@ fn custom_description(description: Option<&str>, format: Option<&FormatIn>) -> S
 }
 
 #[derive(Deserialize)]
-struct ChoiceIn {
+struct ChoiceIn<'a> {
     #[serde(default, rename = "type")]
     kind: Option<String>,
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
     mode: Option<String>,
-    #[serde(default)]
-    tools: Option<Vec<ChoiceIn>>,
+    #[serde(default, borrow)]
+    tools: Option<&'a RawValue>,
 }
 
 /// Reads `tool_choice` against the translated tools; `allowed_tools` narrows `tools` itself.
@@ -295,9 +295,9 @@ pub fn choice(
             ))),
         };
     }
-    let choice: ChoiceIn = serde_json::from_str(raw.get())
+    let choice: ChoiceIn<'_> = serde_json::from_str(raw.get())
         .map_err(|e| refuse(format!("`tool_choice` is not valid: {e}")))?;
-    let declared = |names: &ToolNames, choice: &ChoiceIn| -> Result<String, InvalidRequest> {
+    let declared = |names: &ToolNames, choice: &ChoiceIn<'_>| -> Result<String, InvalidRequest> {
         let name = choice
             .name
             .as_deref()
@@ -319,9 +319,16 @@ pub fn choice(
             ))
         }
         Some("allowed_tools") => {
+            let listed = choice
+                .tools
+                .and_then(bounded::items)
+                .ok_or_else(|| refuse("`tool_choice.tools` must be an array of tools".into()))?;
             let mut allowed = Vec::new();
-            for tool in choice.tools.as_deref().unwrap_or_default() {
-                allowed.push(declared(&tools.names, tool)?);
+            for tool in listed {
+                let tool: ChoiceIn<'_> = serde_json::from_str(tool.get()).map_err(|e| {
+                    refuse(format!("`tool_choice.tools` holds an invalid tool: {e}"))
+                })?;
+                allowed.push(declared(&tools.names, &tool)?);
             }
             tools.chat.retain(|t| allowed.contains(&t.function.name));
             match choice.mode.as_deref() {
