@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`admin`]: the operations adminctl and the admin API share.
+//! - [`api`]: client APIs besides chat completions (Responses, legacy completions), translated to chat.
 //! - [`config`]: typed, layered settings (defaults < `freerouter.toml` < `FREEROUTER__…` env), secrets.
 //! - [`store`]: the one SQLite file every process opens; all SQL lives here.
 //! - [`catalog`]: providers and ranked routes, the built-in default catalog, the live snapshot.
@@ -14,6 +15,7 @@
 //! - [`telemetry`], [`shutdown`], [`time`]: process plumbing.
 
 pub mod admin;
+pub mod api;
 pub mod catalog;
 pub mod config;
 pub mod health;

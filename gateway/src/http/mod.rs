@@ -3,8 +3,8 @@
 //! A request meets, outermost first: `browser::guard` (Host, Origin, content type), then on
 //! `/v1/*` `auth::authenticate` (who is calling) and `rate_limit::limit_per_client`, then the
 //! route's own layers (the admin API's token check; `body::buffer_body` where an extractor reads
-//! the body), then the handler. The chat routes read their own body, after taking their
-//! concurrency slot (`api::pipeline`).
+//! the body), then the handler. The chat, Responses and completions routes read their own
+//! body, after taking their concurrency slot (`api::pipeline`).
 
 pub mod admin;
 pub mod api;
@@ -29,10 +29,16 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/chat/completions/web-search",
             post(api::chat::web_search),
-        );
+        )
+        .route("/v1/responses", post(api::responses::create))
+        .route("/v1/completions", post(api::completions::create));
     let api = Router::new()
         .merge(chat)
         .route("/v1/models", get(api::models::list_models))
+        .route(
+            "/v1/responses/{id}",
+            get(api::responses::retrieve).delete(api::responses::delete),
+        )
         .merge(admin::router(&state))
         .route_layer(from_fn_with_state(
             state.clone(),

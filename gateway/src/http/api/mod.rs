@@ -1,5 +1,8 @@
 //! The OpenAI-compatible endpoints.
 
 pub mod chat;
+pub mod completions;
 pub mod models;
 pub mod pipeline;
+pub mod responses;
+mod sse;
