@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //! - [`admin`]: the operations adminctl and the admin API share.
-//! - [`api`]: the translating faces above routing (Anthropic's Messages, …).
+//! - [`api`]: client APIs besides chat completions (Anthropic's Messages, Responses, legacy
+//!   completions), translated to chat above routing.
 //! - [`config`]: typed, layered settings (defaults < `freerouter.toml` < `FREEROUTER__…` env), secrets.
 //! - [`store`]: the one SQLite file every process opens; all SQL lives here.
 //! - [`catalog`]: providers and ranked routes, the built-in default catalog, the live snapshot.

@@ -3,9 +3,9 @@
 //! A request meets, outermost first: `browser::guard` (Host, Origin, content type), then on
 //! `/v1/*` `auth::authenticate` (who is calling) and `rate_limit::limit_per_client`, then the
 //! route's own layers (the admin API's token check; `body::buffer_body` where an extractor reads
-//! the body), then the handler. The chat and Messages routes read their own body, after taking
-//! their concurrency slot (`api::pipeline`). Around the `/v1/*` layers, `api::anthropic` rewrites
-//! their refusals in Anthropic's shape for requests that speak its API.
+//! the body), then the handler. The chat, Messages, Responses and completions routes read their
+//! own body, after taking their concurrency slot (`api::pipeline`). Around the `/v1/*` layers,
+//! `api::anthropic` rewrites their refusals in Anthropic's shape for requests that speak its API.
 
 pub mod admin;
 pub mod api;
@@ -35,10 +35,16 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/messages/count_tokens",
             post(api::messages::count_tokens),
-        );
+        )
+        .route("/v1/responses", post(api::responses::create))
+        .route("/v1/completions", post(api::completions::create));
     let api = Router::new()
         .merge(chat)
         .route("/v1/models", get(api::models::list_models))
+        .route(
+            "/v1/responses/{id}",
+            get(api::responses::retrieve).delete(api::responses::delete),
+        )
         .merge(admin::router(&state))
         .route_layer(from_fn_with_state(
             state.clone(),

@@ -76,6 +76,10 @@ pub struct StorageSettings {
     pub busy_timeout_ms: u64,
     /// How often the request-log writer flushes a batch.
     pub log_flush_ms: u64,
+    /// How long a `/v1/responses` answer asked to be stored (`store: true`) is kept for a
+    /// follow-up's `previous_response_id`; 0 (the default) stores nothing and refuses both, since
+    /// storing every prompt and answer is a choice the owner makes, not a default.
+    pub responses_retention_hours: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -331,6 +335,7 @@ max_connections = 1024
 database = "./data/freerouter.db"
 busy_timeout_ms = 5000
 log_flush_ms = 250
+responses_retention_hours = 0
 
 [limits]
 max_concurrent_requests = 20

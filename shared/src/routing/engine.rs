@@ -177,11 +177,11 @@ impl Engine {
         prefill: Option<&str>,
     ) -> JsonObject {
         let adapter = self.adapter(target).map(|a| a.as_ref());
-        let mut body = request
-            .chat
-            .upstream_body(&target.candidate.route.upstream_model, |name| {
-                self.fields.reaches(name, adapter)
-            });
+        let route = &target.candidate.route;
+        let reasoning = route.has_tag("reasoning");
+        let mut body = request.chat.upstream_body(&route.upstream_model, |name| {
+            self.fields.reaches_route(name, adapter, reasoning)
+        });
         if request.web_search
             && let Some(adapter) = adapter
         {

@@ -42,6 +42,10 @@ pub const CHAT_FIELDS: &[&str] = &[
     "safety_identifier",
 ];
 
+/// Fields only routes tagged `reasoning` take: a model that does not reason refuses them as
+/// unknown, so they reach the others not at all ("passed where a route takes it").
+pub const REASONING_FIELDS: &[&str] = &["reasoning_effort"];
+
 /// Which client fields reach which upstream.
 #[derive(Clone, Debug, Default)]
 pub struct FieldPolicy {
@@ -84,6 +88,16 @@ impl FieldPolicy {
             || self.declared_somewhere.contains(name)
     }
 
+    /// Whether a field reaches a route behind `adapter`, tagged `reasoning` or not.
+    pub fn reaches_route(
+        &self,
+        name: &str,
+        adapter: Option<&dyn ProviderAdapter>,
+        reasoning_route: bool,
+    ) -> bool {
+        (reasoning_route || !REASONING_FIELDS.contains(&name)) && self.reaches(name, adapter)
+    }
+
     /// Whether a field reaches the upstream behind `adapter`.
     pub fn reaches(&self, name: &str, adapter: Option<&dyn ProviderAdapter>) -> bool {
         CHAT_FIELDS.contains(&name)
@@ -117,6 +131,9 @@ mod tests {
         assert!(policy.reaches("seed", Some(openai.as_ref())));
         assert!(policy.reaches("top_k", Some(openrouter.as_ref())));
         assert!(!policy.reaches("top_k", Some(openai.as_ref())));
+        assert!(policy.reaches_route("reasoning_effort", Some(openai.as_ref()), true));
+        assert!(!policy.reaches_route("reasoning_effort", Some(openai.as_ref()), false));
+        assert!(policy.reaches_route("seed", Some(openai.as_ref()), false));
         let owner = FieldPolicy::new(&["provider".to_string()], adapters);
         assert!(owner.keeps("provider"));
         assert!(owner.reaches("provider", Some(openrouter.as_ref())));

@@ -539,6 +539,13 @@ impl CommittedStream {
             };
             let Some(kind) = cut else {
                 out.done().await;
+                // Read to its end, the upstream's connection goes back to the pool; dropped
+                // mid-body it is closed, and the next stream pays for a new one.
+                let tail = Duration::from_millis(settings.stream_tail_grace_ms);
+                let _ = tokio::time::timeout(tail, async {
+                    while let Some(Ok(_)) = self.opened.upstream.next().await {}
+                })
+                .await;
                 if out.client_gone() {
                     return self.finish(&out, left(&out));
                 }

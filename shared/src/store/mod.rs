@@ -10,6 +10,8 @@ pub use ledger::ReservationAsk;
 mod meta;
 mod quota;
 mod request_log;
+mod responses;
+pub use responses::StoredResponse;
 mod retention;
 pub use retention::Trimmed;
 mod routes;
@@ -89,6 +91,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "health reprobes",
         include_str!("../../../migrations/0009_health_reprobes.sql"),
+    ),
+    (
+        12,
+        "stored responses",
+        include_str!("../../../migrations/0012_stored_responses.sql"),
     ),
 ];
 

@@ -1,10 +1,7 @@
-//! A closed-loop load generator: `concurrency` workers send the same request back to back until
-//! `total` have been sent, and every latency is kept.
+//! A closed-loop load generator: `concurrency` workers send the same request back to back for a
+//! fixed time, and every latency is kept.
 
 use bytes::Bytes;
-use futures::StreamExt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// What one run of the load saw.
@@ -14,6 +11,8 @@ pub struct LoadResult {
     pub latencies: Vec<Duration>,
     /// Requests that failed or were not answered 200.
     pub errors: usize,
+    /// What went wrong with the first of them.
+    pub first_error: Option<String>,
     pub elapsed: Duration,
 }
 
@@ -22,9 +21,36 @@ impl LoadResult {
         super::percentile_ms(&self.latencies, percentile)
     }
 
+    /// Requests answered 200.
+    pub fn served(&self) -> usize {
+        self.latencies.len()
+    }
+
     /// Requests answered 200 per second of the run.
     pub fn throughput(&self) -> f64 {
-        self.latencies.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        self.served() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Counts one request's outcome (unsorted until the run ends).
+    pub(crate) fn record(&mut self, outcome: Result<Duration, String>) {
+        match outcome {
+            Ok(latency) => self.latencies.push(latency),
+            Err(why) => {
+                self.errors += 1;
+                self.first_error.get_or_insert(why);
+            }
+        }
+    }
+
+    /// Pools another run of the same load into this one: its samples, errors and time.
+    pub fn merge(&mut self, other: LoadResult) {
+        self.latencies.extend(other.latencies);
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+        self.elapsed += other.elapsed;
+        self.latencies.sort();
     }
 }
 
@@ -33,84 +59,112 @@ impl LoadResult {
 pub struct Target {
     pub url: String,
     pub body: Bytes,
-    /// Measure the time to the first content token of a stream rather than the whole answer.
-    pub first_token: bool,
+    /// `Authorization: Bearer …`, for a server that wants one.
+    pub bearer: Option<String>,
+    /// Text a successful answer holds (the end of the expected answer, so a stream cut short or an
+    /// error event sent with a 200 counts as an error).
+    pub must_contain: Option<Bytes>,
 }
 
-/// Sends `total` requests from `concurrency` workers and keeps their latencies.
+impl Target {
+    /// A chat request for `url`.
+    pub fn new(url: String, body: &serde_json::Value) -> Target {
+        Target {
+            url,
+            body: serde_json::to_vec(body).unwrap_or_default().into(),
+            bearer: None,
+            must_contain: None,
+        }
+    }
+
+    pub fn with_bearer(mut self, token: Option<&str>) -> Target {
+        self.bearer = token.map(str::to_string);
+        self
+    }
+
+    pub fn must_contain(mut self, text: &str) -> Target {
+        self.must_contain = Some(Bytes::copy_from_slice(text.as_bytes()));
+        self
+    }
+}
+
+/// Sends requests from `concurrency` workers, each starting a new one as soon as its last one is
+/// answered, for `duration`; keeps their latencies.
 pub async fn run(
     http: &reqwest::Client,
     target: &Target,
     concurrency: usize,
-    total: usize,
+    duration: Duration,
 ) -> LoadResult {
-    let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
+    let until = started + duration;
     let mut workers = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
-        let (http, target, next) = (http.clone(), target.clone(), next.clone());
+        let (http, target) = (http.clone(), target.clone());
         workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut errors = 0;
-            while next.fetch_add(1, Ordering::Relaxed) < total {
-                match one(&http, &target).await {
-                    Some(latency) => latencies.push(latency),
-                    None => errors += 1,
-                }
+            let mut seen = LoadResult::default();
+            while Instant::now() < until {
+                seen.record(one(&http, &target).await);
             }
-            (latencies, errors)
+            seen
         }));
     }
     let mut result = LoadResult::default();
     for worker in workers {
-        if let Ok((latencies, errors)) = worker.await {
-            result.latencies.extend(latencies);
-            result.errors += errors;
+        if let Ok(seen) = worker.await {
+            result.merge(seen);
         }
     }
     result.elapsed = started.elapsed();
-    result.latencies.sort();
     result
 }
 
-/// One request: its latency (to the end of the answer, or to its first content token), or `None`
-/// when it did not succeed.
-async fn one(http: &reqwest::Client, target: &Target) -> Option<Duration> {
+/// One request, read to the end of its answer (the whole stream for a streamed one): its latency,
+/// or what went wrong.
+pub async fn one(http: &reqwest::Client, target: &Target) -> Result<Duration, String> {
     let sent = Instant::now();
-    let response = http
+    let mut request = http
         .post(&target.url)
         .header("content-type", "application/json")
-        .body(target.body.clone())
+        .body(target.body.clone());
+    if let Some(token) = &target.bearer {
+        request = request.bearer_auth(token);
+    }
+    let response = request
         .send()
         .await
-        .ok()?;
-    if response.status() != 200 {
-        let _ = response.bytes().await;
-        return None;
+        .map_err(|e| format!("no answer: {}", with_causes(&e)))?;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| format!("{status}, body cut: {}", with_causes(&e)))?;
+    if status != 200 {
+        let start: String = String::from_utf8_lossy(&body).chars().take(200).collect();
+        return Err(format!("{status}: {start}"));
     }
-    if !target.first_token {
-        response.bytes().await.ok()?;
-        return Some(sent.elapsed());
-    }
-    let mut stream = response.bytes_stream();
-    let mut seen = Vec::new();
-    let mut first_token = None;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.ok()?;
-        seen.extend_from_slice(&chunk);
-        if first_token.is_none() && has_content_token(&seen) {
-            first_token = Some(sent.elapsed());
+    match &target.must_contain {
+        Some(needle) if !contains(&body, needle) => {
+            let end = String::from_utf8_lossy(&body[body.len().saturating_sub(200)..]).into_owned();
+            Err(format!("200 without the end of the answer: …{end}"))
         }
+        _ => Ok(sent.elapsed()),
     }
-    first_token
 }
 
-/// Whether the SSE text so far holds a chunk with a non-empty `content` delta.
-fn has_content_token(seen: &[u8]) -> bool {
-    const NEEDLE: &[u8] = b"\"content\":\"";
-    seen.windows(NEEDLE.len())
-        .enumerate()
-        .any(|(at, window)| window == NEEDLE && seen.get(at + NEEDLE.len()) != Some(&b'"'))
+/// An error and its sources, `outer: inner: …` (reqwest's own text leaves out why a send failed).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(test)]
@@ -118,12 +172,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_empty_content_delta_is_not_a_token() {
-        assert!(!has_content_token(
-            br#"data: {"choices":[{"delta":{"role":"assistant","content":""}}]}"#
+    fn pooled_runs_keep_every_sample_in_order_and_add_their_time() {
+        let ms = Duration::from_millis;
+        let mut pooled = LoadResult {
+            latencies: vec![ms(1), ms(5)],
+            elapsed: ms(1_000),
+            ..LoadResult::default()
+        };
+        let mut other = LoadResult {
+            elapsed: ms(1_000),
+            ..LoadResult::default()
+        };
+        other.record(Ok(ms(3)));
+        other.record(Err("502 Bad Gateway".into()));
+        other.record(Ok(ms(2)));
+        other.record(Err("no answer".into()));
+        pooled.merge(other);
+        assert_eq!(pooled.latencies, vec![ms(1), ms(2), ms(3), ms(5)]);
+        assert_eq!(pooled.errors, 2);
+        assert_eq!(pooled.first_error.as_deref(), Some("502 Bad Gateway"));
+        assert_eq!(pooled.throughput(), 2.0);
+    }
+
+    #[test]
+    fn an_answer_is_complete_only_with_the_expected_text() {
+        assert!(contains(br#"data: {"delta":{"content":" dog."}}"#, b"dog."));
+        assert!(!contains(
+            br#"data: {"delta":{"content":" lazy"}}"#,
+            b"dog."
         ));
-        assert!(has_content_token(
-            br#"data: {"choices":[{"delta":{"content":"Hi"}}]}"#
-        ));
+        assert!(!contains(b"do", b"dog."));
     }
 }

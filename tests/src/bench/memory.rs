@@ -3,7 +3,7 @@
 //! hold), behind a slow upstream, at the default 20 slots and 200 queue places. Reports the gateway's
 //! peak resident memory, what every request got, and whether `/health` answered throughout.
 
-use super::overhead::rss_kib;
+use super::procfs::{peak_rss_kib, rss_kib};
 use crate::harness::{GatewayConfig, ask};
 use crate::simulator::Simulator;
 use std::collections::BTreeMap;
@@ -66,20 +66,6 @@ impl MemoryReport {
             self.elapsed.as_secs_f64(),
         )
     }
-}
-
-/// The peak resident memory of a process, in KiB (0 when unreadable).
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// A chat body of about `bytes` bytes: one short message and a `pad` of zeros.

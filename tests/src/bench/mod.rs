@@ -4,6 +4,10 @@ pub mod burst;
 pub mod load;
 pub mod memory;
 pub mod overhead;
+pub mod peer;
+pub mod procfs;
+pub mod steady;
+pub mod upstream;
 
 /// The `p`-th percentile (0–100) of sorted samples, in milliseconds.
 pub fn percentile_ms(sorted: &[std::time::Duration], p: f64) -> f64 {
@@ -26,5 +30,21 @@ pub async fn wait_for_minute_room(seconds: u64) {
             (60 - into_minute) * 1000 - u64::from(now.subsec_millis()) + 50,
         );
         tokio::time::sleep(wait).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile_ms;
+    use std::time::Duration;
+
+    #[test]
+    fn percentiles_take_the_nearest_sample_of_the_sorted_run() {
+        let samples: Vec<Duration> = (1..=1_000).map(Duration::from_millis).collect();
+        assert_eq!(percentile_ms(&samples, 0.0), 1.0);
+        assert_eq!(percentile_ms(&samples, 99.0), 990.0);
+        assert_eq!(percentile_ms(&samples, 100.0), 1_000.0);
+        assert_eq!(percentile_ms(&samples[..1], 99.0), 1.0);
+        assert_eq!(percentile_ms(&[], 50.0), 0.0);
     }
 }

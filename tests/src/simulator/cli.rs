@@ -5,12 +5,13 @@ use std::net::SocketAddr;
 use super::{KeyLimits, Simulator};
 
 pub const USAGE: &str = "\
-usage: freerouter-simulator [--listen ADDR] [--model ID]... [--latency-ms N]
+usage: freerouter-simulator [--listen ADDR] [--model ID]... [--answer TEXT] [--latency-ms N]
                             [--first-token-delay-ms N] [--chunk-delay-ms N]
                             [--key-limits KEY=LIMITS]... [--day-reset-minute N]
 
   --listen ADDR              address to bind (default 127.0.0.1:0)
   --model ID                 a model to serve; repeat for more (default: sim-model)
+  --answer TEXT              what every model answers (default: a sentence naming the model)
   --latency-ms N             delay before response headers
   --first-token-delay-ms N   streaming: delay before the first content chunk
   --chunk-delay-ms N         streaming: delay between content chunks
@@ -34,6 +35,8 @@ pub enum Command {
 pub struct Options {
     pub listen: SocketAddr,
     pub models: Vec<String>,
+    /// `--answer`: the text every model answers with, else each model's own default.
+    pub answer: Option<String>,
     pub latency_ms: u64,
     pub first_token_delay_ms: u64,
     pub chunk_delay_ms: u64,
@@ -48,6 +51,7 @@ impl Command {
         let mut options = Options {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             models: Vec::new(),
+            answer: None,
             latency_ms: 0,
             first_token_delay_ms: 0,
             chunk_delay_ms: 0,
@@ -67,6 +71,7 @@ impl Command {
                         .map_err(|e| format!("--listen {value}: {e}"))?;
                 }
                 "--model" => options.models.push(value),
+                "--answer" => options.answer = Some(value),
                 "--latency-ms" => options.latency_ms = millis(&flag, &value)?,
                 "--first-token-delay-ms" => options.first_token_delay_ms = millis(&flag, &value)?,
                 "--chunk-delay-ms" => options.chunk_delay_ms = millis(&flag, &value)?,
@@ -128,10 +133,14 @@ impl Options {
             sim.limit_key(key, *limits);
         }
         for id in &self.models {
-            sim.model(id)
+            let model = sim.model(id);
+            model
                 .latency_ms(self.latency_ms)
                 .first_token_delay_ms(self.first_token_delay_ms)
                 .chunk_delay_ms(self.chunk_delay_ms);
+            if let Some(answer) = &self.answer {
+                model.answer(answer);
+            }
         }
     }
 }
@@ -161,6 +170,47 @@ mod tests {
         assert_eq!(options.listen, SocketAddr::from(([127, 0, 0, 1], 9000)));
         assert_eq!(options.models, vec!["sim-a", "sim-b"]);
         assert_eq!(options.latency_ms, 25);
+        assert_eq!(options.answer, None);
+    }
+
+    #[tokio::test]
+    async fn an_answer_text_is_read_whole_and_given_by_every_model() {
+        let Ok(Command::Run(options)) = parse(&[
+            "--model",
+            "sim-a",
+            "--answer",
+            "The quick brown fox.",
+            "--model",
+            "sim-b",
+        ]) else {
+            panic!("valid arguments");
+        };
+        assert_eq!(options.answer.as_deref(), Some("The quick brown fox."));
+        assert!(parse(&["--answer"]).is_err());
+
+        let sim = Simulator::start().await;
+        options.apply(&sim);
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::new();
+        for model in ["sim-a", "sim-b"] {
+            let answer: serde_json::Value = http
+                .post(format!("{}/chat/completions", sim.base_url()))
+                .json(&serde_json::json!({
+                    "model": model,
+                    "messages": [{"role": "user", "content": "Hi"}],
+                }))
+                .send()
+                .await
+                .expect("the simulator answers")
+                .json()
+                .await
+                .expect("a JSON answer");
+            assert_eq!(
+                answer.pointer("/choices/0/message/content"),
+                Some(&serde_json::json!("The quick brown fox.")),
+                "{model}"
+            );
+        }
     }
 
     #[test]
