@@ -19,6 +19,6 @@ pub use engine::{
     Completion, Engine, RequestRecord, RouteRequest, Served, error_status, record_request,
 };
 pub use error::RoutingError;
-pub use request::{ChatRequest, InvalidRequest, MAX_MESSAGES};
+pub use request::{ChatRequest, InvalidRequest};
 pub use stream::CommittedStream;
 pub use trail::{AttemptRecord, Trail};

@@ -394,6 +394,10 @@ async fn what_claude_code_sends_is_accepted() {
         );
     }
     assert_eq!(sent.body["user"], "user_5f1e_account__session_8c2a4d");
+    assert!(
+        sent.body.get("reasoning_effort").is_none(),
+        "the thinking budget reaches only routes tagged reasoning"
+    );
     assert_eq!(sent.body["model"], "model-a");
     let roles: Vec<&str> = sent.body["messages"]
         .as_array()
@@ -420,6 +424,27 @@ async fn what_claude_code_sends_is_accepted() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn a_thinking_budget_reaches_a_reasoning_route_as_reasoning_effort() {
+    let sim = Simulator::start().await;
+    sim.model("thinker").answer(ANSWER);
+    let gateway = GatewayConfig::new()
+        .provider("p", &sim)
+        .route_with(
+            "p",
+            "thinker",
+            1,
+            "context_window = 131072\ntags = [\"reasoning\"]",
+        )
+        .start()
+        .await;
+    let mut body = ask("claude-opus-4-1", "think hard", false);
+    body["thinking"] = json!({"type": "enabled", "budget_tokens": 2048});
+    let response = post(&gateway, "/v1/messages", &body).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(sim.requests("thinker")[0].body["reasoning_effort"], "low");
 }
 
 #[tokio::test]

@@ -33,6 +33,8 @@ pub(crate) struct ChatBody<'a> {
     pub user: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_format: Option<ResponseFormat<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<&'static str>,
 }
 
 #[derive(Serialize)]

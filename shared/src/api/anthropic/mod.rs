@@ -23,7 +23,7 @@
 //! | `tool_choice` | translated: `auto` → `auto`, `any` → `required`, `tool` → that function, `none` → `none`; `disable_parallel_tool_use: true` → `parallel_tool_calls: false`. Dropped when there are no tools (chat completions refuses it then) |
 //! | `metadata.user_id` | translated to `user` |
 //! | `output_config.format` | `json_schema` translated to `response_format` (so only `json` routes serve it); other types refused |
-//! | `output_config.effort`, `thinking` | dropped: whether a route reasons is its nature, and a `reasoning_effort` would be refused by the many models that do not reason |
+//! | `output_config.effort`, `thinking` | translated to `reasoning_effort`, which reaches only routes tagged `reasoning`: `effort` `low`/`medium` as they are, `high`/`xhigh`/`max` → `high`; else an `enabled` budget of ≤ 4,096 tokens → `low`, ≤ 16,384 → `medium`, more → `high`. `adaptive` or `disabled` thinking: each route's default |
 //! | `cache_control` (top level, and on any block or tool) | dropped: free tiers cache on their own, or not at all |
 //! | `mcp_servers` | refused when not empty (Anthropic connects them; the model would miss their tools) |
 //! | `container`, `context_management`, `service_tier`, `inference_geo`, `speed`, `diagnostics`, any other field | dropped |

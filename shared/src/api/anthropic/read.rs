@@ -2,9 +2,9 @@
 //! JSON texts, each parsed into a small borrowed type where it is used, errors naming the field.
 
 use super::error::InvalidMessages;
-use crate::routing::MAX_MESSAGES;
+use crate::api::bounded::RawItems;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
@@ -56,33 +56,7 @@ impl<'de> Deserialize<'de> for Fields<'de> {
     }
 }
 
-/// An array's items as raw texts, at most [`MAX_MESSAGES`] of them.
-pub(crate) struct Items<'a>(pub Vec<&'a RawValue>);
-
-impl<'de> Deserialize<'de> for Items<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct List;
-        impl<'de> Visitor<'de> for List {
-            type Value = Items<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "an array of at most {MAX_MESSAGES} items")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element::<&'de RawValue>()? {
-                    if items.len() == MAX_MESSAGES {
-                        return Err(de::Error::custom(format!("more than {MAX_MESSAGES} items")));
-                    }
-                    items.push(item);
-                }
-                Ok(Items(items))
-            }
-        }
-        deserializer.deserialize_seq(List)
-    }
-}
-
-/// The items of the array at `param`.
+/// The items of the array at `param` (at most [`bounded::MAX_ITEMS`](crate::api::bounded::MAX_ITEMS)).
 pub(crate) fn items<'a>(
     raw: &'a RawValue,
     param: &str,
@@ -90,8 +64,8 @@ pub(crate) fn items<'a>(
     if !raw.get().starts_with('[') {
         return Err(InvalidMessages::at(param, "must be an array"));
     }
-    serde_json::from_str::<Items<'a>>(raw.get())
-        .map(|Items(items)| items)
+    serde_json::from_str::<RawItems<'a>>(raw.get())
+        .map(|RawItems(items)| items)
         .map_err(|e| InvalidMessages::at(param, e.to_string()))
 }
 

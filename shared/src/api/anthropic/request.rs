@@ -39,6 +39,16 @@ struct MetadataIn<'a> {
 struct OutputConfigIn<'a> {
     #[serde(borrow, default)]
     format: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    effort: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ThinkingIn<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default)]
+    budget_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -120,11 +130,9 @@ pub fn translate_request(
         }
         Some(_) => return Err(InvalidMessages::at("metadata", "must be an object")),
     };
-    let response_format = fields
-        .get("output_config")
-        .map(output_format)
-        .transpose()?
-        .flatten();
+    let output_config = fields.get("output_config");
+    let response_format = output_config.map(output_format).transpose()?.flatten();
+    let reasoning_effort = reasoning_effort(fields.get("thinking"), output_config);
     if let Some(raw) = fields.get("mcp_servers")
         && !items(raw, "mcp_servers")?.is_empty()
     {
@@ -149,6 +157,7 @@ pub fn translate_request(
         parallel_tool_calls,
         user,
         response_format,
+        reasoning_effort,
     };
     let body = serde_json::to_vec(&body)
         .map_err(|e| InvalidMessages::body(format!("the request could not be translated: {e}")))?;
@@ -189,5 +198,30 @@ fn output_format(raw: &RawValue) -> Result<Option<ResponseFormat<'_>>, InvalidMe
             "output_config.format.type",
             "must be `json_schema`",
         )),
+    }
+}
+
+/// `output_config.effort`, else a `thinking` budget, as chat completions' `reasoning_effort` (which
+/// the engine sends only to routes tagged `reasoning`). Adaptive or disabled thinking, and values
+/// it does not know, leave each route to its default.
+fn reasoning_effort(
+    thinking: Option<&RawValue>,
+    output_config: Option<&RawValue>,
+) -> Option<&'static str> {
+    let effort = output_config
+        .and_then(|raw| serde_json::from_str::<OutputConfigIn<'_>>(raw.get()).ok())
+        .and_then(|config| config.effort);
+    match effort.as_deref() {
+        Some("low") => return Some("low"),
+        Some("medium") => return Some("medium"),
+        Some("high" | "xhigh" | "max") => return Some("high"),
+        _ => {}
+    }
+    let thinking: ThinkingIn<'_> = serde_json::from_str(thinking?.get()).ok()?;
+    match (thinking.kind.as_deref(), thinking.budget_tokens) {
+        (Some("enabled"), Some(budget)) if budget <= 4096 => Some("low"),
+        (Some("enabled"), Some(budget)) if budget <= 16384 => Some("medium"),
+        (Some("enabled"), _) => Some("high"),
+        _ => None,
     }
 }

@@ -94,7 +94,8 @@ fn what_claude_code_sends_becomes_a_plain_chat_request() {
                                "required": ["command"], "$schema": "http://json-schema.org/draft-07/schema#"}
             }}],
             "tool_choice": "auto",
-            "user": "user_abc_account__session_0a1b"
+            "user": "user_abc_account__session_0a1b",
+            "reasoning_effort": "high"
         })
     );
 }
@@ -204,6 +205,35 @@ fn structured_output_and_stop_sequences_are_translated() {
     assert_eq!(
         chat["response_format"],
         json!({"type": "json_schema", "json_schema": {"name": "output", "schema": {"type": "object"}, "strict": true}})
+    );
+}
+
+#[test]
+fn effort_and_thinking_budgets_become_a_reasoning_effort() {
+    let effort = |extra: Value| {
+        let mut body = json!({"messages": [{"role": "user", "content": "think"}]});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        chat_of(&body).get("reasoning_effort").cloned()
+    };
+    let budget = |n: u64| effort(json!({"thinking": {"type": "enabled", "budget_tokens": n}}));
+    assert_eq!(budget(1024), Some(json!("low")));
+    assert_eq!(budget(10000), Some(json!("medium")));
+    assert_eq!(budget(31999), Some(json!("high")));
+    assert_eq!(effort(json!({"thinking": {"type": "adaptive"}})), None);
+    assert_eq!(effort(json!({"thinking": {"type": "disabled"}})), None);
+    assert_eq!(effort(json!({})), None);
+    assert_eq!(
+        effort(
+            json!({"output_config": {"effort": "max"}, "thinking": {"type": "enabled", "budget_tokens": 1024}})
+        ),
+        Some(json!("high")),
+        "effort says it outright"
+    );
+    assert_eq!(
+        effort(json!({"output_config": {"effort": "medium"}})),
+        Some(json!("medium"))
     );
 }
 
