@@ -4,6 +4,7 @@
 
 use super::anthropic::error_response;
 use super::pipeline::{Endpoint, Incoming, Routed};
+use super::sse::{self, Translator};
 use crate::http::error::ApiError;
 use crate::http::headers;
 use crate::state::AppState;
@@ -93,9 +94,10 @@ async fn serve(incoming: &Incoming<'_>, body: Body) -> Result<Response, ApiError
     Ok(match incoming.route(chat, slot).await? {
         Routed::Stream(committed, permit) => {
             let served = committed.served.clone();
-            let translator =
+            let mut translator =
                 StreamTranslator::new(id, served.model.clone(), estimate, translated.asked);
-            let events = anthropic::translate_stream((*committed).into_body(permit), translator);
+            let opening = translator.start();
+            let events = sse::translated((*committed).into_body(permit), opening, translator);
             let mut response = Response::new(Body::from_stream(events));
             headers::served(response.headers_mut(), &served);
             headers::event_stream(response.headers_mut());
@@ -120,4 +122,14 @@ async fn serve(incoming: &Incoming<'_>, body: Body) -> Result<Response, ApiError
             response
         }
     })
+}
+
+impl Translator for StreamTranslator {
+    fn push(&mut self, data: &str) -> String {
+        StreamTranslator::push(self, data)
+    }
+
+    fn end(&mut self) -> String {
+        StreamTranslator::end(self)
+    }
 }

@@ -1,6 +1,6 @@
-//! Re-framing the engine's chat SSE stream through a translator (Responses events, legacy
-//! completion chunks): each chat event's data in, the bytes to send out. Dropping the result
-//! drops the chat stream, so a client that leaves still stops the upstream.
+//! Re-framing the engine's chat SSE stream through a translator (Responses events, Anthropic's
+//! Messages events, legacy completion chunks): each chat event's data in, the bytes to send out.
+//! Dropping the result drops the chat stream, so a client that leaves still stops the upstream.
 
 use axum::body::Bytes;
 use freerouter::providers::SseParser;

@@ -81,4 +81,4 @@ pub use error::{InvalidMessages, error_body, error_type, from_openai_error};
 pub use models::{ListedModel, ResolvedModel, model_list, resolve_model};
 pub use request::{Asked, Translated, translate_request};
 pub use response::{UntranslatableAnswer, to_message};
-pub use stream::{StreamTranslator, translate_stream};
+pub use stream::StreamTranslator;

@@ -7,8 +7,6 @@
 
 use super::request::Asked;
 use super::response::{UsageIn, matched_stop, new_tool_id, stop_reason};
-use bytes::Bytes;
-use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -28,8 +26,6 @@ pub struct StreamTranslator {
     /// The gateway's prompt estimate, until the upstream's usage says.
     estimated_input_tokens: u64,
     asked: Asked,
-    /// Bytes of an event not yet ended by a blank line.
-    pending: Vec<u8>,
     next_index: usize,
     open: Option<Open>,
     /// Tool calls seen: the chat call index and the block it became.
@@ -99,13 +95,12 @@ struct ErrorIn<'a> {
 }
 
 /// Appends one SSE event to `out`.
-fn event(out: &mut Vec<u8>, kind: &str, data: &Value) {
-    out.extend_from_slice(b"event: ");
-    out.extend_from_slice(kind.as_bytes());
-    out.extend_from_slice(b"\ndata: ");
-    // A `Value` always serialises.
-    let _ = serde_json::to_writer(&mut *out, data);
-    out.extend_from_slice(b"\n\n");
+fn event(out: &mut String, kind: &str, data: &Value) {
+    out.push_str("event: ");
+    out.push_str(kind);
+    out.push_str("\ndata: ");
+    out.push_str(&data.to_string());
+    out.push_str("\n\n");
 }
 
 impl StreamTranslator {
@@ -116,7 +111,6 @@ impl StreamTranslator {
             model,
             estimated_input_tokens,
             asked,
-            pending: Vec::new(),
             next_index: 0,
             open: None,
             calls: Vec::new(),
@@ -128,8 +122,8 @@ impl StreamTranslator {
     }
 
     /// The events that open the message: `message_start`, then a `ping`.
-    pub fn start(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
+    pub fn start(&mut self) -> String {
+        let mut out = String::new();
         event(
             &mut out,
             "message_start",
@@ -148,28 +142,20 @@ impl StreamTranslator {
         out
     }
 
-    /// Translates the next bytes of the chat stream (events may be split anywhere).
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        if self.ended {
-            return out;
-        }
-        self.pending.extend_from_slice(bytes);
-        while let Some(end) = find_blank_line(&self.pending) {
-            let raw: Vec<u8> = self.pending.drain(..end.0 + end.1).collect();
-            let data = event_data(&raw[..end.0]);
-            self.on_data(&data, &mut out);
-            if self.ended {
-                break;
-            }
+    /// Translates one event of the chat stream (its data: a chunk, `[DONE]`, or the engine's
+    /// error event) into the events to send ("" for none).
+    pub fn push(&mut self, data: &str) -> String {
+        let mut out = String::new();
+        if !self.ended {
+            self.on_data(data, &mut out);
         }
         out
     }
 
     /// The chat stream has ended: if it never said it was complete, the message ends with an
     /// `error` event.
-    pub fn finish(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
+    pub fn end(&mut self) -> String {
+        let mut out = String::new();
         if !self.ended {
             self.ended = true;
             error_event(
@@ -181,7 +167,7 @@ impl StreamTranslator {
         out
     }
 
-    fn on_data(&mut self, data: &str, out: &mut Vec<u8>) {
+    fn on_data(&mut self, data: &str, out: &mut String) {
         let data = data.trim();
         if data.is_empty() {
             return;
@@ -216,7 +202,7 @@ impl StreamTranslator {
         for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
             if let Some(delta) = choice.delta {
                 if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
-                    self.text(&text, out);
+                    self.text_delta(&text, out);
                 }
                 for call in delta.tool_calls {
                     self.tool_call(call, out);
@@ -229,7 +215,7 @@ impl StreamTranslator {
         }
     }
 
-    fn text(&mut self, text: &str, out: &mut Vec<u8>) {
+    fn text_delta(&mut self, text: &str, out: &mut String) {
         let index = match self.open {
             Some(Open::Text { index }) => index,
             _ => {
@@ -247,7 +233,7 @@ impl StreamTranslator {
         );
     }
 
-    fn tool_call(&mut self, call: ToolDeltaIn<'_>, out: &mut Vec<u8>) {
+    fn tool_call(&mut self, call: ToolDeltaIn<'_>, out: &mut String) {
         let current = match self.open {
             Some(Open::Tool { call, .. }) => Some(call),
             _ => None,
@@ -294,7 +280,7 @@ impl StreamTranslator {
         }
     }
 
-    fn open_block(&mut self, out: &mut Vec<u8>, block: Value) -> usize {
+    fn open_block(&mut self, out: &mut String, block: Value) -> usize {
         let index = self.next_index;
         self.next_index += 1;
         event(
@@ -305,7 +291,7 @@ impl StreamTranslator {
         index
     }
 
-    fn close_block(&mut self, out: &mut Vec<u8>) {
+    fn close_block(&mut self, out: &mut String) {
         let index = match self.open.take() {
             Some(Open::Text { index } | Open::Tool { index, .. }) => index,
             None => return,
@@ -317,7 +303,7 @@ impl StreamTranslator {
         );
     }
 
-    fn close_message(&mut self, out: &mut Vec<u8>) {
+    fn close_message(&mut self, out: &mut String) {
         self.ended = true;
         let finish = match self.finish_reason.as_deref() {
             // Some providers end a turn of tool calls with `stop`; the client must still run them.
@@ -341,85 +327,10 @@ impl StreamTranslator {
     }
 }
 
-fn error_event(out: &mut Vec<u8>, kind: &str, message: &str) {
+fn error_event(out: &mut String, kind: &str, message: &str) {
     event(
         out,
         "error",
         &json!({"type": "error", "error": {"type": kind, "message": message}}),
     );
-}
-
-/// Where the first event ends: the length before the blank line, and the blank line's length.
-fn find_blank_line(bytes: &[u8]) -> Option<(usize, usize)> {
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\n' {
-            if bytes.get(i + 1) == Some(&b'\n') {
-                return Some((i, 2));
-            }
-            if bytes.get(i + 1) == Some(&b'\r') && bytes.get(i + 2) == Some(&b'\n') {
-                return Some((i, 3));
-            }
-        }
-        i += 1;
-    }
-    None
-}
-
-/// The `data:` lines of one event, joined.
-fn event_data(raw: &[u8]) -> String {
-    let text = String::from_utf8_lossy(raw);
-    let mut data = String::new();
-    for line in text.lines() {
-        if let Some(value) = line.strip_prefix("data:") {
-            if !data.is_empty() {
-                data.push('\n');
-            }
-            data.push_str(value.strip_prefix(' ').unwrap_or(value));
-        }
-    }
-    data
-}
-
-/// The engine's chat stream as Anthropic's event stream.
-pub fn translate_stream<S, E>(
-    inner: S,
-    translator: StreamTranslator,
-) -> impl Stream<Item = Result<Bytes, E>> + Send + 'static
-where
-    S: Stream<Item = Result<Bytes, E>> + Send + 'static,
-    E: Send + 'static,
-{
-    enum Phase {
-        Start,
-        Body,
-        Done,
-    }
-    let state = (Box::pin(inner), translator, Phase::Start);
-    futures::stream::unfold(state, |(mut inner, mut translator, phase)| async move {
-        match phase {
-            Phase::Start => {
-                let opening = Bytes::from(translator.start());
-                Some((Ok(opening), (inner, translator, Phase::Body)))
-            }
-            Phase::Body => loop {
-                match inner.next().await {
-                    Some(Ok(bytes)) => {
-                        let out = translator.feed(&bytes);
-                        if !out.is_empty() {
-                            return Some((Ok(Bytes::from(out)), (inner, translator, Phase::Body)));
-                        }
-                    }
-                    Some(Err(error)) => {
-                        return Some((Err(error), (inner, translator, Phase::Done)));
-                    }
-                    None => {
-                        let out = Bytes::from(translator.finish());
-                        return Some((Ok(out), (inner, translator, Phase::Done)));
-                    }
-                }
-            },
-            Phase::Done => None,
-        }
-    })
 }

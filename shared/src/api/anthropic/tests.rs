@@ -419,14 +419,11 @@ fn finish_reasons_map_to_stop_reasons() {
     assert!(to_message(b"{}", "msg", "m", &asked()).is_err());
 }
 
-/// The chat stream the engine forwards: role chunk, content, finish, usage, `[DONE]`.
-fn chat_stream(chunks: &[Value]) -> String {
-    let mut text = String::new();
-    for chunk in chunks {
-        text.push_str(&format!("data: {chunk}\n\n"));
-    }
-    text.push_str("data: [DONE]\n\n");
-    text
+/// The chat stream the engine forwards, as its events' data: the chunks, then `[DONE]`.
+fn chat_stream(chunks: &[Value]) -> Vec<String> {
+    let mut events: Vec<String> = chunks.iter().map(Value::to_string).collect();
+    events.push("[DONE]".to_string());
+    events
 }
 
 fn delta(delta: Value) -> Value {
@@ -443,9 +440,9 @@ fn usage(prompt: u64, completion: u64) -> Value {
 }
 
 /// `(event name, data)` of an Anthropic stream, checking each event's name is its data's type.
-fn events(stream: &[u8]) -> Vec<(String, Value)> {
-    let text = std::str::from_utf8(stream).unwrap();
-    text.split("\n\n")
+fn events(stream: &str) -> Vec<(String, Value)> {
+    stream
+        .split("\n\n")
         .filter(|e| !e.trim().is_empty())
         .map(|e| {
             let mut lines = e.lines();
@@ -464,13 +461,13 @@ fn events(stream: &[u8]) -> Vec<(String, Value)> {
         .collect()
 }
 
-fn translate(chat: &str, split_every: usize) -> Vec<(String, Value)> {
+fn translate(chat: &[String]) -> Vec<(String, Value)> {
     let mut translator = StreamTranslator::new("msg_1".into(), "m".into(), 11, asked());
     let mut out = translator.start();
-    for piece in chat.as_bytes().chunks(split_every) {
-        out.extend(translator.feed(piece));
+    for data in chat {
+        out.push_str(&translator.push(data));
     }
-    out.extend(translator.finish());
+    out.push_str(&translator.end());
     events(&out)
 }
 
@@ -484,7 +481,7 @@ fn a_text_stream_has_the_event_sequence_of_the_sdks_basic_fixture() {
         finish("stop"),
         usage(11, 6),
     ]);
-    let seen = translate(&chat, usize::MAX);
+    let seen = translate(&chat);
     // tests/lib/streaming/fixtures/basic_response.txt, less its ids and model.
     let expected = [
         (
@@ -523,13 +520,6 @@ fn a_text_stream_has_the_event_sequence_of_the_sdks_basic_fixture() {
         .map(|(n, v)| (n.to_string(), v))
         .collect();
     assert_eq!(seen, expected);
-    for split in [1, 2, 7, 64] {
-        assert_eq!(
-            translate(&chat, split),
-            expected,
-            "split every {split} bytes"
-        );
-    }
 }
 
 #[test]
@@ -549,7 +539,7 @@ fn a_tool_call_stream_has_the_event_sequence_of_the_sdks_tool_use_fixture() {
         finish("tool_calls"),
         usage(377, 65),
     ]);
-    let seen = translate(&chat, 5);
+    let seen = translate(&chat);
     let names: Vec<&str> = seen.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
@@ -595,13 +585,13 @@ fn a_tool_call_stream_has_the_event_sequence_of_the_sdks_tool_use_fixture() {
 
 #[test]
 fn an_interrupted_stream_ends_with_an_error_event_and_no_message_stop() {
-    let chat = format!(
-        "data: {}\n\ndata: {}\n\n",
-        delta(json!({"content": "Half an ans"})),
+    let chat = [
+        delta(json!({"content": "Half an ans"})).to_string(),
         json!({"error": {"message": "the upstream stream broke off and no route could continue the answer",
                          "type": "server_error", "code": "stream_interrupted", "param": null}})
-    );
-    let seen = translate(&chat, 3);
+        .to_string(),
+    ];
+    let seen = translate(&chat);
     let (name, data) = seen.last().unwrap();
     assert_eq!(name, "error");
     assert_eq!(data["error"]["type"], "api_error");
@@ -613,8 +603,8 @@ fn an_interrupted_stream_ends_with_an_error_event_and_no_message_stop() {
     );
     assert!(seen.iter().all(|(n, _)| n != "message_stop"));
 
-    let cut = format!("data: {}\n\n", delta(json!({"content": "Half"})));
-    let seen = translate(&cut, 4);
+    let cut = [delta(json!({"content": "Half"})).to_string()];
+    let seen = translate(&cut);
     assert_eq!(
         seen.last().unwrap().0,
         "error",
