@@ -30,6 +30,8 @@ async fn slow_route(queue_timeout_s: &str, max_queue: &str) -> (Simulator, TestG
         .set("limits.max_concurrent_requests", &LIMIT.to_string())
         .set("limits.queue_timeout_s", queue_timeout_s)
         .set("limits.max_queue", max_queue)
+        // The upstream takes a second; a loaded machine must not turn that into a header timeout.
+        .set("routing.header_timeout_ms", "10000")
         .start()
         .await;
     (sim, gateway)
