@@ -3,8 +3,8 @@
 //! A request meets, outermost first: `browser::guard` (Host, Origin, content type), then on
 //! `/v1/*` `auth::authenticate` (who is calling) and `rate_limit::limit_per_client`, then the
 //! route's own layers (the admin API's token check; `body::buffer_body` where an extractor reads
-//! the body), then the handler. The chat, Responses and completions routes read their own
-//! body, after taking their concurrency slot (`api::pipeline`).
+//! the body), then the handler. The chat, Responses, completions and embeddings routes read their
+//! own body, after taking their concurrency slot (`api::pipeline`).
 
 pub mod admin;
 pub mod api;
@@ -31,7 +31,8 @@ pub fn router(state: AppState) -> Router {
             post(api::chat::web_search),
         )
         .route("/v1/responses", post(api::responses::create))
-        .route("/v1/completions", post(api::completions::create));
+        .route("/v1/completions", post(api::completions::create))
+        .route("/v1/embeddings", post(api::embeddings::create));
     let api = Router::new()
         .merge(chat)
         .route("/v1/models", get(api::models::list_models))

@@ -21,7 +21,7 @@ pub struct InvalidRequest {
     pub param: Option<String>,
 }
 
-fn invalid(message: impl Into<String>, param: &str) -> InvalidRequest {
+pub(crate) fn invalid(message: impl Into<String>, param: &str) -> InvalidRequest {
     InvalidRequest {
         message: message.into(),
         param: Some(param.to_string()),
@@ -71,17 +71,7 @@ pub struct ChatRequest {
 impl ChatRequest {
     /// Parses a request body; fields `policy` lets no upstream see are dropped here.
     pub fn parse(bytes: &[u8], policy: &FieldPolicy) -> Result<Self, InvalidRequest> {
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| invalid_body(format!("the request body is not valid UTF-8: {e}")))?;
-        match text.trim_start().as_bytes().first() {
-            Some(b'{') => {}
-            Some(_) if serde_json::from_str::<IgnoredAny>(text).is_ok() => {
-                return Err(invalid_body("the request body must be a JSON object"));
-            }
-            _ => {}
-        }
-        let TopLevel(fields) = serde_json::from_str(text)
-            .map_err(|e| invalid_body(format!("the request body is not valid JSON: {e}")))?;
+        let TopLevel(fields) = top_level(bytes)?;
         let field = |name: &str| {
             fields
                 .iter()
@@ -345,8 +335,23 @@ fn message_facts(i: usize, raw: &RawValue) -> Result<MessageFacts<'_>, InvalidRe
     })
 }
 
+/// A request body's top-level fields, raw, or why it is not a JSON object.
+pub(crate) fn top_level(bytes: &[u8]) -> Result<TopLevel<'_>, InvalidRequest> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| invalid_body(format!("the request body is not valid UTF-8: {e}")))?;
+    match text.trim_start().as_bytes().first() {
+        Some(b'{') => {}
+        Some(_) if serde_json::from_str::<IgnoredAny>(text).is_ok() => {
+            return Err(invalid_body("the request body must be a JSON object"));
+        }
+        _ => {}
+    }
+    serde_json::from_str(text)
+        .map_err(|e| invalid_body(format!("the request body is not valid JSON: {e}")))
+}
+
 /// Deserialises a raw value into `T`, or refuses with `message` naming `param`.
-fn typed<'a, T: Deserialize<'a>>(
+pub(crate) fn typed<'a, T: Deserialize<'a>>(
     raw: &'a RawValue,
     message: &str,
     param: &str,
@@ -354,7 +359,7 @@ fn typed<'a, T: Deserialize<'a>>(
     serde_json::from_str(raw.get()).map_err(|_| invalid(message, param))
 }
 
-fn optional<'a, T: Deserialize<'a>>(
+pub(crate) fn optional<'a, T: Deserialize<'a>>(
     raw: Option<&'a RawValue>,
     message: &str,
     param: &str,
@@ -448,7 +453,7 @@ impl<'de> Deserialize<'de> for BoundedList<'de> {
 }
 
 /// The top-level fields in the order sent, each value raw; a repeated name keeps its last value.
-struct TopLevel<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+pub(crate) struct TopLevel<'a>(pub(crate) Vec<(Cow<'a, str>, &'a RawValue)>);
 
 impl<'de> Deserialize<'de> for TopLevel<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -1,27 +1,61 @@
-//! `GET /v1/models`: the `auto` modes first, then the routes a request can be served by.
+//! `GET /v1/models`: the `auto` modes first, then the chat routes a request can be served by,
+//! then the embedding models' routes, apart: each entry says its `type` (`chat` or
+//! `embeddings`), so a chat client can leave the embedding models out of its model picker.
 
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
+use freerouter::routing::embeddings::{is_embeddings, resolve};
 use serde_json::{Value, json};
 
 pub async fn list_models(State(state): State<AppState>) -> Json<Value> {
     let snapshot = state.engine.catalog.snapshot();
-    let modes = ["auto", "auto-fast", "auto-balanced"]
-        .into_iter()
-        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "freerouter"}));
-    let routes = snapshot.servable().map(|route| {
-        json!({
-            "id": route.route_id,
-            "object": "model",
-            "created": 0,
-            "owned_by": route.provider,
-            "display_name": route.display_name,
-            "rank": route.rank,
-            "context_window": route.context_window_tokens,
-            "max_output_tokens": route.max_output_tokens,
-            "tags": route.tags,
-        })
-    });
-    Json(json!({"object": "list", "data": modes.chain(routes).collect::<Vec<_>>()}))
+    let modes = ["auto", "auto-fast", "auto-balanced"].into_iter().map(
+        |id| json!({"id": id, "object": "model", "created": 0, "owned_by": "freerouter", "type": "chat"}),
+    );
+    let default_embeddings = resolve(
+        &snapshot,
+        "auto",
+        state.engine.settings.default_embedding_model.as_deref(),
+    )
+    .map(|model| model.routes)
+    .unwrap_or_default();
+    let embeddings = snapshot
+        .servable()
+        .filter(|r| is_embeddings(r))
+        .map(|route| {
+            json!({
+                "id": route.route_id,
+                "object": "model",
+                "created": 0,
+                "owned_by": route.provider,
+                "type": "embeddings",
+                "display_name": route.display_name,
+                "aliases": route.aliases,
+                "rank": route.rank,
+                "context_window": route.context_window_tokens,
+                "tags": route.tags,
+                // What `auto` means on /v1/embeddings.
+                "default": default_embeddings.iter().any(|d| d.route_id == route.route_id),
+            })
+        });
+    let routes = snapshot
+        .servable()
+        .filter(|r| !is_embeddings(r))
+        .map(|route| {
+            json!({
+                "id": route.route_id,
+                "object": "model",
+                "created": 0,
+                "owned_by": route.provider,
+                "display_name": route.display_name,
+                "rank": route.rank,
+                "context_window": route.context_window_tokens,
+                "max_output_tokens": route.max_output_tokens,
+                "tags": route.tags,
+                "type": "chat",
+            })
+        });
+    let data: Vec<Value> = modes.chain(routes).chain(embeddings).collect();
+    Json(json!({"object": "list", "data": data}))
 }
