@@ -6,6 +6,7 @@ mod bad_input;
 mod burst;
 mod capabilities;
 mod crash;
+mod embeddings;
 mod errors;
 mod failures;
 mod faults;
