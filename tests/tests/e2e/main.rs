@@ -7,6 +7,7 @@ mod burst;
 mod capabilities;
 mod crash;
 mod embeddings;
+mod embeddings_sdk;
 mod errors;
 mod failures;
 mod faults;
