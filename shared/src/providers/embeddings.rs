@@ -60,25 +60,26 @@ async fn send(
             rate: rate.clone(),
             ..UpstreamFailure::new(kind, "the answer could not be read whole")
         })?;
-    let malformed = |rate, message: String| {
-        Err(UpstreamFailure {
-            rate,
-            ..UpstreamFailure::new(FailureKind::Malformed, message)
-        })
-    };
     match EmbeddingsInfo::parse(&body) {
         Some(info) if info.vectors == inputs => Ok(EmbeddingsReply { body, info, rate }),
         Some(info) if info.is_error && info.vectors == 0 => {
             Err(classify_error_response(502, body, rate))
         }
-        Some(info) => malformed(
+        Some(info) => Err(malformed(
             rate,
             format!(
                 "the answer holds {} vectors for {inputs} inputs",
                 info.vectors
             ),
-        ),
-        None => malformed(rate, "the answer is not a JSON object".to_string()),
+        )),
+        None => Err(malformed(rate, "the answer is not a JSON object".into())),
+    }
+}
+
+fn malformed(rate: RateLimitInfo, message: String) -> UpstreamFailure {
+    UpstreamFailure {
+        rate,
+        ..UpstreamFailure::new(FailureKind::Malformed, message)
     }
 }
 

@@ -93,7 +93,8 @@ fn model_of(snapshot: &CatalogSnapshot, anchor: &Route) -> EmbeddingModel {
         routes: embedding
             .into_iter()
             .zip(member)
-            .filter_map(|(route, member)| member.then(|| route.clone()))
+            .filter(|(_, member)| *member)
+            .map(|(route, _)| route.clone())
             .collect(),
     }
 }
