@@ -5,6 +5,7 @@
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
+use freerouter::catalog::CatalogSnapshot;
 use freerouter::routing::embeddings::{is_embeddings, resolve};
 use serde_json::{Value, json};
 
@@ -13,14 +14,33 @@ pub async fn list_models(State(state): State<AppState>) -> Json<Value> {
     let modes = ["auto", "auto-fast", "auto-balanced"].into_iter().map(
         |id| json!({"id": id, "object": "model", "created": 0, "owned_by": "freerouter", "type": "chat"}),
     );
-    let default_embeddings = resolve(
-        &snapshot,
-        "auto",
-        state.engine.settings.default_embedding_model.as_deref(),
-    )
-    .map(|model| model.routes)
-    .unwrap_or_default();
-    let embeddings = snapshot
+    let chat = snapshot.servable().filter(|r| !is_embeddings(r));
+    let routes = chat.map(|route| {
+        json!({
+            "id": route.route_id,
+            "object": "model",
+            "created": 0,
+            "owned_by": route.provider,
+            "display_name": route.display_name,
+            "rank": route.rank,
+            "context_window": route.context_window_tokens,
+            "max_output_tokens": route.max_output_tokens,
+            "tags": route.tags,
+            "type": "chat",
+        })
+    });
+    let embeddings = embedding_entries(&snapshot, &state);
+    let data: Vec<Value> = modes.chain(routes).chain(embeddings).collect();
+    Json(json!({"object": "list", "data": data}))
+}
+
+/// The embeddings routes, each saying whether it serves what `auto` means on `/v1/embeddings`.
+fn embedding_entries(snapshot: &CatalogSnapshot, state: &AppState) -> Vec<Value> {
+    let setting = state.engine.settings.default_embedding_model.as_deref();
+    let default = resolve(snapshot, "auto", setting)
+        .map(|model| model.routes)
+        .unwrap_or_default();
+    snapshot
         .servable()
         .filter(|r| is_embeddings(r))
         .map(|route| {
@@ -35,27 +55,8 @@ pub async fn list_models(State(state): State<AppState>) -> Json<Value> {
                 "rank": route.rank,
                 "context_window": route.context_window_tokens,
                 "tags": route.tags,
-                // What `auto` means on /v1/embeddings.
-                "default": default_embeddings.iter().any(|d| d.route_id == route.route_id),
+                "default": default.iter().any(|d| d.route_id == route.route_id),
             })
-        });
-    let routes = snapshot
-        .servable()
-        .filter(|r| !is_embeddings(r))
-        .map(|route| {
-            json!({
-                "id": route.route_id,
-                "object": "model",
-                "created": 0,
-                "owned_by": route.provider,
-                "display_name": route.display_name,
-                "rank": route.rank,
-                "context_window": route.context_window_tokens,
-                "max_output_tokens": route.max_output_tokens,
-                "tags": route.tags,
-                "type": "chat",
-            })
-        });
-    let data: Vec<Value> = modes.chain(routes).chain(embeddings).collect();
-    Json(json!({"object": "list", "data": data}))
+        })
+        .collect()
 }
