@@ -12,6 +12,7 @@ use freerouter::config::{ConfigSource, Settings};
 use freerouter::health::HealthBoard;
 use freerouter::quota::Ledger;
 use freerouter::routing::Engine;
+use freerouter::routing::embeddings::{self, EmbeddingsError};
 use freerouter::shutdown::{CancellationToken, cancel_on_signal};
 use freerouter::store::{Store, StoreError, spawn_writer};
 use freerouter::time::now_ms;
@@ -191,6 +192,12 @@ fn warn_when_nothing_is_servable(state: &AppState) {
             set_one_of = %snapshot.missing_key_vars().join(", "),
             "no route can be served yet: no provider has a key; requests will get 503 no_routes_available"
         );
+    }
+    let default_embeddings = state.settings.routing.default_embedding_model.as_deref();
+    if let Err(error @ EmbeddingsError::DefaultModelMissing { .. }) =
+        embeddings::resolve(&snapshot, "auto", default_embeddings)
+    {
+        tracing::warn!(%error, "embeddings requests for `auto` will get 503");
     }
 }
 

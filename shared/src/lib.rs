@@ -3,14 +3,15 @@
 //! # Layout
 //! - [`admin`]: the operations adminctl and the admin API share.
 //! - [`api`]: client APIs besides chat completions (Anthropic's Messages, Responses, legacy
-//!   completions), translated to chat above routing.
+//!   completions), translated to chat above routing; the embeddings answer's encodings.
 //! - [`config`]: typed, layered settings (defaults < `freerouter.toml` < `FREEROUTER__…` env), secrets.
 //! - [`store`]: the one SQLite file every process opens; all SQL lives here.
 //! - [`catalog`]: providers and ranked routes, the built-in default catalog, the live snapshot.
 //! - [`providers`]: the adapter trait, the OpenAI-compatible adapter, SSE and rate-limit header parsing.
 //! - [`quota`]: the quota ledger — reserve, settle, release — and its windows.
 //! - [`health`]: route and key health, cooldowns, computed with time as a parameter.
-//! - [`routing`]: the engine — candidates by rank, the failure table, fallback, streaming rescue.
+//! - [`routing`]: the engine — candidates by rank, the failure table, fallback, streaming rescue;
+//!   embeddings within one model.
 //! - [`maintenance`]: the maintainer's jobs — diagnosis, supervisor, auto-maintenance, keys, retention.
 //! - [`metrics`]: metric names and their descriptions.
 //! - [`telemetry`], [`shutdown`], [`time`]: process plumbing.

@@ -3,9 +3,9 @@
 //! A request meets, outermost first: `browser::guard` (Host, Origin, content type), then on
 //! `/v1/*` `auth::authenticate` (who is calling) and `rate_limit::limit_per_client`, then the
 //! route's own layers (the admin API's token check; `body::buffer_body` where an extractor reads
-//! the body), then the handler. The chat, Messages, Responses and completions routes read their
-//! own body, after taking their concurrency slot (`api::pipeline`). Around the `/v1/*` layers,
-//! `api::anthropic` rewrites their refusals in Anthropic's shape for requests that speak its API.
+//! the body), then the handler. The chat, Messages, Responses, completions and embeddings routes
+//! read their own body, after taking their concurrency slot (`api::pipeline`). Around the `/v1/*`
+//! layers, `api::anthropic` rewrites their refusals in Anthropic's shape for requests that speak its API.
 
 pub mod admin;
 pub mod api;
@@ -37,7 +37,8 @@ pub fn router(state: AppState) -> Router {
             post(api::messages::count_tokens),
         )
         .route("/v1/responses", post(api::responses::create))
-        .route("/v1/completions", post(api::completions::create));
+        .route("/v1/completions", post(api::completions::create))
+        .route("/v1/embeddings", post(api::embeddings::create));
     let api = Router::new()
         .merge(chat)
         .route("/v1/models", get(api::models::list_models))

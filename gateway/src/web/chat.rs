@@ -17,7 +17,10 @@ pub async fn page_handler(State(state): State<AppState>, headers: HeaderMap) -> 
     let mut options = String::from(
         r#"<option value="auto" selected>auto (strongest first)</option><option value="auto-fast">auto-fast</option><option value="auto-balanced">auto-balanced</option>"#,
     );
-    for route in snapshot.servable() {
+    for route in snapshot
+        .servable()
+        .filter(|r| !freerouter::routing::embeddings::is_embeddings(r))
+    {
         let _ = write!(
             options,
             r#"<option value="{id}">{id}</option>"#,

@@ -22,4 +22,12 @@ pub const KNOWN_TAGS: &[&str] = &[
     "long-context",
     "coding",
     "no-prefill",
+    "embeddings",
+    "dimensions",
 ];
+
+/// The tag of routes that serve `/v1/embeddings` (and never chat): embedding models.
+pub const EMBEDDINGS_TAG: &str = "embeddings";
+
+/// The tag of embedding routes whose model takes `dimensions` (a shorter vector on request).
+pub const DIMENSIONS_TAG: &str = "dimensions";

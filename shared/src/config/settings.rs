@@ -181,6 +181,12 @@ pub struct RoutingSettings {
     /// declares (see `routing::fields`): provider routing and billing fields are dropped unless named.
     #[serde(default, deserialize_with = "string_list")]
     pub passthrough_fields: Vec<String>,
+    /// The embedding model `/v1/embeddings` serves for `auto` (or no model): a route id, alias or
+    /// upstream id of an `embeddings` route. Unset, it is the best-ranked enabled embeddings
+    /// route's model, which a re-rank or a new key can change: set it once vectors are stored,
+    /// since another model's vectors do not match them.
+    #[serde(default)]
+    pub default_embedding_model: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

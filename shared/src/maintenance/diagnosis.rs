@@ -1,20 +1,22 @@
 //! Endpoint diagnosis: for each provider with a key, compare its `/models` listing with the catalog.
 //! Listed routes are confirmed (and cleared if marked outdated); unlisted ones are probed with a
-//! one-token request — model-not-found ⇒ `remove_route`, an answer ⇒ confirmed, anything else
-//! (429, timeout, …) ⇒ inconclusive, never a removal. A listed chat model that is provably free (or
+//! one-token request (an embeddings route with a one-word embedding) — model-not-found ⇒
+//! `remove_route`, an answer ⇒ confirmed, anything else (429, timeout, …) ⇒ inconclusive, never a
+//! removal. A listed chat model that is provably free (or
 //! that the supervisor calls free with high confidence) ⇒ a disabled route and an `add_route`
 //! suggestion that waits for a human.
 
 use super::Maintenance;
 use super::apply::apply;
 use super::classify::{listed_price_is_free, looks_like_chat_model};
-use crate::catalog::{ApiKey, Origin, Provider, Route, route_id};
+use crate::catalog::{ApiKey, EMBEDDINGS_TAG, Origin, Provider, Route, route_id};
 use crate::config::Limits;
 use crate::health::HealthState;
 use crate::metrics as m;
 use crate::providers::body::JsonObject;
 use crate::providers::{
     FailureKind, ProviderAdapter, UpstreamCall, adapter_for, list_models, send_chat,
+    send_embeddings,
 };
 use crate::store::{StoreError, SuggestionKind, SuggestionStatus};
 use crate::time::EpochMs;
@@ -93,7 +95,7 @@ impl Maintenance {
                     true
                 } else {
                     match self
-                        .probe(adapter.as_ref(), provider, key, &route.upstream_model, now)
+                        .probe(adapter.as_ref(), provider, key, route, now)
                         .await
                     {
                         Probe::Answered => true,
@@ -219,30 +221,42 @@ impl Maintenance {
         Ok(())
     }
 
-    /// A one-token request: does the model exist?
+    /// A one-token request (a one-word embedding, for an embeddings route): does the model exist?
     async fn probe(
         &self,
         adapter: &dyn ProviderAdapter,
         provider: &Provider,
         key: Option<&ApiKey>,
-        model: &str,
+        route: &Route,
         now: EpochMs,
     ) -> Probe {
         let timeout = Duration::from_millis(self.settings.probe_timeout_ms);
+        let model = &route.upstream_model;
+        let embeddings = route.has_tag(EMBEDDINGS_TAG);
+        let body = if embeddings {
+            json!({"model": model, "input": "OK"})
+        } else {
+            json!({"model": model, "messages": [{"role": "user", "content": "Reply with OK."}], "max_tokens": 1})
+        };
         let call = UpstreamCall {
             provider,
             key,
-            body: JsonObject::from_value(
-                &json!({"model": model, "messages": [{"role": "user", "content": "Reply with OK."}], "max_tokens": 1}),
-            ),
+            body: JsonObject::from_value(&body),
             stream: false,
             header_timeout: timeout,
             idle_timeout: timeout,
-            max_body_bytes: 1 << 20,
+            max_body_bytes: if embeddings { 4 << 20 } else { 1 << 20 },
             now,
         };
-        match send_chat(adapter, &self.http, call).await {
-            Ok(_) => Probe::Answered,
+        let answered = if embeddings {
+            send_embeddings(adapter, &self.http, call, 1)
+                .await
+                .map(|_| ())
+        } else {
+            send_chat(adapter, &self.http, call).await.map(|_| ())
+        };
+        match answered {
+            Ok(()) => Probe::Answered,
             // An empty one-token answer still proves the model is there.
             Err(f) if f.kind == FailureKind::EmptyCompletion => Probe::Answered,
             Err(f) if f.kind == FailureKind::NotFound => Probe::NotFound(f.message),

@@ -66,7 +66,12 @@ pub fn choose<'a>(
     providers: &'a std::collections::BTreeMap<String, Provider>,
     configured: Option<&str>,
 ) -> Option<(&'a Route, &'a Provider)> {
-    let usable = |r: &&Route| r.enabled && providers.get(&r.provider).is_some_and(Provider::usable);
+    // An embedding model cannot answer a question.
+    let usable = |r: &&Route| {
+        r.enabled
+            && !r.has_tag(crate::catalog::EMBEDDINGS_TAG)
+            && providers.get(&r.provider).is_some_and(Provider::usable)
+    };
     let with_provider = |r: &'a Route| providers.get(&r.provider).map(|p| (r, p));
     if let Some(name) = configured {
         let named = routes.iter().filter(usable).find(|r| {

@@ -1,5 +1,5 @@
-//! Cloudflare Workers AI: the account id is part of the path, and an assistant message with
-//! `content: null` is refused (it must be a string).
+//! Cloudflare Workers AI: the account id is part of the path (chat, embeddings, models), and an
+//! assistant message with `content: null` is refused (it must be a string).
 
 use super::ProviderAdapter;
 use super::body::JsonObject;
@@ -26,6 +26,10 @@ impl ProviderAdapter for Cloudflare {
 
     fn models_url(&self, provider: &Provider) -> String {
         with_account(provider, format!("{}/models", provider.base_url))
+    }
+
+    fn embeddings_url(&self, provider: &Provider) -> String {
+        with_account(provider, format!("{}/embeddings", provider.base_url))
     }
 
     fn prepare_body(&self, body: &mut JsonObject) {

@@ -1,4 +1,5 @@
-//! Cohere's compatibility API (`/compatibility/v1`): refuses `parallel_tool_calls`.
+//! Cohere's compatibility API (`/compatibility/v1`): refuses `parallel_tool_calls` on chat, and
+//! `user` (and `dimensions`, which its embedding routes are not tagged for) on embeddings.
 
 use super::ProviderAdapter;
 use super::body::JsonObject;
@@ -12,5 +13,10 @@ impl ProviderAdapter for Cohere {
 
     fn prepare_body(&self, body: &mut JsonObject) {
         body.remove("parallel_tool_calls");
+    }
+
+    fn prepare_embeddings_body(&self, body: &mut JsonObject) {
+        body.remove("user");
+        body.remove("dimensions");
     }
 }

@@ -1,5 +1,5 @@
 //! Google Gemini's OpenAI-compatible endpoint: `/models` lists ids as `models/gemini-…`, while chat
-//! requests name them without the prefix.
+//! and embeddings requests name them without the prefix.
 
 use super::ProviderAdapter;
 use super::body::JsonObject;
@@ -24,5 +24,9 @@ impl ProviderAdapter for Gemini {
         {
             body.set("model", &Value::String(bare.to_string()));
         }
+    }
+
+    fn prepare_embeddings_body(&self, body: &mut JsonObject) {
+        self.prepare_body(body);
     }
 }

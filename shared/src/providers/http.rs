@@ -1,5 +1,6 @@
 //! The HTTP flow every adapter shares: send a chat request through the adapter's hooks, read the
-//! answer within its bounds, classify failures; and list a provider's models.
+//! answer within its bounds, classify failures; and list a provider's models. [`post`] is the part
+//! the embeddings flow (`providers::embeddings`) shares.
 
 use super::answer::CompletionInfo;
 use super::{
@@ -12,7 +13,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use std::time::Duration;
 
 /// Error bodies are small; anything beyond this is cut.
-const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+pub(super) const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// Sends one chat request through `adapter`'s hooks and classifies the answer.
 pub async fn send_chat(
@@ -28,53 +29,18 @@ pub async fn send_chat(
 async fn send(
     adapter: &dyn ProviderAdapter,
     http: &reqwest::Client,
-    call: UpstreamCall<'_>,
+    mut call: UpstreamCall<'_>,
 ) -> Result<UpstreamReply, UpstreamFailure> {
     let url = adapter.chat_url(call.provider);
-    let mut body = call.body;
+    let mut body = std::mem::take(&mut call.body);
     adapter.prepare_body(&mut body);
-    let request = http
-        .post(url)
-        .header(CONTENT_TYPE, "application/json")
-        .header(
-            ACCEPT,
-            if call.stream {
-                "text/event-stream"
-            } else {
-                "application/json"
-            },
-        )
-        .body(body.to_bytes());
-    let request = adapter.headers(request, call.key);
-    let mut response = match tokio::time::timeout(call.header_timeout, request.send()).await {
-        Err(_) => {
-            return Err(UpstreamFailure::new(
-                FailureKind::HeaderTimeout,
-                "no response headers in time",
-            ));
-        }
-        Ok(Err(e)) if e.is_connect() => {
-            return Err(UpstreamFailure::new(
-                FailureKind::Connect,
-                "connection failed",
-            ));
-        }
-        Ok(Err(_)) => {
-            return Err(UpstreamFailure::new(
-                FailureKind::Reset,
-                "connection broke before the answer",
-            ));
-        }
-        Ok(Ok(response)) => response,
+    let accept = if call.stream {
+        "text/event-stream"
+    } else {
+        "application/json"
     };
+    let (mut response, rate) = post(adapter, http, url, body.to_bytes(), accept, &call).await?;
     let status = response.status().as_u16();
-    let rate = RateLimitInfo::from_headers(response.headers(), call.now);
-    if !response.status().is_success() {
-        let body = read_bounded(&mut response, MAX_ERROR_BODY_BYTES, call.idle_timeout)
-            .await
-            .unwrap_or_default();
-        return Err(classify_error_response(status, body, rate));
-    }
     if call.stream {
         let is_sse = response
             .headers()
@@ -109,6 +75,55 @@ async fn send(
             ..UpstreamFailure::new(FailureKind::Malformed, "the answer is not valid JSON")
         }),
     }
+}
+
+/// Posts a JSON body through the adapter's headers and waits for the answer's headers (within
+/// the call's header timeout): the response when it is 2xx, else the failure it is, its error
+/// body read within bounds and classified. `call.body` is not read (the caller sends `body`).
+pub(super) async fn post(
+    adapter: &dyn ProviderAdapter,
+    http: &reqwest::Client,
+    url: String,
+    body: Vec<u8>,
+    accept: &'static str,
+    call: &UpstreamCall<'_>,
+) -> Result<(reqwest::Response, RateLimitInfo), UpstreamFailure> {
+    let request = http
+        .post(url)
+        .header(CONTENT_TYPE, "application/json")
+        .header(ACCEPT, accept)
+        .body(body);
+    let request = adapter.headers(request, call.key);
+    let mut response = match tokio::time::timeout(call.header_timeout, request.send()).await {
+        Err(_) => {
+            return Err(UpstreamFailure::new(
+                FailureKind::HeaderTimeout,
+                "no response headers in time",
+            ));
+        }
+        Ok(Err(e)) if e.is_connect() => {
+            return Err(UpstreamFailure::new(
+                FailureKind::Connect,
+                "connection failed",
+            ));
+        }
+        Ok(Err(_)) => {
+            return Err(UpstreamFailure::new(
+                FailureKind::Reset,
+                "connection broke before the answer",
+            ));
+        }
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status().as_u16();
+    let rate = RateLimitInfo::from_headers(response.headers(), call.now);
+    if !response.status().is_success() {
+        let body = read_bounded(&mut response, MAX_ERROR_BODY_BYTES, call.idle_timeout)
+            .await
+            .unwrap_or_default();
+        return Err(classify_error_response(status, body, rate));
+    }
+    Ok((response, rate))
 }
 
 /// Turns the response body into SSE events, bounded per event.

@@ -5,11 +5,13 @@ pub mod answer;
 pub mod body;
 mod cloudflare;
 mod cohere;
+pub mod embeddings;
 mod failure;
 mod gemini;
 mod groq;
 mod http;
 mod mistral;
+mod nvidia;
 mod ollama_cloud;
 mod openai;
 mod openrouter;
@@ -18,6 +20,7 @@ pub mod sse;
 pub mod web_search;
 mod zai;
 
+pub use embeddings::{EmbeddingsReply, send_embeddings};
 pub use failure::{FailureKind, UpstreamFailure, classify_error_response};
 pub use http::{list_models, send_chat};
 pub use openai::OpenAiCompatible;
@@ -76,7 +79,7 @@ pub enum UpstreamReply {
 
 /// What differs between providers. Every adapter implements this one trait; the defaults are
 /// OpenAI's behaviour, and each provider's file overrides only its quirks. The HTTP flow itself is
-/// shared ([`send_chat`], [`list_models`]).
+/// shared ([`send_chat`], [`send_embeddings`], [`list_models`]).
 pub trait ProviderAdapter: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
@@ -133,6 +136,22 @@ pub trait ProviderAdapter: Send + Sync + 'static {
     fn model_id_from_listing(&self, listed: &str) -> String {
         listed.to_string()
     }
+
+    /// Where embeddings requests go.
+    fn embeddings_url(&self, provider: &Provider) -> String {
+        format!("{}/embeddings", provider.base_url)
+    }
+
+    /// Fixes an embeddings body before it is sent (a field under the provider's own name, a field
+    /// it refuses, one it requires). The body holds OpenAI's embeddings fields (`input`,
+    /// `dimensions`, `user`) and those of [`ProviderAdapter::embedding_fields`].
+    fn prepare_embeddings_body(&self, _body: &mut JsonObject) {}
+
+    /// Embeddings request fields this provider understands beyond OpenAI's
+    /// (`routing::fields::EMBEDDING_FIELDS`), as [`ProviderAdapter::extra_fields`] for chat.
+    fn embedding_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// The adapter registered under `name` (as written in the catalog or config).
@@ -143,6 +162,7 @@ pub fn adapter_for(name: &str) -> Option<Arc<dyn ProviderAdapter>> {
         "gemini" => Arc::new(gemini::Gemini),
         "openrouter" => Arc::new(openrouter::OpenRouter),
         "mistral" => Arc::new(mistral::Mistral),
+        "nvidia" => Arc::new(nvidia::Nvidia),
         "cohere" => Arc::new(cohere::Cohere),
         "cloudflare" => Arc::new(cloudflare::Cloudflare),
         "zai" => Arc::new(zai::Zai),
@@ -159,6 +179,7 @@ pub const ADAPTERS: &[&str] = &[
     "gemini",
     "openrouter",
     "mistral",
+    "nvidia",
     "cohere",
     "cloudflare",
     "zai",

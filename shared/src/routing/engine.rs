@@ -164,8 +164,13 @@ impl Engine {
         Ok(attempts)
     }
 
-    fn adapter(&self, target: &Target) -> Option<&Arc<dyn ProviderAdapter>> {
+    pub(crate) fn adapter(&self, target: &Target) -> Option<&Arc<dyn ProviderAdapter>> {
         self.adapters.get(&target.candidate.provider.adapter)
+    }
+
+    /// The HTTP client every upstream call goes through.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// The body for one upstream: the client's, with the route's model and, for web search, the

@@ -3,6 +3,8 @@
 //! names in `routing.passthrough_fields`. Everything else is dropped: a client must not be able to
 //! spend the owner's money through provider routing or billing fields (OpenRouter's `models`,
 //! `route`, `provider`, `plugins`, `transforms`; any `extra_body`), which no list here names.
+//! Embeddings requests follow the same rule with their own lists ([`EMBEDDING_FIELDS`],
+//! `ProviderAdapter::embedding_fields`).
 
 use crate::providers::ProviderAdapter;
 use std::collections::BTreeSet;
@@ -42,6 +44,11 @@ pub const CHAT_FIELDS: &[&str] = &[
     "safety_identifier",
 ];
 
+/// OpenAI's embeddings request fields that reach an upstream. `model` is set per route, and
+/// `encoding_format` is the gateway's to honour: every upstream is asked for floats, and the
+/// gateway packs them when the client wants base64 (not every free tier can).
+pub const EMBEDDING_FIELDS: &[&str] = &["input", "dimensions", "user"];
+
 /// Fields only routes tagged `reasoning` take: a model that does not reason refuses them as
 /// unknown, so they reach the others not at all ("passed where a route takes it").
 pub const REASONING_FIELDS: &[&str] = &["reasoning_effort"];
@@ -53,6 +60,8 @@ pub struct FieldPolicy {
     passthrough: BTreeSet<String>,
     /// Declared by any adapter: kept when the request is parsed, sent only to that adapter's routes.
     declared_somewhere: BTreeSet<&'static str>,
+    /// The same for embeddings requests.
+    embedding_declared_somewhere: BTreeSet<&'static str>,
     /// Keep everything (tests and tools that build requests for inspection).
     everything: bool,
 }
@@ -62,11 +71,16 @@ impl FieldPolicy {
         passthrough: &[String],
         adapters: impl IntoIterator<Item = &'a dyn ProviderAdapter>,
     ) -> Self {
+        let adapters: Vec<&dyn ProviderAdapter> = adapters.into_iter().collect();
         Self {
             passthrough: passthrough.iter().cloned().collect(),
             declared_somewhere: adapters
-                .into_iter()
+                .iter()
                 .flat_map(|a| a.extra_fields().iter().copied())
+                .collect(),
+            embedding_declared_somewhere: adapters
+                .iter()
+                .flat_map(|a| a.embedding_fields().iter().copied())
                 .collect(),
             everything: false,
         }
@@ -96,6 +110,21 @@ impl FieldPolicy {
         reasoning_route: bool,
     ) -> bool {
         (reasoning_route || !REASONING_FIELDS.contains(&name)) && self.reaches(name, adapter)
+    }
+
+    /// Whether a field of an embeddings request may reach some upstream, so is worth keeping.
+    pub fn keeps_embedding(&self, name: &str) -> bool {
+        self.everything
+            || EMBEDDING_FIELDS.contains(&name)
+            || self.passthrough.contains(name)
+            || self.embedding_declared_somewhere.contains(name)
+    }
+
+    /// Whether a field of an embeddings request reaches the upstream behind `adapter`.
+    pub fn reaches_embedding(&self, name: &str, adapter: Option<&dyn ProviderAdapter>) -> bool {
+        EMBEDDING_FIELDS.contains(&name)
+            || self.passthrough.contains(name)
+            || adapter.is_some_and(|a| a.embedding_fields().contains(&name))
     }
 
     /// Whether a field reaches the upstream behind `adapter`.
@@ -137,5 +166,23 @@ mod tests {
         let owner = FieldPolicy::new(&["provider".to_string()], adapters);
         assert!(owner.keeps("provider"));
         assert!(owner.reaches("provider", Some(openrouter.as_ref())));
+    }
+
+    #[test]
+    fn embeddings_fields_reach_only_the_adapters_that_declare_them() {
+        let nvidia = adapter_for("nvidia").unwrap();
+        let openai = adapter_for("openai").unwrap();
+        let policy = FieldPolicy::new(&[], [nvidia.as_ref(), openai.as_ref()]);
+        assert!(policy.keeps_embedding("input_type"));
+        assert!(policy.reaches_embedding("input_type", Some(nvidia.as_ref())));
+        assert!(!policy.reaches_embedding("input_type", Some(openai.as_ref())));
+        assert!(policy.reaches_embedding("dimensions", Some(openai.as_ref())));
+        for field in ["encoding_format", "model", "provider", "messages"] {
+            assert!(
+                !policy.reaches_embedding(field, Some(nvidia.as_ref())),
+                "{field}"
+            );
+        }
+        assert!(!policy.keeps_embedding("provider"));
     }
 }

@@ -1,8 +1,10 @@
 //! The routing engine of DESIGN.md §6: candidates by rank, the failure table, fallback, and
-//! streaming with a commit point and mid-stream rescue.
+//! streaming with a commit point and mid-stream rescue; `embeddings` serves `/v1/embeddings` on
+//! the same attempts, quota and failure table, within one embedding model.
 
 mod attempts;
 pub mod chunk;
+pub mod embeddings;
 mod engine;
 mod error;
 pub mod fields;

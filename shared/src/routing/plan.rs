@@ -2,7 +2,7 @@
 
 use super::error::RoutingError;
 use super::trail::Trail;
-use crate::catalog::{ApiKey, CatalogSnapshot, ModelMatch, Provider, Route};
+use crate::catalog::{ApiKey, CatalogSnapshot, EMBEDDINGS_TAG, ModelMatch, Provider, Route};
 use crate::health::{HealthBoard, HealthState, HealthView};
 use crate::time::EpochMs;
 use std::sync::Arc;
@@ -27,7 +27,8 @@ pub enum Skip {
     },
     Outdated,
     ContextTooSmall,
-    /// The route lacks a tag the request needs (`tools`, `vision`, `json`, `web-search`).
+    /// The route lacks a tag the request needs (`tools`, `vision`, `json`, `web-search`), or
+    /// (`chat`) it is an embeddings route.
     Lacks(&'static str),
 }
 
@@ -134,6 +135,11 @@ pub fn plan(
             break;
         }
         let skip = |plan: &mut Plan, why| plan.skipped.push(why);
+        if route.has_tag(EMBEDDINGS_TAG) {
+            // An embedding model answers no chat request; `/v1/embeddings` plans its own.
+            skip(&mut plan, Skip::Lacks("chat"));
+            continue;
+        }
         if !route.enabled {
             skip(&mut plan, Skip::Disabled);
             continue;

@@ -21,7 +21,7 @@ pub struct InvalidRequest {
     pub param: Option<String>,
 }
 
-fn invalid(message: impl Into<String>, param: &str) -> InvalidRequest {
+pub(crate) fn invalid(message: impl Into<String>, param: &str) -> InvalidRequest {
     InvalidRequest {
         message: message.into(),
         param: Some(param.to_string()),
@@ -71,17 +71,7 @@ pub struct ChatRequest {
 impl ChatRequest {
     /// Parses a request body; fields `policy` lets no upstream see are dropped here.
     pub fn parse(bytes: &[u8], policy: &FieldPolicy) -> Result<Self, InvalidRequest> {
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| invalid_body(format!("the request body is not valid UTF-8: {e}")))?;
-        match text.trim_start().as_bytes().first() {
-            Some(b'{') => {}
-            Some(_) if serde_json::from_str::<IgnoredAny>(text).is_ok() => {
-                return Err(invalid_body("the request body must be a JSON object"));
-            }
-            _ => {}
-        }
-        let TopLevel(fields) = serde_json::from_str(text)
-            .map_err(|e| invalid_body(format!("the request body is not valid JSON: {e}")))?;
+        let TopLevel(fields) = top_level(bytes)?;
         let field = |name: &str| {
             fields
                 .iter()
@@ -345,8 +335,33 @@ fn message_facts(i: usize, raw: &RawValue) -> Result<MessageFacts<'_>, InvalidRe
     })
 }
 
+/// A request body's top-level fields, raw, or why it is not a JSON object.
+pub(crate) fn top_level(bytes: &[u8]) -> Result<TopLevel<'_>, InvalidRequest> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| invalid_body(format!("the request body is not valid UTF-8: {e}")))?;
+    match text.trim_start().as_bytes().first() {
+        Some(b'{') => {}
+        Some(_) if serde_json::from_str::<IgnoredAny>(text).is_ok() => {
+            return Err(invalid_body("the request body must be a JSON object"));
+        }
+        _ => {}
+    }
+    serde_json::from_str(text).map_err(|e| match e.classify() {
+        // Valid JSON the reader refused (more fields than it reads).
+        serde_json::error::Category::Data => {
+            invalid_body(format!("the request body is refused: {e}"))
+        }
+        _ => invalid_body(format!("the request body is not valid JSON: {e}")),
+    })
+}
+
+/// More top-level fields than this in one body is refused: no API has a hundred, and each new
+/// name is checked against those before it (a repeated name keeps its last value), so an
+/// unbounded count would cost its square (200,000 padding fields took minutes of CPU).
+pub const MAX_TOP_LEVEL_FIELDS: usize = 1024;
+
 /// Deserialises a raw value into `T`, or refuses with `message` naming `param`.
-fn typed<'a, T: Deserialize<'a>>(
+pub(crate) fn typed<'a, T: Deserialize<'a>>(
     raw: &'a RawValue,
     message: &str,
     param: &str,
@@ -354,7 +369,7 @@ fn typed<'a, T: Deserialize<'a>>(
     serde_json::from_str(raw.get()).map_err(|_| invalid(message, param))
 }
 
-fn optional<'a, T: Deserialize<'a>>(
+pub(crate) fn optional<'a, T: Deserialize<'a>>(
     raw: Option<&'a RawValue>,
     message: &str,
     param: &str,
@@ -448,7 +463,7 @@ impl<'de> Deserialize<'de> for BoundedList<'de> {
 }
 
 /// The top-level fields in the order sent, each value raw; a repeated name keeps its last value.
-struct TopLevel<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+pub(crate) struct TopLevel<'a>(pub(crate) Vec<(Cow<'a, str>, &'a RawValue)>);
 
 impl<'de> Deserialize<'de> for TopLevel<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -462,6 +477,11 @@ impl<'de> Deserialize<'de> for TopLevel<'de> {
                 let mut fields: Vec<(Cow<'de, str>, &'de RawValue)> = Vec::new();
                 while let Some((name, value)) = map.next_entry::<Cow<'de, str>, &'de RawValue>()? {
                     fields.retain(|(k, _)| *k != name);
+                    if fields.len() == MAX_TOP_LEVEL_FIELDS {
+                        return Err(de::Error::custom(format!(
+                            "more than {MAX_TOP_LEVEL_FIELDS} top-level fields"
+                        )));
+                    }
                     fields.push((name, value));
                 }
                 Ok(TopLevel(fields))
@@ -595,6 +615,31 @@ mod tests {
         .unwrap();
         assert!(large.estimated_prompt_tokens() >= 1000);
         assert!(small.estimated_prompt_tokens() < 10);
+    }
+
+    #[test]
+    fn a_body_padded_with_more_top_level_fields_than_the_cap_is_refused() {
+        let body = |fields: usize| {
+            let mut body = String::from(r#"{"messages":[{"role":"user","content":"x"}]"#);
+            for i in 1..fields {
+                body.push_str(&format!(r#","pad{i}":0"#));
+            }
+            body.push('}');
+            body
+        };
+        assert!(parse(&body(MAX_TOP_LEVEL_FIELDS)).is_ok());
+        let refused = parse(&body(MAX_TOP_LEVEL_FIELDS + 1)).unwrap_err();
+        assert!(
+            refused.message.contains("top-level fields"),
+            "{}",
+            refused.message
+        );
+        assert!(refused.param.is_none());
+        let repeated = format!(
+            r#"{{"messages":[{{"role":"user","content":"x"}}]{}}}"#,
+            r#","seed":1"#.repeat(MAX_TOP_LEVEL_FIELDS * 2)
+        );
+        assert!(parse(&repeated).is_ok(), "a repeated name is one field");
     }
 
     #[test]

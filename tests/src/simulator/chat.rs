@@ -94,7 +94,7 @@ async fn handle(state: &SimState, path: String, headers: HeaderMap, body: Bytes)
 }
 
 /// The key of `Authorization: Bearer KEY`; `""` without one.
-fn bearer_key(headers: &HeaderMap) -> String {
+pub(crate) fn bearer_key(headers: &HeaderMap) -> String {
     let Some(value) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -268,7 +268,7 @@ fn streamed(
 }
 
 /// Header names (lower-case) and values, in the order received.
-fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+pub(crate) fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
         .map(|(name, value)| {

@@ -21,7 +21,7 @@ usage: freerouter-simulator [--listen ADDR] [--model ID]... [--answer TEXT] [--l
                              a key); repeat for more keys; other keys are unlimited
   --day-reset-minute N       minutes after UTC midnight when the day limits reset (default 0)
 
-Any path ending in /chat/completions (POST) or /models (GET) is served.";
+Any path ending in /chat/completions or /embeddings (POST) or /models (GET) is served.";
 
 /// What the binary was asked to do.
 #[derive(Clone, Debug, PartialEq)]

@@ -10,8 +10,8 @@
 //! ```
 //!
 //! # Paths
-//! `POST` on any path ending in `/chat/completions` and `GET` on any path ending in `/models` are
-//! served, so one simulator stands in for Groq (`/openai/v1`), Gemini (`/v1beta/openai`), Cloudflare
+//! `POST` on any path ending in `/chat/completions` or `/embeddings` and `GET` on any path ending in
+//! `/models` are served, so one simulator stands in for Groq (`/openai/v1`), Gemini (`/v1beta/openai`), Cloudflare
 //! (`/client/v4/accounts/ACC/ai/v1`) and the rest: see [`Simulator::url`].
 //!
 //! # Rate limits
@@ -31,7 +31,8 @@
 //! - `behavior`: [`Behavior`], what a call does (answer, fail, misbehave on the wire).
 //! - `limits`: [`KeyLimits`], the windows and counters of the rate limits.
 //! - `state`: what the handlers and the handle share.
-//! - `server`: routes and serving; `chat` and `models`: the two endpoints.
+//! - `server`: routes and serving; `chat`, `embeddings` and `models`: the three endpoints
+//!   (`embeddings`: deterministic vectors, [`embedding_of`]).
 //! - `request`: the request fields acted on; `reply`, `completion`, `stream`: the answer bodies;
 //!   `respond`: HTTP responses; `text`: word splitting and token estimates; `faults`: huge, dripped,
 //!   flooded and corrupt bodies.
@@ -41,6 +42,7 @@ mod behavior;
 mod chat;
 pub mod cli;
 mod completion;
+mod embeddings;
 mod faults;
 mod limits;
 mod model;
@@ -61,6 +63,7 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 
 pub use behavior::Behavior;
+pub use embeddings::{DEFAULT_DIMENSIONS, embedding_of, token_embedding_of};
 pub use faults::flood_text;
 pub use limits::KeyLimits;
 pub use model::{ModelHandle, RecordedRequest};
@@ -113,18 +116,19 @@ impl Simulator {
         ModelHandle::new(self.state.model(id))
     }
 
-    /// Chat requests received for this model (0 for an unknown id).
+    /// Chat and embeddings requests received for this model (0 for an unknown id).
     pub fn calls(&self, model_id: &str) -> usize {
         self.state.find(model_id).map_or(0, |m| m.calls())
     }
 
-    /// Every chat completions request received, on any path, including invalid ones, unknown
-    /// models and those refused by a rate limit.
+    /// Every chat completions and embeddings request received, on any path, including invalid
+    /// ones, unknown models and those refused by a rate limit.
     pub fn total_calls(&self) -> usize {
         self.state.total_calls()
     }
 
-    /// The chat requests this model received, in order (empty while recording is off).
+    /// The chat and embeddings requests this model received, in order (empty while recording is
+    /// off).
     pub fn requests(&self, model_id: &str) -> Vec<RecordedRequest> {
         self.state
             .find(model_id)
@@ -162,7 +166,7 @@ impl Simulator {
         self.state.limit_refusals()
     }
 
-    /// Chat requests answered 2xx.
+    /// Chat and embeddings requests answered 2xx.
     pub fn served(&self) -> usize {
         self.state.served()
     }

@@ -1,8 +1,8 @@
 //! The simulator's HTTP server: routes, body limit, TCP_NODELAY, serving in a task.
 //!
 //! Real providers put their OpenAI-compatible API under many prefixes (`/openai/v1`,
-//! `/v1beta/openai`, `/client/v4/accounts/ACC/ai/v1`, …), so any path ending in `/chat/completions`
-//! or `/models` is served.
+//! `/v1beta/openai`, `/client/v4/accounts/ACC/ai/v1`, …), so any path ending in `/chat/completions`,
+//! `/embeddings` or `/models` is served.
 
 use std::net::SocketAddr;
 
@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use super::state::SimState;
-use super::{chat, models, respond};
+use super::{chat, embeddings, models, respond};
 
 /// Large enough for any prompt a context-window test sends.
 const BODY_LIMIT_BYTES: usize = 64 * 1024 * 1024;
@@ -32,12 +32,15 @@ fn router(state: SimState) -> Router {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Endpoint {
     ChatCompletions,
+    Embeddings,
     Models,
 }
 
 fn endpoint(path: &str) -> Option<Endpoint> {
     if path.ends_with("/chat/completions") {
         Some(Endpoint::ChatCompletions)
+    } else if path.ends_with("/embeddings") {
+        Some(Endpoint::Embeddings)
     } else if path.ends_with("/models") {
         Some(Endpoint::Models)
     } else {
@@ -56,6 +59,9 @@ async fn dispatch(
     match (endpoint(path), method) {
         (Some(Endpoint::ChatCompletions), Method::POST) => {
             chat::completions(state, path.to_string(), headers, body).await
+        }
+        (Some(Endpoint::Embeddings), Method::POST) => {
+            embeddings::embeddings(state, path.to_string(), headers, body).await
         }
         (Some(Endpoint::Models), Method::GET) => models::list(&state).into_response(),
         (Some(_), _) => respond::error(
@@ -104,6 +110,10 @@ mod tests {
             assert_eq!(endpoint(path), Some(Endpoint::ChatCompletions), "{path}");
         }
         assert_eq!(endpoint("/v1beta/openai/models"), Some(Endpoint::Models));
+        assert_eq!(
+            endpoint("/client/v4/accounts/ACC/ai/v1/embeddings"),
+            Some(Endpoint::Embeddings)
+        );
         assert_eq!(endpoint("/v1/completions"), None);
         assert_eq!(endpoint("/v1/chat/completions/x"), None);
     }

@@ -653,7 +653,7 @@ async fn any_provider_path_is_served_and_recorded() {
         .expect("json");
     assert_eq!(list["data"][0]["id"], "models/gemini-2.5-flash");
     let unknown = client()
-        .post(format!("{}/embeddings", sim.base_url()))
+        .post(format!("{}/audio/speech", sim.base_url()))
         .send()
         .await
         .expect("answer");

@@ -7,6 +7,8 @@ mod bad_input;
 mod burst;
 mod capabilities;
 mod crash;
+mod embeddings;
+mod embeddings_sdk;
 mod errors;
 mod failures;
 mod faults;

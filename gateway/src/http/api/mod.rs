@@ -4,6 +4,7 @@
 pub mod anthropic;
 pub mod chat;
 pub mod completions;
+pub mod embeddings;
 pub mod messages;
 pub mod models;
 pub mod pipeline;
