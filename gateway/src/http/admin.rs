@@ -6,7 +6,7 @@
 use crate::http::error::ApiError;
 use crate::http::{auth, body};
 use crate::state::AppState;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
@@ -40,6 +40,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
             post(diagnosis_apply),
         )
         .route("/v1/gateway/providers/status", get(providers_status))
+        // The original FreeRouter's paths, for its clients and scripts: the route id as the path
+        // tail (it holds `/`; URL-encoded or not), the same handlers and auth.
+        .route("/v1/gateway/models/{*route_and_action}", post(route_action))
+        .route("/v1/providers/status", get(providers_status))
         .route_layer(from_fn_with_state(state.clone(), body::buffer_body))
         .route_layer(from_fn_with_state(
             state.clone(),
@@ -195,6 +199,60 @@ async fn set_enabled(
     Ok(Json(json!({"route": route, "enabled": enabled})))
 }
 
+/// `POST /v1/gateway/models/{route_id}/enable`, `…/disable`, `…/health/reset`.
+async fn route_action(
+    State(state): State<AppState>,
+    Path(tail): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (route, action) = split_route_action(&tail).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "expected /v1/gateway/models/{route_id}/enable, /disable or /health/reset",
+        )
+    })?;
+    match action {
+        RouteAction::Enable | RouteAction::Disable => {
+            let enabled = action == RouteAction::Enable;
+            catalog::set_enabled(&state.store, route, enabled, now_ms())
+                .await
+                .map_err(admin_error)?;
+            Ok(Json(json!({"route": route, "enabled": enabled})))
+        }
+        RouteAction::HealthReset => {
+            let cleared = state
+                .store
+                .reset_health(Some(route))
+                .await
+                .map_err(store_error)?;
+            Ok(Json(json!({"reset": route, "routes_cleared": cleared})))
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RouteAction {
+    Enable,
+    Disable,
+    HealthReset,
+}
+
+/// `groq/llama-3.3-70b/enable` → (`groq/llama-3.3-70b`, enable).
+fn split_route_action(tail: &str) -> Option<(&str, RouteAction)> {
+    let tail = tail.trim_start_matches('/');
+    [
+        ("/health/reset", RouteAction::HealthReset),
+        ("/enable", RouteAction::Enable),
+        ("/disable", RouteAction::Disable),
+    ]
+    .into_iter()
+    .find_map(|(suffix, action)| {
+        tail.strip_suffix(suffix)
+            .filter(|route| !route.is_empty())
+            .map(|route| (route, action))
+    })
+}
+
 async fn rank(
     State(state): State<AppState>,
     body: axum::body::Bytes,
@@ -295,4 +353,27 @@ async fn providers_status(State(state): State<AppState>) -> Result<Json<Value>, 
         .await
         .map_err(store_error)?;
     Ok(Json(json!({"providers": statuses})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_route_id_with_slashes_is_split_from_its_action() {
+        assert_eq!(
+            split_route_action("groq/llama-3.3-70b-versatile/enable"),
+            Some(("groq/llama-3.3-70b-versatile", RouteAction::Enable))
+        );
+        assert_eq!(
+            split_route_action("openrouter/qwen/qwen3-coder:free/health/reset"),
+            Some(("openrouter/qwen/qwen3-coder:free", RouteAction::HealthReset))
+        );
+        assert_eq!(
+            split_route_action("p/m/disable"),
+            Some(("p/m", RouteAction::Disable))
+        );
+        assert_eq!(split_route_action("/enable"), None);
+        assert_eq!(split_route_action("p/m/frobnicate"), None);
+    }
 }

@@ -134,7 +134,7 @@ pub async fn authenticate(
     } else if let Some(i) = token.and_then(|t| matching_key(&auth.api_keys, t)) {
         ClientId::Key(i)
     } else {
-        let admin_surface = request.uri().path().starts_with("/v1/gateway/");
+        let admin_surface = is_admin_surface(request.uri().path());
         let Some(admin_token) = auth.admin_token.as_ref().filter(|_| admin_surface) else {
             return invalid_api_key(admin_surface);
         };
@@ -189,6 +189,11 @@ pub async fn require_admin(
         )
         .into_response(),
     }
+}
+
+/// The admin API: `/v1/gateway/…`, and the original FreeRouter's `/v1/providers/status`.
+pub fn is_admin_surface(path: &str) -> bool {
+    path.starts_with("/v1/gateway/") || path == "/v1/providers/status"
 }
 
 #[cfg(test)]

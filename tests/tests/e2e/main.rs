@@ -22,6 +22,7 @@ mod messages;
 mod metrics;
 mod modes;
 mod openai_sdk;
+mod original_paths;
 mod persistence;
 mod processes;
 mod provider_quirks;
