@@ -431,6 +431,8 @@ impl CommittedStream {
         };
         let mut mode = Mode::Direct;
         let settings = self.engine.settings.clone();
+        // Shutdown past its grace: the stream ends here, settled and logged, rather than cut.
+        let mut draining = std::pin::pin!(self.engine.ledger.draining());
         let interrupted = loop {
             let cut = loop {
                 if let Some(chunk) = self.opened.pending.pop_front() {
@@ -446,7 +448,14 @@ impl CommittedStream {
                 } else {
                     settings.stream_idle_timeout_ms
                 });
-                match tokio::time::timeout(idle, self.opened.upstream.next()).await {
+                let next = tokio::select! {
+                    next = tokio::time::timeout(idle, self.opened.upstream.next()) => next,
+                    _ = draining.as_mut() => {
+                        out.error_event("the gateway is shutting down").await;
+                        return self.finish(&out, "shutdown");
+                    }
+                };
+                match next {
                     Err(_) if out.finish_seen => break None,
                     Err(_) => break Some(FailureKind::StreamIdle),
                     Ok(None) | Ok(Some(Err(StreamFault::Io(_)))) if out.finish_seen => break None,
