@@ -12,7 +12,10 @@ ALTER TABLE quota_ledger ADD COLUMN committed_tokens INTEGER NOT NULL DEFAULT 0;
 -- our side gave up waiting for, then retried, can never land twice.
 ALTER TABLE quota_ledger ADD COLUMN holder TEXT;
 ALTER TABLE quota_ledger ADD COLUMN seq INTEGER;
-UPDATE quota_ledger SET committed_tokens = tokens;
+-- When the lease was taken (a live lease is dated at its expiry): what the provider said was left
+-- at a moment only counts against leases taken after it.
+ALTER TABLE quota_ledger ADD COLUMN granted_ms INTEGER NOT NULL DEFAULT 0;
+UPDATE quota_ledger SET committed_tokens = tokens, granted_ms = at_ms;
 
 CREATE UNIQUE INDEX IF NOT EXISTS quota_ledger_lease ON quota_ledger (holder, seq)
     WHERE holder IS NOT NULL;

@@ -98,8 +98,9 @@ pub struct RoutingSettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaSettings {
-    /// The longest a request waits for a lease from the store; past it the stalled-store policy
-    /// decides (go on unreserved, or skip the key for this request).
+    /// The longest a request waits for a lease from a stalled store (one whose writes have not
+    /// moved for this long; a busy one is given up to eight times as long); past it the
+    /// stalled-store policy decides (go on unreserved, or skip the key for this request).
     pub reserve_timeout_ms: u64,
     /// How long a lease lives: its unused part goes back to the key when it ends (or at shutdown),
     /// and a crashed process's leases stop counting their uncommitted part this long after.

@@ -10,6 +10,8 @@ pub const ROOM_SHARE: u64 = 8;
 /// Requests sent without a lease while the store stalls stay within this share of the room last
 /// seen, divided among the key's holders.
 pub const UNRESERVED_SHARE: u64 = 16;
+/// A lease takes up to this many times its requests' typical tokens, room allowing.
+pub const TOKEN_SLACK: u64 = 2;
 /// A lease commits ahead this share of its block at a time (at least one request).
 pub const COMMIT_SHARE: u64 = 8;
 
@@ -62,9 +64,14 @@ pub fn room(limits: &[(&Limits, &Usage)]) -> (Option<u64>, Option<u64>) {
 
 /// Whether any token limit applies to the slot (else tokens are counted but never refuse).
 pub fn tokens_limited(key_limits: &Limits, route_limits: &Limits) -> bool {
-    [key_limits.tpm, key_limits.tpd, route_limits.tpm, route_limits.tpd]
-        .iter()
-        .any(Option::is_some)
+    [
+        key_limits.tpm,
+        key_limits.tpd,
+        route_limits.tpm,
+        route_limits.tpd,
+    ]
+    .iter()
+    .any(Option::is_some)
 }
 
 /// The block-size rule: what this process is expected to use in one lease's life, but at most
@@ -82,10 +89,19 @@ pub fn block_size(input: &SizingInput<'_>) -> Block {
         .min(input.max_requests)
         .min(room_requests.map_or(u64::MAX, |room| room / share))
         .max(1);
+    let mut tokens = requests.saturating_mul(per).max(input.min_tokens);
     if let Some(room) = room_tokens {
-        requests = requests.min((room / share / per).max(1));
+        let cap = room / share;
+        requests = requests.min((cap / per).max(1));
+        // Room to spare for requests larger than the typical one, while the window has it, so
+        // a lease is not left with requests but too few tokens for the next one.
+        tokens = requests
+            .saturating_mul(per)
+            .saturating_mul(TOKEN_SLACK)
+            .min(cap)
+            .max(requests.saturating_mul(per))
+            .max(input.min_tokens);
     }
-    let tokens = requests.saturating_mul(per).max(input.min_tokens);
     let committed_requests = first_commit(requests);
     Block {
         requests,
@@ -290,6 +306,9 @@ mod tests {
         // 8,000 / 8 = 1,000 tokens at 100 a request.
         let block = block_size(&input(&tokens, &fresh, 0, 100));
         assert_eq!((block.requests, block.tokens), (10, 1_000));
+        // With room to spare, twice the typical tokens.
+        let block = block_size(&input(&tokens, &fresh, 0, 3));
+        assert_eq!((block.requests, block.tokens), (3, 600));
         // Nearly spent: one request of the waiting size.
         let spent = Usage {
             minute_tokens: 7_800,

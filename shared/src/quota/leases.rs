@@ -37,6 +37,8 @@ pub struct Lease {
     pub tokens_limited: bool,
     /// The smallest token estimate the lease was asked for.
     pub min_tokens: u64,
+    /// Dated at its last hand-out in the store: it hands out no more.
+    pub sealed: bool,
 }
 
 /// Whether a request fits a lease.
@@ -49,7 +51,12 @@ pub enum Fit {
 }
 
 impl Lease {
-    pub fn new(grant: LeaseGrant, expires_ms: EpochMs, tokens_limited: bool, min_tokens: u64) -> Self {
+    pub fn new(
+        grant: LeaseGrant,
+        expires_ms: EpochMs,
+        tokens_limited: bool,
+        min_tokens: u64,
+    ) -> Self {
         Self {
             id: grant.id,
             expires_ms,
@@ -67,6 +74,7 @@ impl Lease {
             last_handout_ms: 0,
             tokens_limited,
             min_tokens,
+            sealed: false,
         }
     }
 
@@ -77,9 +85,10 @@ impl Lease {
     pub fn fits(&self, tokens: u64, now: EpochMs) -> Fit {
         let within = |limit: Amount| {
             self.handed.requests < limit.requests
-                && (!self.tokens_limited || self.handed.tokens.saturating_add(tokens) <= limit.tokens)
+                && (!self.tokens_limited
+                    || self.handed.tokens.saturating_add(tokens) <= limit.tokens)
         };
-        if !self.live(now) || !within(self.block) {
+        if self.sealed || !self.live(now) || !within(self.block) {
             Fit::No
         } else if within(self.committed) {
             Fit::Yes
@@ -106,14 +115,24 @@ impl Lease {
         let thin_tokens = self.tokens_limited
             && self.committed.tokens
                 < self.handed.tokens
-                    + committed_tokens(2 * step, self.block.requests, self.block.tokens, self.min_tokens);
+                    + committed_tokens(
+                        2 * step,
+                        self.block.requests,
+                        self.block.tokens,
+                        self.min_tokens,
+                    );
         if !(thin_requests || thin_tokens) {
             return None;
         }
         let requests = (self.handed.requests + 3 * step).min(self.block.requests);
-        let tokens = committed_tokens(requests, self.block.requests, self.block.tokens, self.min_tokens)
-            .max(self.handed.tokens.saturating_add(self.min_tokens))
-            .min(self.block.tokens);
+        let tokens = committed_tokens(
+            requests,
+            self.block.requests,
+            self.block.tokens,
+            self.min_tokens,
+        )
+        .max(self.handed.tokens.saturating_add(self.min_tokens))
+        .min(self.block.tokens);
         let target = Amount { requests, tokens };
         self.committing = Some(target);
         Some(target)
@@ -129,7 +148,11 @@ impl Lease {
     }
 
     pub fn settle(&mut self, estimate: u64, used: u64) {
-        self.handed.tokens = self.handed.tokens.saturating_sub(estimate).saturating_add(used);
+        self.handed.tokens = self
+            .handed
+            .tokens
+            .saturating_sub(estimate)
+            .saturating_add(used);
         self.in_flight = self.in_flight.saturating_sub(1);
     }
 
@@ -142,7 +165,8 @@ impl Lease {
 
     /// Nothing more is handed out from it: every request of the block is out.
     pub fn spent(&self) -> bool {
-        self.handed.requests >= self.block.requests
+        self.sealed
+            || self.handed.requests >= self.block.requests
             || (self.tokens_limited
                 && self.handed.tokens.saturating_add(self.min_tokens.max(1)) > self.block.tokens)
     }
@@ -155,6 +179,16 @@ impl Lease {
             tokens: self.handed.tokens,
             at_ms: self.last_handout_ms,
         }
+    }
+
+    /// Once every request of the block is out, the lease is sealed: the store dates it at its last
+    /// hand-out instead of its expiry (the minute frees sooner), and it hands out no more.
+    pub fn seal(&mut self) -> Option<LeaseClose> {
+        if self.sealed || self.handed.requests < self.block.requests {
+            return None;
+        }
+        self.sealed = true;
+        Some(self.close())
     }
 
     /// What is left of the block for more requests.
@@ -285,7 +319,11 @@ pub enum Followup {
     /// The lease is spent and idle: settle it now.
     Close(LeaseClose),
     /// The last request of a settled lease ended: correct it.
-    Adjust { id: i64, requests: i64, tokens: i64 },
+    Adjust {
+        id: i64,
+        requests: i64,
+        tokens: i64,
+    },
 }
 
 impl Slot {

@@ -28,18 +28,25 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 pub enum Grant {
     Granted(Reservation),
     /// No room: the key (or key on this route) has room again at `until_ms`.
-    Refused { until_ms: EpochMs, scope: Scope },
+    Refused {
+        until_ms: EpochMs,
+        scope: Scope,
+    },
     /// Room for smaller requests, not for this one: skip the key for this request only.
     TooLargeNow,
     /// The store did not answer in time and the key's limits are too small to go on without a
     /// lease: skip it for this request, try again from `retry_at_ms`.
-    Stalled { retry_at_ms: EpochMs },
+    Stalled {
+        retry_at_ms: EpochMs,
+    },
 }
 
 /// A lease smaller than this is never asked for ahead of need (a small limit stays one request at a time).
 const PREFETCH_MIN_BLOCK: u64 = 4;
 /// How often the background pass looks for expired leases and unwritten use.
 const TICK: Duration = Duration::from_millis(200);
+/// How many reserve timeouts a request waits for a store that is busy but still writing.
+const BUSY_PATIENCE: u32 = 8;
 /// How long a stalled-store skip keeps the key out of this process's requests.
 const STALLED_RETRY_MS: EpochMs = 1_000;
 
@@ -88,6 +95,7 @@ pub(super) struct Inner {
 
 /// A write that follows from a step in memory.
 enum Write {
+    Seal(Arc<SlotCell>, LeaseClose),
     Close(Arc<SlotCell>, LeaseClose),
     Commit(Arc<SlotCell>, i64, super::leases::Amount),
     Adjust(i64, i64, i64),
@@ -174,7 +182,8 @@ impl Ledger {
         let inner = &self.inner;
         let cell = inner.slot(&provider.name, key_id, &route.route_id);
         let timeout = Duration::from_millis(inner.settings.reserve_timeout_ms);
-        let deadline = tokio::time::Instant::now() + timeout;
+        let mut deadline = tokio::time::Instant::now() + timeout;
+        let last_resort = tokio::time::Instant::now() + timeout * BUSY_PATIENCE;
         let day_start = day_window_start(now, provider.day_reset_minute);
         let (mut refusals_seen, failures_seen) = {
             let slot = cell.lock();
@@ -253,7 +262,7 @@ impl Ledger {
                     }
                     Step::Wait
                 } else if let Some((started, _)) = slot.refill {
-                    if started.elapsed() >= timeout {
+                    if started.elapsed() >= timeout && inner.store_stuck(timeout) {
                         Step::Stalled
                     } else {
                         Step::Wait
@@ -273,7 +282,12 @@ impl Ledger {
                         .await
                         .is_err()
                     {
-                        return Ok(inner.stalled(&cell, tokens, now, day_start));
+                        // A store that is busy but moving is waited for a while longer.
+                        if inner.store_stuck(timeout) || tokio::time::Instant::now() >= last_resort
+                        {
+                            return Ok(inner.stalled(&cell, tokens, now, day_start));
+                        }
+                        deadline = tokio::time::Instant::now() + timeout / 4;
                     }
                 }
             }
@@ -318,8 +332,12 @@ impl Ledger {
         now: EpochMs,
     ) -> Option<(EpochMs, Scope)> {
         let day_start = day_window_start(now, provider.day_reset_minute);
-        let (key, on_route) = self.inner.sightings(&provider.name, key_id, &route.route_id, now, day_start);
-        if let Some(until) = key.and_then(|k| blocked_until(&provider.limits, &k.usage, 0, now, day_start)) {
+        let (key, on_route) =
+            self.inner
+                .sightings(&provider.name, key_id, &route.route_id, now, day_start);
+        if let Some(until) =
+            key.and_then(|k| blocked_until(&provider.limits, &k.usage, 0, now, day_start))
+        {
             return Some((until, Scope::Key));
         }
         on_route
@@ -330,7 +348,9 @@ impl Ledger {
     /// What is left of a key's limits on a route, 0.0 to 1.0, as last seen (1.0 when never seen).
     pub fn headroom(&self, provider: &Provider, route: &Route, key_id: &str, now: EpochMs) -> f64 {
         let day_start = day_window_start(now, provider.day_reset_minute);
-        let (key, on_route) = self.inner.sightings(&provider.name, key_id, &route.route_id, now, day_start);
+        let (key, on_route) =
+            self.inner
+                .sightings(&provider.name, key_id, &route.route_id, now, day_start);
         let key = key.map_or(1.0, |k| headroom(&provider.limits, &k.usage));
         let on_route = on_route.map_or(1.0, |r| headroom(&route.limits, &r.usage));
         key.min(on_route)
@@ -418,7 +438,9 @@ impl Ledger {
         }
         inner.dispatch(writes);
         inner.writes.close();
-        let written = tokio::time::timeout(wait, inner.writes.wait()).await.is_ok();
+        let written = tokio::time::timeout(wait, inner.writes.wait())
+            .await
+            .is_ok();
         if !requests_ended {
             tracing::warn!("shutdown: requests still running were settled at their estimates");
         }
@@ -525,6 +547,11 @@ impl Inner {
         )
     }
 
+    /// Whether the store's write queue has been stuck on one batch for at least `timeout`.
+    fn store_stuck(&self, timeout: Duration) -> bool {
+        self.store.ledger_stuck_for() >= timeout
+    }
+
     fn lease_ttl_ms(&self) -> EpochMs {
         self.settings.lease_ttl_ms.max(100) as EpochMs
     }
@@ -544,7 +571,9 @@ impl Inner {
         let Some(lease) = slot.leases.iter_mut().find(|l| l.id == id) else {
             return;
         };
-        if let Some(target) = lease.next_commit() {
+        if let Some(seal) = lease.seal() {
+            writes.push(Write::Seal(cell.clone(), seal));
+        } else if let Some(target) = lease.next_commit() {
             writes.push(Write::Commit(cell.clone(), id, target));
         }
         let (block, expires_ms) = (lease.block.requests, lease.expires_ms);
@@ -585,7 +614,8 @@ impl Inner {
             route_limits: slot.route_limits,
         };
         let (inner, cell) = (self.clone(), cell.clone());
-        self.writes.spawn(async move { inner.refill(&cell, refill).await });
+        self.writes
+            .spawn(async move { inner.refill(&cell, refill).await });
     }
 
     async fn refill(&self, cell: &Arc<SlotCell>, refill: Refill) {
@@ -622,10 +652,16 @@ impl Inner {
             .await;
         let outcome = match result {
             Ok(Some(grant)) => {
-                self.seen
-                    .add(provider, key_id, "*", grant.requests, grant.tokens);
-                self.seen
-                    .add(provider, key_id, route_id, grant.requests, grant.tokens);
+                for scope in ["*", route_id.as_str()] {
+                    self.seen.add(
+                        provider,
+                        key_id,
+                        scope,
+                        grant.requests,
+                        grant.tokens,
+                        expires_ms,
+                    );
+                }
                 let limited = tokens_limited(&refill.key_limits, &refill.route_limits);
                 Ok(Some(Lease::new(grant, expires_ms, limited, min_tokens)))
             }
@@ -750,7 +786,8 @@ impl Inner {
         now: EpochMs,
         day_start: EpochMs,
     ) -> Grant {
-        let (key, route) = self.sightings(&cell.provider, &cell.key_id, &cell.route_id, now, day_start);
+        let (key, route) =
+            self.sightings(&cell.provider, &cell.key_id, &cell.route_id, now, day_start);
         let mut slot = cell.lock();
         // A scope with limits never seen cannot vouch for anything.
         let usage = |limits: &Limits, seen: Option<Sighting>| {
@@ -760,7 +797,10 @@ impl Inner {
                 seen.map(|s| s.usage)
             }
         };
-        let allowed = match (usage(&slot.key_limits, key), usage(&slot.route_limits, route)) {
+        let allowed = match (
+            usage(&slot.key_limits, key),
+            usage(&slot.route_limits, route),
+        ) {
             (Some(key_usage), Some(route_usage)) => {
                 let sent = slot.unreserved.requests() + slot.unreserved_writing.requests();
                 let sent_tokens = slot.unreserved.tokens() + slot.unreserved_writing.tokens();
@@ -840,7 +880,19 @@ impl Inner {
     fn dispatch(&self, writes: Vec<Write>) {
         for write in writes {
             match write {
+                Write::Seal(cell, seal) => {
+                    self.dated(&cell, seal.at_ms);
+                    let written = self.store.seal_lease(seal);
+                    self.writes.spawn(async move {
+                        if let Err(error) = written.await {
+                            tracing::warn!(%error, "sealing a spent quota lease failed");
+                        }
+                    });
+                }
                 Write::Close(cell, close) => {
+                    if close.requests > 0 {
+                        self.dated(&cell, close.at_ms);
+                    }
                     let written = self.store.close_lease(close);
                     self.writes.spawn(async move {
                         if let Err(error) = written.await {
@@ -873,6 +925,12 @@ impl Inner {
                     });
                 }
             }
+        }
+    }
+
+    fn dated(&self, cell: &SlotCell, at_ms: EpochMs) {
+        for scope in ["*", cell.route_id.as_str()] {
+            self.seen.dated(&cell.provider, &cell.key_id, scope, at_ms);
         }
     }
 
@@ -918,6 +976,8 @@ impl Inner {
                 }
             }
             cell.lock().unreserved_writing = Default::default();
+            // What ended meanwhile follows at once (tracked like this write, so shutdown waits).
+            inner.write_unreserved(&cell, now_ms());
         });
     }
 

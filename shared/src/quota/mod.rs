@@ -17,10 +17,13 @@
 //! in one lease's life (its measured rate × the TTL, plus the requests waiting), but at most
 //! `room / (8 × holders)` — `room` the fewest requests (and tokens) any of the key's and route's
 //! windows has left as last seen, `holders` the processes with a live lease on the key, this one
-//! included — and at most `quota.max_lease_requests`; never less than one. So a limit under 16
+//! included — and at most `quota.max_lease_requests`; never less than one (a lease used up
+//! within its life asks for twice as much next time, so a fast start grows quickly). Its tokens
+//! are twice its requests' typical estimate where the token windows have room for it (within the
+//! same share), so a request larger than the typical one still fits. So a limit under 16
 //! requests, or a window with under 8 × holders requests left, gets leases of one: exactly a
-//! per-request reservation, as before leases (a 5 RPM key makes one grant and one settle per
-//! request). A slot whose leases are at least 4 asks for the next one when a quarter of the current
+//! per-request reservation, as before leases (a 5 RPM key's request is one checked grant and
+//! its settle, plus the seal that dates it at once, all off the request's path but the grant). A slot whose leases are at least 4 asks for the next one when a quarter of the current
 //! is left or a quarter of its life, so a steady flow never waits.
 //!
 //! **Worst case**: each live lease is counted whole by every process, so the key is never
@@ -34,11 +37,13 @@
 //! # Crash safety
 //! A lease's row is dated at its **expiry**, not at its grant: every request handed out from it
 //! counts in the sliding minute at least as long as it really is in it (and a lease never reaches
-//! past the provider's day reset, so it counts in the day it was used). While live, the row counts
-//! its whole block. Before handing out, the holder raises a **committed mark** on the row (a
-//! background write keeping it two to three steps of `block / 8` ahead of the hand-outs; a request
-//! waits for the raise only if the hand-outs outrun it): a lease that expires unsettled — its process died — counts
-//! exactly that mark, so every request the dead process may have sent stays counted, and the rest
+//! past the provider's day reset, so it counts in the day it was used); once every request of it
+//! is handed out it is **sealed** — re-dated at its last hand-out, so a spent window frees a minute
+//! after its last request, not after its lease's expiry. While live, the row counts its whole
+//! block. Before handing out, the holder raises a **committed mark** on the row (a background
+//! write keeping it two to three steps of `block / 8` ahead of the hand-outs; a request waits for
+//! the raise only if the hand-outs outrun it): a lease that expires unsettled — its process died
+//! — counts exactly that mark, so every request the dead process may have sent stays counted, and the rest
 //! of its block returns when its TTL ends. Worst case after a crash: the mark's margin (at most
 //! three steps, 3/8 of each live lease) and the requests cut in flight count as spent in their
 //! windows although never served — brief under-use, never overspend. A normal settle writes the
@@ -47,12 +52,16 @@
 //! behind are settled at their mark by the pruner a minute after they expire.
 //!
 //! # A stalled store
-//! A lease is waited for at most `quota.reserve_timeout_ms`; a slot whose ask has been pending that
-//! long does not wait again. Past that, a request goes on **unreserved** only when, as last seen,
-//! every window of its key and route had room for many requests like it: what this process sends
-//! unreserved stays within `room / (16 × holders)` of each window (`grants::may_go_unreserved`), so
-//! all holders together stay within a sixteenth of the room — keys with large limits relative to
-//! one request keep serving. Any other key (small limits, or never seen) is **skipped** for a
+//! A lease is waited for at most `quota.reserve_timeout_ms` when the store is stalled — its write
+//! queue stuck on one batch that long, as when another process holds SQLite's write lock; a store
+//! that is only busy (still finishing batches, as in a burst) is waited for up to eight timeouts.
+//! A slot whose ask is stuck does not wait again. Past that, a request goes on **unreserved** only
+//! when, as last seen, every window of its key and route had room for many requests like it: what
+//! this process sends unreserved stays within `room / (16 × holders)` of each window
+//! (`grants::may_go_unreserved`), so all holders together stay within a sixteenth of the room —
+//! keys with large limits relative to one request keep serving. (This is the one place a limit
+//! can be overspent: by at most that sixteenth, when other processes take the same room before the
+//! unreserved use is written.) Any other key (small limits, or never seen) is **skipped** for a
 //! second (`Grant::Stalled`: the request moves to the next key or route, and with none left gets
 //! 429 `quota_exhausted`). Both are counted in `freerouter_quota_unreserved_total{outcome}`. What
 //! was sent unreserved is written as one settled row per slot once the store answers; the lease
@@ -82,8 +91,8 @@ mod reservation;
 mod seen;
 pub mod window;
 
-pub use grants::{ROOM_SHARE, Scope, UNRESERVED_SHARE, block_size, commit_step, first_commit};
 pub use grants::{Block, SizingInput};
+pub use grants::{ROOM_SHARE, Scope, UNRESERVED_SHARE, block_size, commit_step, first_commit};
 pub use ledger::{Grant, Ledger};
 pub use reservation::{HeldReservation, Reservation};
 

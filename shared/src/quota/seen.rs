@@ -40,8 +40,17 @@ impl Seen {
             .insert(scope.to_string(), sighting);
     }
 
-    /// This process just took `requests` and `tokens` on `scope` (the store counts them at once).
-    pub fn add(&self, provider: &str, key_id: &str, scope: &str, requests: u64, tokens: u64) {
+    /// This process just took `requests` and `tokens` on `scope`, dated `at_ms` (the store counts
+    /// them at once).
+    pub fn add(
+        &self,
+        provider: &str,
+        key_id: &str,
+        scope: &str,
+        requests: u64,
+        tokens: u64,
+        at_ms: EpochMs,
+    ) {
         let mut map = self.lock();
         if let Some(sighting) = map
             .get_mut(provider)
@@ -53,6 +62,24 @@ impl Seen {
             usage.minute_tokens = usage.minute_tokens.saturating_add(tokens);
             usage.day_requests = usage.day_requests.saturating_add(requests);
             usage.day_tokens = usage.day_tokens.saturating_add(tokens);
+            usage.minute_oldest_ms.get_or_insert(at_ms);
+        }
+    }
+
+    /// One of this process's rows on `scope` was re-dated to `at_ms` (sealed or settled): the
+    /// minute's oldest row may be that one now.
+    pub fn dated(&self, provider: &str, key_id: &str, scope: &str, at_ms: EpochMs) {
+        let mut map = self.lock();
+        if let Some(sighting) = map
+            .get_mut(provider)
+            .and_then(|keys| keys.get_mut(key_id))
+            .and_then(|scopes| scopes.get_mut(scope))
+        {
+            let oldest = &mut sighting.usage.minute_oldest_ms;
+            *oldest = Some(match *oldest {
+                Some(current) if current > at_ms - 60_000 => current.min(at_ms),
+                _ => at_ms,
+            });
         }
     }
 
@@ -81,7 +108,14 @@ impl Seen {
     }
 
     /// Whether the scope was seen within `fresh_ms` of `now`.
-    pub fn fresh(&self, provider: &str, key_id: &str, scope: &str, now: EpochMs, fresh_ms: EpochMs) -> bool {
+    pub fn fresh(
+        &self,
+        provider: &str,
+        key_id: &str,
+        scope: &str,
+        now: EpochMs,
+        fresh_ms: EpochMs,
+    ) -> bool {
         let map = self.lock();
         map.get(provider)
             .and_then(|keys| keys.get(key_id))
@@ -115,11 +149,14 @@ mod tests {
                 day_start: 0,
             },
         );
-        seen.add("p", "k", "*", 2, 20);
+        seen.add("p", "k", "*", 2, 20, 1_500);
         let now = seen.get("p", "k", "*", 2_000, 0).unwrap();
         assert_eq!((now.usage.minute_requests, now.usage.day_requests), (5, 12));
         let later = seen.get("p", "k", "*", 61_000, 0).unwrap();
-        assert_eq!((later.usage.minute_requests, later.usage.day_requests), (0, 12));
+        assert_eq!(
+            (later.usage.minute_requests, later.usage.day_requests),
+            (0, 12)
+        );
         let tomorrow = seen.get("p", "k", "*", 61_000, 86_400_000).unwrap();
         assert_eq!(tomorrow.usage.day_requests, 0);
         assert!(seen.get("p", "other", "*", 2_000, 0).is_none());

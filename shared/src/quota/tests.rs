@@ -118,9 +118,13 @@ async fn reservations_stop_at_the_rpm_and_resume_as_the_minute_slides() {
             scope: Scope::Key
         }
     );
-    let other = ledger.reserve(&p, &r, "other-key", 10, MIDNIGHT + 5_000).await;
+    let other = ledger
+        .reserve(&p, &r, "other-key", 10, MIDNIGHT + 5_000)
+        .await;
     assert!(granted(&other.unwrap()));
-    let later = ledger.reserve(&p, &r, "k", 10, MIDNIGHT + MINUTE_MS + 1).await;
+    let later = ledger
+        .reserve(&p, &r, "k", 10, MIDNIGHT + MINUTE_MS + 1)
+        .await;
     assert!(granted(&later.unwrap()));
 }
 
@@ -186,14 +190,20 @@ async fn a_route_limit_spends_only_that_route() {
         &ledger.reserve(&p, &small, "k", 1, MIDNIGHT).await.unwrap()
     ));
     assert_eq!(
-        ledger.reserve(&p, &small, "k", 1, MIDNIGHT + 1).await.unwrap(),
+        ledger
+            .reserve(&p, &small, "k", 1, MIDNIGHT + 1)
+            .await
+            .unwrap(),
         Grant::Refused {
             until_ms: MIDNIGHT + MINUTE_MS,
             scope: Scope::Route
         }
     );
     assert!(granted(
-        &ledger.reserve(&p, &other, "k", 1, MIDNIGHT + 1).await.unwrap()
+        &ledger
+            .reserve(&p, &other, "k", 1, MIDNIGHT + 1)
+            .await
+            .unwrap()
     ));
 }
 
@@ -213,21 +223,33 @@ async fn settling_counts_real_tokens_and_releasing_frees_room() {
         panic!("granted")
     };
     assert_eq!(
-        ledger.reserve(&p, &r, "k", 200, MIDNIGHT + 1).await.unwrap(),
+        ledger
+            .reserve(&p, &r, "k", 200, MIDNIGHT + 1)
+            .await
+            .unwrap(),
         Grant::TooLargeNow,
         "a request too large for what is left does not bench the key"
     );
     ledger.settle(first, 300, MIDNIGHT + 2);
-    let Grant::Granted(second) = ledger.reserve(&p, &r, "k", 600, MIDNIGHT + 2).await.unwrap()
+    let Grant::Granted(second) = ledger
+        .reserve(&p, &r, "k", 600, MIDNIGHT + 2)
+        .await
+        .unwrap()
     else {
         panic!("granted")
     };
     assert!(!granted(
-        &ledger.reserve(&p, &r, "k", 200, MIDNIGHT + 3).await.unwrap()
+        &ledger
+            .reserve(&p, &r, "k", 200, MIDNIGHT + 3)
+            .await
+            .unwrap()
     ));
     ledger.release(second, MIDNIGHT + 4);
     assert!(granted(
-        &ledger.reserve(&p, &r, "k", 600, MIDNIGHT + 4).await.unwrap()
+        &ledger
+            .reserve(&p, &r, "k", 600, MIDNIGHT + 4)
+            .await
+            .unwrap()
     ));
 }
 
@@ -309,7 +331,9 @@ async fn a_small_limit_takes_one_request_per_lease_and_a_busy_key_large_leases()
     let small = provider(rpm(5), 0);
     let r = route("m", Limits::default());
     for i in 0..5 {
-        let grant = ledger.reserve(&small, &r, "k", 10, MIDNIGHT + i * 100).await;
+        let grant = ledger
+            .reserve(&small, &r, "k", 10, MIDNIGHT + i * 100)
+            .await;
         assert!(granted(&grant.unwrap()));
     }
     written(&store).await;
@@ -430,7 +454,10 @@ async fn a_dead_holders_lease_counts_whole_until_it_expires_then_only_its_commit
 
     let survivor = open(&dir).await;
     let live = key_usage(&survivor, MIDNIGHT + 100).await;
-    assert_eq!(live.day_requests as i64, block, "live: the whole block counts");
+    assert_eq!(
+        live.day_requests as i64, block,
+        "live: the whole block counts"
+    );
     let expired_at = rows.iter().map(|r| r.expires_ms).max().unwrap();
     let after = key_usage(&survivor, expired_at).await;
     assert_eq!(
@@ -474,7 +501,10 @@ async fn a_lease_expires_by_its_ttl_and_gives_its_unused_part_back() {
     }
     written(&store).await;
     let leased = key_usage(&store, MIDNIGHT + 100).await;
-    assert!(leased.day_requests > 30, "the leases hold more than was used");
+    assert!(
+        leased.day_requests > 30,
+        "the leases hold more than was used"
+    );
     ledger.maintain(MIDNIGHT + TTL + 100, false).await;
     written(&store).await;
     let used = key_usage(&store, MIDNIGHT + TTL + 100).await;
@@ -502,7 +532,8 @@ async fn a_lease_never_reaches_past_the_providers_day_reset() {
     written(&store).await;
     let rows = store.lease_rows().await;
     assert!(
-        rows.iter().all(|r| r.expires_ms < MIDNIGHT + DAY_MS && r.at_ms < MIDNIGHT + DAY_MS),
+        rows.iter()
+            .all(|r| r.expires_ms < MIDNIGHT + DAY_MS && r.at_ms < MIDNIGHT + DAY_MS),
         "{rows:?}"
     );
     // Counted in the day it was used in, and not in the next one.
@@ -510,7 +541,10 @@ async fn a_lease_never_reaches_past_the_providers_day_reset() {
     let next = key_usage(&store, MIDNIGHT + DAY_MS).await;
     assert_eq!(next.day_requests, 0);
     assert!(granted(
-        &ledger.reserve(&p, &r, "k", 10, MIDNIGHT + DAY_MS).await.unwrap()
+        &ledger
+            .reserve(&p, &r, "k", 10, MIDNIGHT + DAY_MS)
+            .await
+            .unwrap()
     ));
 }
 
@@ -663,7 +697,10 @@ async fn a_reservation_dropped_unresolved_is_settled_at_its_estimate() {
     written(&store).await;
     let rows = store.lease_rows().await;
     assert_eq!(rows.len(), 1);
-    assert_eq!((rows[0].requests, rows[0].tokens, rows[0].settled), (1, 10, 1));
+    assert_eq!(
+        (rows[0].requests, rows[0].tokens, rows[0].settled),
+        (1, 10, 1)
+    );
     let later = MIDNIGHT + 3_600_000;
     assert!(
         !granted(&ledger.reserve(&p, &r, "k", 1, later).await.unwrap()),

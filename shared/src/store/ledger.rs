@@ -5,7 +5,7 @@
 use super::ledger_batch::{BatchOp, Batcher};
 use super::ledger_sql::{
     ADJUST, CLOSE, COMMIT, DELETE_OLD_BUCKETS, DELETE_OLD_ROWS, DROP_UNUSED, GRANT, GRANTED_BEFORE,
-    HINT_BLOCKS_UNTIL, OTHER_HOLDERS, SETTLE_STRANDED, UNRESERVED, USAGE,
+    HINT_BLOCKS_UNTIL, OTHER_HOLDERS, SEAL, SETTLE_STRANDED, UNRESERVED, USAGE,
 };
 use super::{Store, StoreError};
 use crate::config::Limits;
@@ -91,6 +91,7 @@ pub struct Pruned {
 pub(super) enum LedgerOp {
     Grant(Box<LeaseAsk>),
     Commit { id: i64, requests: u64, tokens: u64 },
+    Seal(LeaseClose),
     Close(LeaseClose),
     Adjust { id: i64, requests: i64, tokens: i64 },
     Unreserved(Box<UnreservedUse>),
@@ -193,6 +194,16 @@ impl BatchOp for LedgerOp {
                         .await?;
                     Ok(LedgerReply::Done)
                 }
+                LedgerOp::Seal(seal) => {
+                    sqlx::query(SEAL)
+                        .bind(seal.id)
+                        .bind(seal.at_ms)
+                        .bind(sql_int(seal.requests))
+                        .bind(sql_int(seal.tokens))
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(LedgerReply::Done)
+                }
                 LedgerOp::Close(close) if close.requests == 0 => {
                     sqlx::query(DROP_UNUSED)
                         .bind(close.id)
@@ -254,6 +265,12 @@ fn queued(
 }
 
 impl Store {
+    /// How long the ledger's current write batch has been waiting for the file (zero when none
+    /// is): what tells a stalled store from a busy one.
+    pub fn ledger_stuck_for(&self) -> std::time::Duration {
+        self.ledger.stuck_for()
+    }
+
     /// Takes a lease in one checked statement; `None` when no limit (or what the provider last
     /// said is left) has room for one request of `min_tokens`. The write is queued at once; the
     /// future only waits for its answer, and dropping it does not withdraw the write.
@@ -285,6 +302,15 @@ impl Store {
                 tokens,
             },
         )
+    }
+
+    /// Seals a lease that has handed out its whole block: dated at its last hand-out, committed
+    /// at what was handed out (`requests`, `tokens`), still counted whole until settled.
+    pub fn seal_lease(
+        &self,
+        seal: LeaseClose,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
+        queued(&self.ledger, LedgerOp::Seal(seal))
     }
 
     /// Settles a lease with its exact use (a lease nothing was handed out from is deleted).
@@ -397,8 +423,7 @@ impl Store {
     /// its own short transaction, so a large backlog never holds the write lock for long.
     pub async fn prune_ledger(&self, now: EpochMs) -> Result<Pruned, StoreError> {
         let mut pruned = Pruned::default();
-        pruned.stranded_settled =
-            batched(self, SETTLE_STRANDED, now - STRANDED_AFTER_MS).await?;
+        pruned.stranded_settled = batched(self, SETTLE_STRANDED, now - STRANDED_AFTER_MS).await?;
         pruned.rows_deleted = batched(self, DELETE_OLD_ROWS, now).await?;
         batched(self, DELETE_OLD_BUCKETS, now).await?;
         Ok(pruned)
@@ -425,7 +450,19 @@ pub(crate) struct LeaseRow {
 #[cfg(test)]
 impl Store {
     pub(crate) async fn lease_rows(&self) -> Vec<LeaseRow> {
-        type Row = (i64, String, i64, i64, i64, i64, i64, i64, i64, Option<String>, Option<i64>);
+        type Row = (
+            i64,
+            String,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            Option<String>,
+            Option<i64>,
+        );
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, route_id, at_ms, requests, tokens, committed_requests, committed_tokens, \
                     settled, expires_ms, holder, seq FROM quota_ledger ORDER BY id",
@@ -534,10 +571,7 @@ mod tests {
             (6, 400),
             "the route's 6 a day bind"
         );
-        assert_eq!(
-            (first.committed_requests, first.committed_tokens),
-            (2, 20)
-        );
+        assert_eq!((first.committed_requests, first.committed_tokens), (2, 20));
         assert_eq!(
             store
                 .grant_lease(limits(ask(2, MIDNIGHT + 1, 8, 400)))
@@ -617,7 +651,10 @@ mod tests {
         let settled = key_usage(&store, MIDNIGHT + 6_000).await;
         assert_eq!((settled.minute_requests, settled.minute_tokens), (4, 37));
         assert_eq!(settled.minute_oldest_ms, Some(MIDNIGHT + 1_200));
-        assert_eq!(key_usage(&store, MIDNIGHT + 61_200).await.minute_requests, 0);
+        assert_eq!(
+            key_usage(&store, MIDNIGHT + 61_200).await.minute_requests,
+            0
+        );
         store.adjust_lease(lease.id, -1, 3).await.unwrap();
         let corrected = key_usage(&store, MIDNIGHT + 6_000).await;
         assert_eq!((corrected.day_requests, corrected.day_tokens), (3, 40));
@@ -641,9 +678,16 @@ mod tests {
 
     /// What the rows say, counted the slow way: live leases whole, expired unsettled ones at their
     /// mark, settled ones at their use.
-    fn counted_by_rows(rows: &[LeaseRow], now: EpochMs, route: Option<&str>) -> (i64, i64, i64, i64) {
+    fn counted_by_rows(
+        rows: &[LeaseRow],
+        now: EpochMs,
+        route: Option<&str>,
+    ) -> (i64, i64, i64, i64) {
         let mut sum = (0, 0, 0, 0);
-        for row in rows.iter().filter(|r| route.is_none_or(|id| r.route_id == id)) {
+        for row in rows
+            .iter()
+            .filter(|r| route.is_none_or(|id| r.route_id == id))
+        {
             let (requests, tokens) = if row.settled == 0 && row.expires_ms <= now {
                 (row.committed_requests, row.committed_tokens)
             } else {

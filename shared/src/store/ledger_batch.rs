@@ -11,7 +11,9 @@ use super::StoreError;
 use futures::future::BoxFuture;
 use sqlx::{SqliteConnection, SqlitePool};
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// The most writes one transaction takes, so a burst cannot hold the write lock for long.
@@ -34,12 +36,46 @@ type Queued<Op> = (Op, oneshot::Sender<Reply<Op>>);
 /// Where writes are sent; cheap to clone.
 pub(super) struct Batcher<Op: BatchOp> {
     queue: mpsc::UnboundedSender<Queued<Op>>,
+    progress: Arc<Progress>,
 }
 
 impl<Op: BatchOp> Clone for Batcher<Op> {
     fn clone(&self) -> Self {
         Self {
             queue: self.queue.clone(),
+            progress: self.progress.clone(),
+        }
+    }
+}
+
+/// When the batch being written was taken (none: idle), so a caller can tell a store that is
+/// slow but moving from one that is stuck.
+#[derive(Debug)]
+struct Progress {
+    start: Instant,
+    /// Milliseconds after `start`, or `IDLE`.
+    batch_since_ms: AtomicU64,
+}
+
+const IDLE: u64 = u64::MAX;
+
+impl Progress {
+    fn writing(&self) {
+        self.batch_since_ms
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn idle(&self) {
+        self.batch_since_ms.store(IDLE, Ordering::Relaxed);
+    }
+
+    fn stuck_for(&self) -> Duration {
+        match self.batch_since_ms.load(Ordering::Relaxed) {
+            IDLE => Duration::ZERO,
+            since => self
+                .start
+                .elapsed()
+                .saturating_sub(Duration::from_millis(since)),
         }
     }
 }
@@ -54,8 +90,18 @@ impl<Op: BatchOp> Batcher<Op> {
     /// Starts the batching task on `writer`; it ends when every handle is dropped.
     pub fn start(writer: SqlitePool) -> Self {
         let (queue, requests) = mpsc::unbounded_channel();
-        tokio::spawn(run(writer, requests));
-        Self { queue }
+        let progress = Arc::new(Progress {
+            start: Instant::now(),
+            batch_since_ms: AtomicU64::new(IDLE),
+        });
+        tokio::spawn(run(writer, requests, progress.clone()));
+        Self { queue, progress }
+    }
+
+    /// How long the batch being written has taken so far (zero when idle): a store that is slow
+    /// but moving finishes batches; a stalled one keeps this growing.
+    pub fn stuck_for(&self) -> Duration {
+        self.progress.stuck_for()
     }
 
     /// Queues `op` at once (writes keep the order they were submitted in) and returns its result
@@ -72,9 +118,18 @@ impl<Op: BatchOp> Batcher<Op> {
     }
 }
 
-async fn run<Op: BatchOp>(writer: SqlitePool, mut requests: mpsc::UnboundedReceiver<Queued<Op>>) {
+async fn run<Op: BatchOp>(
+    writer: SqlitePool,
+    mut requests: mpsc::UnboundedReceiver<Queued<Op>>,
+    progress: Arc<Progress>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    loop {
+        progress.idle();
+        if requests.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
+        }
+        progress.writing();
         loop {
             match write_together(&writer, &batch).await {
                 Ok(results) => {

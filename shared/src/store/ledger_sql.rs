@@ -10,20 +10,28 @@
 //! partial index of unsettled rows. A read is therefore bounded by time (60 one-second buckets,
 //! 1,440 one-minute buckets, the rows of one boundary second), not by the day's traffic.
 
-/// What (provider ?1, key ?2) has counted since `$since` (exclusive, in ms) over `$scope` ('*' or
-/// a route id, an SQL expression): the one-second buckets wholly after it, the ledger rows of the
-/// second it falls in, less the uncommitted part of leases that expired unsettled.
+/// What (provider ?1, key ?2) has taken since `$since` (exclusive, in ms) over `$scope` ('*' or
+/// a route id, an SQL expression), to hold against what the provider said was left at `$since`:
+/// the leases taken after it (a lease taken before was already in the provider's count as far as
+/// it had been used; its holder caps the rest in memory), live ones whole, expired unsettled ones
+/// at their committed mark, settled ones at their use.
 macro_rules! requests_since {
     ($since:literal, $scope:literal, $now:literal) => {
         concat!(
-            "((SELECT COALESCE(SUM(b.requests), 0) FROM quota_buckets b WHERE b.provider = ?1 AND b.key_id = ?2",
-            " AND b.scope = ", $scope, " AND b.grain = 1000 AND b.start_ms > ", $since, ")",
-            " + (SELECT COALESCE(SUM(l.requests), 0) FROM quota_ledger l WHERE l.provider = ?1 AND l.key_id = ?2",
-            " AND (", $scope, " = '*' OR l.route_id = ", $scope, ")",
-            " AND l.at_ms > ", $since, " AND l.at_ms < ", $since, " - ", $since, " % 1000 + 1000)",
-            " - (SELECT COALESCE(SUM(l.requests - l.committed_requests), 0) FROM quota_ledger l",
-            " WHERE l.provider = ?1 AND l.key_id = ?2 AND (", $scope, " = '*' OR l.route_id = ", $scope, ")",
-            " AND l.settled = 0 AND l.expires_ms <= ", $now, " AND l.at_ms > ", $since, "))"
+            "(SELECT COALESCE(SUM(CASE WHEN l.settled = 0 AND l.expires_ms <= ",
+            $now,
+            " THEN l.committed_requests ELSE l.requests END), 0)",
+            " FROM quota_ledger l WHERE l.provider = ?1 AND l.key_id = ?2",
+            " AND (",
+            $scope,
+            " = '*' OR l.route_id = ",
+            $scope,
+            ")",
+            " AND l.at_ms > ",
+            $since,
+            " AND l.granted_ms > ",
+            $since,
+            ")"
         )
     };
 }
@@ -104,20 +112,29 @@ pub(super) const GRANT: &str = concat!(
                     COALESCE(?15 - rmt, ?6), COALESCE(?17 - rdt, ?6)) AS t
            FROM used)
      INSERT OR IGNORE INTO quota_ledger (provider, key_id, route_id, at_ms, requests, tokens,
-            committed_requests, committed_tokens, settled, expires_ms, holder, seq)
-     SELECT ?1, ?2, ?3, ?8, r, t, MIN(?18, r), MIN(?19, t), 0, ?8, ?20, ?21 FROM granted
+            committed_requests, committed_tokens, settled, expires_ms, holder, seq, granted_ms)
+     SELECT ?1, ?2, ?3, ?8, r, t, MIN(?18, r), MIN(?19, t), 0, ?8, ?20, ?21, ?4 FROM granted
       WHERE r >= 1 AND t >= ?7
      RETURNING id, requests, tokens, committed_requests, committed_tokens"
 );
 
 /// A lease this holder already took under this sequence number (a second try of one write).
-pub(super) const GRANTED_BEFORE: &str = "SELECT id, requests, tokens, committed_requests, committed_tokens
+pub(super) const GRANTED_BEFORE: &str =
+    "SELECT id, requests, tokens, committed_requests, committed_tokens
        FROM quota_ledger WHERE holder = ?1 AND seq = ?2";
 
 /// Raises a live lease's committed mark (never lowers it, never past its block).
 pub(super) const COMMIT: &str = "UPDATE quota_ledger
         SET committed_requests = MAX(committed_requests, MIN(?2, requests)),
             committed_tokens = MAX(committed_tokens, MIN(?3, tokens))
+      WHERE id = ?1 AND settled = 0";
+
+/// Seals a lease whose every request is handed out: dated at its last hand-out (no request from it
+/// is later), its mark at what was handed out. It still counts its block until settled.
+pub(super) const SEAL: &str = "UPDATE quota_ledger
+        SET at_ms = ?2,
+            committed_requests = MAX(committed_requests, MIN(?3, requests)),
+            committed_tokens = MAX(committed_tokens, MIN(?4, tokens))
       WHERE id = ?1 AND settled = 0";
 
 /// Settles a lease with its exact use, dated at its last hand-out.
@@ -137,8 +154,9 @@ pub(super) const ADJUST: &str = "UPDATE quota_ledger
 
 /// Requests sent without a lease while the store did not answer, written once it does.
 pub(super) const UNRESERVED: &str = "INSERT OR IGNORE INTO quota_ledger (provider, key_id, route_id,
-            at_ms, requests, tokens, committed_requests, committed_tokens, settled, expires_ms, holder, seq)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?6, 1, ?4, ?7, ?8)";
+            at_ms, requests, tokens, committed_requests, committed_tokens, settled, expires_ms, holder, seq,
+            granted_ms)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?6, 1, ?4, ?7, ?8, ?4)";
 
 /// What a key has used over one scope: ?1 provider, ?2 key, ?3 now, ?4 day start, ?5 route or NULL.
 pub(super) const USAGE: &str = concat!(
