@@ -1,23 +1,22 @@
-//! The ledger a process reserves against: leases held in memory, handed out to requests, and the
-//! writes that keep the store true — grants, committed marks, settles, corrections — sent off the
-//! request's path through the store's group-commit queue, in order, and tracked until written.
+//! The ledger a process reserves against: leases held in memory and handed out to requests, the
+//! stalled-store policy, and what the request path reads back (headroom, room, gauges) from the
+//! view of each key. Asking for leases is in `refill.rs`, what follows in the store in `writes.rs`.
 
-use super::grants::{
-    Block, Refusal, Scope, SizingInput, block_size, may_go_unreserved, refusal, tokens_limited,
-};
-use super::leases::{Followup, Lease, RefusalSeen, Slot};
+use super::grants::{Refusal, Scope, may_go_unreserved, refusal};
+use super::leases::Slot;
 use super::reservation::{Reservation, Source};
 use super::seen::{Seen, Sighting};
-use super::window::{DAY_MS, Usage, blocked_until, day_window_start, headroom};
+use super::window::{Usage, blocked_until, day_window_start, headroom};
+use super::writes::Write;
 use crate::catalog::{Provider, Route};
 use crate::config::{Limits, QuotaSettings};
 use crate::metrics as m;
-use crate::store::{LeaseAsk, LeaseClose, Store, StoreError, UnreservedUse};
-use crate::time::{EpochMs, now_ms};
+use crate::store::{Store, StoreError};
+use crate::time::EpochMs;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -41,10 +40,6 @@ pub enum Grant {
     },
 }
 
-/// A lease smaller than this is never asked for ahead of need (a small limit stays one request at a time).
-const PREFETCH_MIN_BLOCK: u64 = 4;
-/// How often the background pass looks for expired leases and unwritten use.
-const TICK: Duration = Duration::from_millis(200);
 /// How many reserve timeouts a request waits for a store that is busy but still writing.
 const BUSY_PATIENCE: u32 = 8;
 /// How long a stalled-store skip keeps the key out of this process's requests.
@@ -52,59 +47,51 @@ const STALLED_RETRY_MS: EpochMs = 1_000;
 
 /// One (provider, key, route) of this process.
 pub(super) struct SlotCell {
-    provider: String,
-    key_id: String,
-    route_id: String,
+    pub(super) provider: String,
+    pub(super) key_id: String,
+    pub(super) route_id: String,
     state: Mutex<Slot>,
     /// Signalled whenever a lease, a raise, a refusal or a failure lands.
-    changed: watch::Sender<()>,
+    pub(super) changed: watch::Sender<()>,
 }
 
 impl SlotCell {
-    fn lock(&self) -> MutexGuard<'_, Slot> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Slot> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 /// A key whose windows are kept in view for the gauges.
 #[derive(Clone, Debug)]
-struct Watched {
-    provider: String,
-    key_id: String,
-    day_reset_minute: u32,
+pub(super) struct Watched {
+    pub(super) provider: String,
+    pub(super) key_id: String,
+    pub(super) day_reset_minute: u32,
 }
 
 type SlotMap = HashMap<String, HashMap<String, HashMap<String, Arc<SlotCell>>>>;
 
 pub(super) struct Inner {
-    store: Store,
-    settings: QuotaSettings,
+    pub(super) store: Store,
+    pub(super) settings: QuotaSettings,
     /// This process, as the store knows its leases.
-    holder: String,
-    seq: AtomicI64,
-    slots: Mutex<SlotMap>,
-    seen: Seen,
-    watched: Mutex<Vec<Watched>>,
+    pub(super) holder: String,
+    pub(super) seq: AtomicI64,
+    pub(super) slots: Mutex<SlotMap>,
+    pub(super) seen: Seen,
+    pub(super) watched: Mutex<Vec<Watched>>,
     /// Ledger writes in flight.
-    writes: TaskTracker,
+    pub(super) writes: TaskTracker,
     /// Requests holding a reservation guard.
-    requests: TaskTracker,
+    pub(super) requests: TaskTracker,
     /// Requests still running are asked to end (shutdown, once the grace is over).
-    draining: CancellationToken,
-}
-
-/// A write that follows from a step in memory.
-enum Write {
-    Seal(Arc<SlotCell>, LeaseClose),
-    Close(Arc<SlotCell>, LeaseClose),
-    Commit(Arc<SlotCell>, i64, super::leases::Amount),
-    Adjust(i64, i64, i64),
+    pub(super) draining: CancellationToken,
 }
 
 /// The ledger over the shared store (cheap to clone).
 #[derive(Clone)]
 pub struct Ledger {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -371,34 +358,6 @@ impl Ledger {
         Ok(pruned.stranded_settled + pruned.rows_deleted)
     }
 
-    /// One background pass at `now`: expired leases settled, unwritten use written, and — when
-    /// `refresh` — every key in view re-read from the store.
-    pub async fn maintain(&self, now: EpochMs, refresh: bool) {
-        self.inner.maintain(now, refresh).await;
-    }
-
-    /// Runs [`Ledger::maintain`] on a timer until the ledger is shut down or dropped.
-    pub fn spawn_keeper(&self) -> tokio::task::JoinHandle<()> {
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        let stop = self.inner.draining.clone();
-        let refresh_every = Duration::from_millis(self.inner.settings.refresh_ms.max(50));
-        tokio::spawn(async move {
-            let mut last_refresh: Option<Instant> = None;
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(TICK) => {}
-                }
-                let Some(inner) = weak.upgrade() else { return };
-                let refresh = last_refresh.is_none_or(|at| at.elapsed() >= refresh_every);
-                if refresh {
-                    last_refresh = Some(Instant::now());
-                }
-                inner.maintain(now_ms(), refresh).await;
-            }
-        })
-    }
-
     /// A place among the requests shutdown waits for (see [`super::HeldReservation`]).
     pub(super) fn request_token(&self) -> TaskTrackerToken {
         self.inner.requests.token()
@@ -407,47 +366,6 @@ impl Ledger {
     /// Resolves once shutdown asks requests still running to end (the grace is over).
     pub fn draining(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
         self.inner.draining.clone().cancelled_owned()
-    }
-
-    /// Shutdown: asks requests still running to end, waits (at most `wait`) until they have, then
-    /// settles every lease with its exact use (requests still in flight at their estimates), writes
-    /// what was sent unreserved, and waits (at most `wait` again) for those writes. `false` when a
-    /// wait ran out.
-    pub async fn shutdown(&self, wait: Duration) -> bool {
-        let inner = &self.inner;
-        inner.draining.cancel();
-        inner.requests.close();
-        let requests_ended = tokio::time::timeout(wait, inner.requests.wait())
-            .await
-            .is_ok();
-        let now = now_ms();
-        let mut writes = Vec::new();
-        for cell in inner.cells() {
-            let mut slot = cell.lock();
-            writes.extend(
-                slot.close_all()
-                    .into_iter()
-                    .map(|close| Write::Close(cell.clone(), close)),
-            );
-            // Unreserved requests still in flight count at their estimates.
-            let unreserved = &mut slot.unreserved;
-            unreserved.ended_requests += std::mem::take(&mut unreserved.in_flight_requests);
-            unreserved.ended_tokens += std::mem::take(&mut unreserved.in_flight_tokens);
-            drop(slot);
-            inner.write_unreserved(&cell, now);
-        }
-        inner.dispatch(writes);
-        inner.writes.close();
-        let written = tokio::time::timeout(wait, inner.writes.wait())
-            .await
-            .is_ok();
-        if !requests_ended {
-            tracing::warn!("shutdown: requests still running were settled at their estimates");
-        }
-        if !written {
-            tracing::warn!("shutdown: the store did not take the ledger's last writes in time");
-        }
-        requests_ended && written
     }
 }
 
@@ -482,12 +400,12 @@ impl Drop for Waiting<'_> {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Inner {
-    fn slot(&self, provider: &str, key_id: &str, route_id: &str) -> Arc<SlotCell> {
+    pub(super) fn slot(&self, provider: &str, key_id: &str, route_id: &str) -> Arc<SlotCell> {
         let mut slots = lock(&self.slots);
         if let Some(cell) = slots
             .get(provider)
@@ -512,7 +430,12 @@ impl Inner {
         cell
     }
 
-    fn existing_slot(&self, provider: &str, key_id: &str, route_id: &str) -> Option<Arc<SlotCell>> {
+    pub(super) fn existing_slot(
+        &self,
+        provider: &str,
+        key_id: &str,
+        route_id: &str,
+    ) -> Option<Arc<SlotCell>> {
         lock(&self.slots)
             .get(provider)
             .and_then(|keys| keys.get(key_id))
@@ -520,7 +443,7 @@ impl Inner {
             .cloned()
     }
 
-    fn cells(&self) -> Vec<Arc<SlotCell>> {
+    pub(super) fn cells(&self) -> Vec<Arc<SlotCell>> {
         lock(&self.slots)
             .values()
             .flat_map(|keys| keys.values())
@@ -529,11 +452,11 @@ impl Inner {
             .collect()
     }
 
-    fn next_seq(&self) -> i64 {
+    pub(super) fn next_seq(&self) -> i64 {
         self.seq.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn sightings(
+    pub(super) fn sightings(
         &self,
         provider: &str,
         key_id: &str,
@@ -548,238 +471,17 @@ impl Inner {
     }
 
     /// Whether the store's write queue has been stuck on one batch for at least `timeout`.
-    fn store_stuck(&self, timeout: Duration) -> bool {
+    pub(super) fn store_stuck(&self, timeout: Duration) -> bool {
         self.store.ledger_stuck_for() >= timeout
     }
 
-    fn lease_ttl_ms(&self) -> EpochMs {
+    pub(super) fn lease_ttl_ms(&self) -> EpochMs {
         self.settings.lease_ttl_ms.max(100) as EpochMs
-    }
-
-    /// After a hand-out: raise the lease's committed mark if it runs thin, and ask for the next
-    /// lease ahead of need when this one is nearly spent or nearly over.
-    fn after_hand_out(
-        self: &Arc<Self>,
-        cell: &Arc<SlotCell>,
-        slot: &mut Slot,
-        id: i64,
-        tokens: u64,
-        now: EpochMs,
-        writes: &mut Vec<Write>,
-    ) {
-        let ttl = self.lease_ttl_ms();
-        let Some(lease) = slot.leases.iter_mut().find(|l| l.id == id) else {
-            return;
-        };
-        if let Some(seal) = lease.seal() {
-            writes.push(Write::Seal(cell.clone(), seal));
-        } else if let Some(target) = lease.next_commit() {
-            writes.push(Write::Commit(cell.clone(), id, target));
-        }
-        let (block, expires_ms) = (lease.block.requests, lease.expires_ms);
-        let nearly_spent = slot.left(now) * 4 <= block;
-        let nearly_over = expires_ms - now <= ttl / 4;
-        if block >= PREFETCH_MIN_BLOCK && slot.refill.is_none() && (nearly_spent || nearly_over) {
-            let day_start = day_window_start(now, slot.day_reset_minute);
-            self.start_refill(cell, slot, tokens, now, day_start);
-        }
-    }
-
-    /// Asks the store for a lease in the background; whoever waits hears through `changed`.
-    fn start_refill(
-        self: &Arc<Self>,
-        cell: &Arc<SlotCell>,
-        slot: &mut Slot,
-        min_tokens: u64,
-        now: EpochMs,
-        day_start: EpochMs,
-    ) {
-        let seq = slot.retry_seq.take().unwrap_or_else(|| self.next_seq());
-        slot.refill = Some((Instant::now(), seq));
-        let ttl = self.lease_ttl_ms();
-        let demand = slot
-            .rate
-            .expected(ttl, now)
-            .saturating_add(slot.waiting)
-            .saturating_add(1)
-            .max(slot.doubled_demand(now));
-        let refill = Refill {
-            seq,
-            now,
-            day_start,
-            min_tokens,
-            demand,
-            tokens_per_request: slot.tokens_per_request.max(min_tokens),
-            key_limits: slot.key_limits,
-            route_limits: slot.route_limits,
-        };
-        let (inner, cell) = (self.clone(), cell.clone());
-        self.writes
-            .spawn(async move { inner.refill(&cell, refill).await });
-    }
-
-    async fn refill(&self, cell: &Arc<SlotCell>, refill: Refill) {
-        let Refill {
-            seq,
-            now,
-            day_start,
-            min_tokens,
-            ..
-        } = refill;
-        let (provider, key_id, route_id) = (&cell.provider, &cell.key_id, &cell.route_id);
-        let refresh = self.settings.refresh_ms as EpochMs;
-        let fresh = self.seen.fresh(provider, key_id, "*", now, refresh)
-            && self.seen.fresh(provider, key_id, route_id, now, refresh);
-        if !fresh && let Err(error) = self.read_standing(cell, now, day_start).await {
-            tracing::debug!(%error, "reading a key's standing before a lease failed");
-        }
-        let (key, route) = self.sightings(provider, key_id, route_id, now, day_start);
-        let block = block_size(&SizingInput {
-            key_limits: &refill.key_limits,
-            route_limits: &refill.route_limits,
-            key: &key.map(|s| s.usage).unwrap_or_default(),
-            route: &route.map(|s| s.usage).unwrap_or_default(),
-            other_holders: key.map_or(0, |s| s.other_holders),
-            demand_requests: refill.demand,
-            tokens_per_request: refill.tokens_per_request,
-            min_tokens,
-            max_requests: self.settings.max_lease_requests.max(1),
-        });
-        let expires_ms = (now + self.lease_ttl_ms()).min(day_start + DAY_MS - 1);
-        let result = self
-            .store
-            .grant_lease(self.ask(cell, &refill, block, now, expires_ms))
-            .await;
-        let outcome = match result {
-            Ok(Some(grant)) => {
-                for scope in ["*", route_id.as_str()] {
-                    self.seen.add(
-                        provider,
-                        key_id,
-                        scope,
-                        grant.requests,
-                        grant.tokens,
-                        expires_ms,
-                    );
-                }
-                let limited = tokens_limited(&refill.key_limits, &refill.route_limits);
-                Ok(Some(Lease::new(grant, expires_ms, limited, min_tokens)))
-            }
-            Ok(None) => self.read_refusal(cell, now, day_start).await.map(|seen| {
-                let mut slot = cell.lock();
-                slot.refusal = Some(seen);
-                slot.refusals += 1;
-                None
-            }),
-            Err(error) => Err(error),
-        };
-        let mut slot = cell.lock();
-        slot.refill = None;
-        match outcome {
-            // Shutdown has begun (and closed what it found): this one goes straight back.
-            Ok(Some(lease)) if self.draining.is_cancelled() => {
-                let close = lease.close();
-                drop(slot);
-                self.dispatch(vec![Write::Close(cell.clone(), close)]);
-                slot = cell.lock();
-            }
-            Ok(Some(lease)) => slot.add(lease),
-            Ok(None) => {}
-            Err(error) => {
-                tracing::warn!(%error, provider = %provider, "taking a quota lease failed");
-                slot.failures += 1;
-                slot.retry_seq = Some(seq);
-            }
-        }
-        drop(slot);
-        cell.changed.send_replace(());
-    }
-
-    fn ask(
-        &self,
-        cell: &SlotCell,
-        refill: &Refill,
-        block: Block,
-        now: EpochMs,
-        expires_ms: EpochMs,
-    ) -> LeaseAsk {
-        LeaseAsk {
-            provider: cell.provider.clone(),
-            key_id: cell.key_id.clone(),
-            route_id: cell.route_id.clone(),
-            holder: self.holder.clone(),
-            seq: refill.seq,
-            now,
-            expires_ms,
-            day_start: refill.day_start,
-            requests: block.requests,
-            tokens: block.tokens,
-            min_tokens: refill.min_tokens,
-            committed_requests: block.committed_requests,
-            committed_tokens: block.committed_tokens,
-            key_limits: refill.key_limits,
-            route_limits: refill.route_limits,
-        }
-    }
-
-    /// Reads the key and the route from the store into view.
-    async fn read_standing(
-        &self,
-        cell: &SlotCell,
-        now: EpochMs,
-        day_start: EpochMs,
-    ) -> Result<(Usage, Usage), StoreError> {
-        let standing = self
-            .store
-            .standing(
-                &cell.provider,
-                &cell.key_id,
-                &cell.route_id,
-                &self.holder,
-                now,
-                day_start,
-            )
-            .await?;
-        let sighting = |usage| Sighting {
-            usage,
-            other_holders: standing.other_holders,
-            seen_ms: now,
-            day_start,
-        };
-        self.seen
-            .record(&cell.provider, &cell.key_id, "*", sighting(standing.key));
-        self.seen.record(
-            &cell.provider,
-            &cell.key_id,
-            &cell.route_id,
-            sighting(standing.route),
-        );
-        Ok((standing.key, standing.route))
-    }
-
-    async fn read_refusal(
-        &self,
-        cell: &SlotCell,
-        now: EpochMs,
-        day_start: EpochMs,
-    ) -> Result<RefusalSeen, StoreError> {
-        let (key, route) = self.read_standing(cell, now, day_start).await?;
-        let hinted_until = self
-            .store
-            .provider_hint_blocks_until(&cell.provider, &cell.key_id, &cell.route_id, now)
-            .await?;
-        Ok(RefusalSeen {
-            key,
-            route,
-            hinted_until,
-            now,
-            day_start,
-        })
     }
 
     /// The stalled-store policy (see the module doc): unreserved when the key had room for many
     /// requests like this one when last seen, else skipped.
-    fn stalled(
+    pub(super) fn stalled(
         self: &Arc<Self>,
         cell: &Arc<SlotCell>,
         tokens: u64,
@@ -840,207 +542,4 @@ impl Inner {
             }
         }
     }
-
-    /// A reservation ended: `used` tokens, or `None` when given back.
-    pub(super) fn resolve(
-        &self,
-        cell: &Arc<SlotCell>,
-        source: Source,
-        estimate: u64,
-        used: Option<u64>,
-        _now: EpochMs,
-    ) {
-        let mut slot = cell.lock();
-        let followup = match source {
-            Source::Lease(id) => slot.resolve(id, estimate, used),
-            Source::Unreserved => {
-                let unreserved = &mut slot.unreserved;
-                unreserved.in_flight_requests = unreserved.in_flight_requests.saturating_sub(1);
-                unreserved.in_flight_tokens = unreserved.in_flight_tokens.saturating_sub(estimate);
-                if let Some(used) = used {
-                    unreserved.ended_requests += 1;
-                    unreserved.ended_tokens = unreserved.ended_tokens.saturating_add(used);
-                }
-                Followup::None
-            }
-        };
-        drop(slot);
-        match followup {
-            Followup::None => {}
-            Followup::Close(close) => self.dispatch(vec![Write::Close(cell.clone(), close)]),
-            Followup::Adjust {
-                id,
-                requests,
-                tokens,
-            } => self.dispatch(vec![Write::Adjust(id, requests, tokens)]),
-        }
-    }
-
-    /// Queues the writes now, in order, and tracks each until the store has it.
-    fn dispatch(&self, writes: Vec<Write>) {
-        for write in writes {
-            match write {
-                Write::Seal(cell, seal) => {
-                    self.dated(&cell, seal.at_ms);
-                    let written = self.store.seal_lease(seal);
-                    self.writes.spawn(async move {
-                        if let Err(error) = written.await {
-                            tracing::warn!(%error, "sealing a spent quota lease failed");
-                        }
-                    });
-                }
-                Write::Close(cell, close) => {
-                    if close.requests > 0 {
-                        self.dated(&cell, close.at_ms);
-                    }
-                    let written = self.store.close_lease(close);
-                    self.writes.spawn(async move {
-                        if let Err(error) = written.await {
-                            tracing::warn!(%error, "settling a quota lease failed; it counts its committed part until pruned");
-                        }
-                        drop(cell);
-                    });
-                }
-                Write::Commit(cell, id, target) => {
-                    let written = self.store.commit_lease(id, target.requests, target.tokens);
-                    self.writes.spawn(async move {
-                        let result = written.await;
-                        if let Err(error) = &result {
-                            tracing::warn!(%error, "raising a quota lease's committed mark failed");
-                        }
-                        let mut slot = cell.lock();
-                        if let Some(lease) = slot.leases.iter_mut().find(|l| l.id == id) {
-                            lease.committed_to(result.ok().map(|()| target));
-                        }
-                        drop(slot);
-                        cell.changed.send_replace(());
-                    });
-                }
-                Write::Adjust(id, requests, tokens) => {
-                    let written = self.store.adjust_lease(id, requests, tokens);
-                    self.writes.spawn(async move {
-                        if let Err(error) = written.await {
-                            tracing::warn!(%error, "correcting a settled quota lease failed");
-                        }
-                    });
-                }
-            }
-        }
-    }
-
-    fn dated(&self, cell: &SlotCell, at_ms: EpochMs) {
-        for scope in ["*", cell.route_id.as_str()] {
-            self.seen.dated(&cell.provider, &cell.key_id, scope, at_ms);
-        }
-    }
-
-    /// Writes the slot's ended unreserved use, once (one write at a time; a second try keeps the
-    /// first's sequence number, so the store can never count it twice).
-    fn write_unreserved(self: &Arc<Self>, cell: &Arc<SlotCell>, now: EpochMs) {
-        let mut slot = cell.lock();
-        if slot.unreserved_writing.ended_requests > 0 || slot.unreserved.ended_requests == 0 {
-            return;
-        }
-        let writing = super::leases::Unreserved {
-            ended_requests: std::mem::take(&mut slot.unreserved.ended_requests),
-            ended_tokens: std::mem::take(&mut slot.unreserved.ended_tokens),
-            ..Default::default()
-        };
-        slot.unreserved_writing = writing;
-        drop(slot);
-        let used = UnreservedUse {
-            provider: cell.provider.clone(),
-            key_id: cell.key_id.clone(),
-            route_id: cell.route_id.clone(),
-            holder: self.holder.clone(),
-            seq: self.next_seq(),
-            at_ms: now,
-            requests: writing.ended_requests,
-            tokens: writing.ended_tokens,
-        };
-        let (inner, cell) = (self.clone(), cell.clone());
-        self.writes.spawn(async move {
-            let mut tries = 0;
-            loop {
-                match inner.store.record_unreserved(used.clone()).await {
-                    Ok(()) => break,
-                    Err(error) if tries < 3 && !matches!(error, StoreError::Closed) => {
-                        tries += 1;
-                        tracing::warn!(%error, "writing unreserved quota use failed; trying again");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "unreserved quota use could not be written");
-                        break;
-                    }
-                }
-            }
-            cell.lock().unreserved_writing = Default::default();
-            // What ended meanwhile follows at once (tracked like this write, so shutdown waits).
-            inner.write_unreserved(&cell, now_ms());
-        });
-    }
-
-    async fn maintain(self: &Arc<Self>, now: EpochMs, refresh: bool) {
-        let mut writes = Vec::new();
-        let cells = self.cells();
-        for cell in &cells {
-            let mut slot = cell.lock();
-            writes.extend(
-                slot.expire(now)
-                    .into_iter()
-                    .map(|close| Write::Close(cell.clone(), close)),
-            );
-            drop(slot);
-            self.write_unreserved(cell, now);
-        }
-        self.dispatch(writes);
-        if !refresh {
-            return;
-        }
-        for cell in &cells {
-            let day_start = day_window_start(now, cell.lock().day_reset_minute);
-            if let Err(error) = self.read_standing(cell, now, day_start).await {
-                tracing::debug!(%error, "refreshing a key's standing failed");
-            }
-        }
-        let watched = lock(&self.watched).clone();
-        for key in watched {
-            let day_start = day_window_start(now, key.day_reset_minute);
-            let read = self
-                .store
-                .usage(&key.provider, &key.key_id, None, now, day_start)
-                .await;
-            let other_holders = self
-                .seen
-                .get(&key.provider, &key.key_id, "*", now, day_start)
-                .map_or(0, |s| s.other_holders);
-            match read {
-                Ok(usage) => self.seen.record(
-                    &key.provider,
-                    &key.key_id,
-                    "*",
-                    Sighting {
-                        usage,
-                        other_holders,
-                        seen_ms: now,
-                        day_start,
-                    },
-                ),
-                Err(error) => tracing::debug!(%error, "refreshing a key's use failed"),
-            }
-        }
-    }
-}
-
-/// What a lease ask needs from the slot, taken under its lock.
-struct Refill {
-    seq: i64,
-    now: EpochMs,
-    day_start: EpochMs,
-    min_tokens: u64,
-    demand: u64,
-    tokens_per_request: u64,
-    key_limits: Limits,
-    route_limits: Limits,
 }

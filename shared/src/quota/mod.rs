@@ -81,15 +81,20 @@
 //! what is handed out from memory until their reset. None of them touches the store on the path.
 //!
 //! Layout: `window.rs` (window arithmetic), `grants.rs` (sizing and policy rules), `leases.rs`
-//! (leases in memory), `seen.rs` (the view of each key), `ledger.rs` (the ledger and its writes),
-//! `reservation.rs` (what a request holds).
+//! (leases in memory), `seen.rs` (the view of each key), `ledger.rs` (the ledger: reserving, the
+//! stalled-store policy, reading the view), `refill.rs` (asking the store for leases), `writes.rs`
+//! (what follows in the store), `keeper.rs` (the background pass and shutdown), `reservation.rs`
+//! (what a request holds).
 
 mod grants;
+mod keeper;
 mod leases;
 mod ledger;
+mod refill;
 mod reservation;
 mod seen;
 pub mod window;
+mod writes;
 
 pub use grants::{Block, SizingInput};
 pub use grants::{ROOM_SHARE, Scope, UNRESERVED_SHARE, block_size, commit_step, first_commit};
