@@ -249,7 +249,7 @@ max_upstream_body_bytes = 16777216
 stream_tail_grace_ms = 1500
 
 [quota]
-reserve_timeout_ms = 250
+reserve_timeout_ms = 1000
 lease_ttl_ms = 5000
 max_lease_requests = 256
 refresh_ms = 1000

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 /// How often the background pass looks for expired leases and unwritten use.
 const TICK: Duration = Duration::from_millis(200);
+/// A slot whose last lease ended longer ago than this is not re-read in the background.
+const ACTIVE_MS: EpochMs = 60_000;
 
 impl Ledger {
     /// One background pass at `now`: expired leases settled, unwritten use written, and — when
@@ -102,7 +104,18 @@ impl Inner {
             return;
         }
         for cell in &cells {
-            let day_start = day_window_start(now, cell.lock().day_reset_minute);
+            let (day_reset_minute, active) = {
+                let slot = cell.lock();
+                let recent = slot
+                    .last_lease
+                    .is_some_and(|(_, expires_ms)| expires_ms > now - ACTIVE_MS);
+                (slot.day_reset_minute, recent || !slot.leases.is_empty())
+            };
+            // A slot idle for a while is read again when next asked for (its view is then stale).
+            if !active {
+                continue;
+            }
+            let day_start = day_window_start(now, day_reset_minute);
             if let Err(error) = self.read_standing(cell, now, day_start).await {
                 tracing::debug!(%error, "refreshing a key's standing failed");
             }

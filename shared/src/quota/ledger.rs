@@ -169,7 +169,8 @@ impl Ledger {
         let inner = &self.inner;
         let cell = inner.slot(&provider.name, key_id, &route.route_id);
         let timeout = Duration::from_millis(inner.settings.reserve_timeout_ms);
-        let mut deadline = tokio::time::Instant::now() + timeout;
+        let asked = tokio::time::Instant::now();
+        let mut deadline = asked + timeout;
         let last_resort = tokio::time::Instant::now() + timeout * BUSY_PATIENCE;
         let day_start = day_window_start(now, provider.day_reset_minute);
         let (mut refusals_seen, failures_seen) = {
@@ -191,9 +192,13 @@ impl Ledger {
                         .into_iter()
                         .map(|close| Write::Close(cell.clone(), close)),
                 );
-                if let Some(until_ms) = slot.hint_blocks(now) {
+                if let Some(hinted) = slot.hint_blocks(now) {
+                    // The provider's window may end before the ledger's sliding one: the later.
+                    let ledger_room = self
+                        .room_at(provider, route, key_id, now)
+                        .map_or(hinted, |(at, _)| at);
                     Step::Done(Grant::Refused {
-                        until_ms,
+                        until_ms: hinted.max(ledger_room),
                         scope: Scope::Route,
                     })
                 } else if let Some(id) = slot.hand_out(tokens, now) {
@@ -262,7 +267,7 @@ impl Ledger {
             inner.dispatch(writes);
             match step {
                 Step::Done(grant) => return Ok(grant),
-                Step::Stalled => return Ok(inner.stalled(&cell, tokens, now, day_start)),
+                Step::Stalled => return Ok(inner.stalled(&cell, tokens, now, asked, day_start)),
                 Step::Wait => {
                     waiting.start();
                     if tokio::time::timeout_at(deadline, changed.changed())
@@ -272,7 +277,7 @@ impl Ledger {
                         // A store that is busy but moving is waited for a while longer.
                         if inner.store_stuck(timeout) || tokio::time::Instant::now() >= last_resort
                         {
-                            return Ok(inner.stalled(&cell, tokens, now, day_start));
+                            return Ok(inner.stalled(&cell, tokens, now, asked, day_start));
                         }
                         deadline = tokio::time::Instant::now() + timeout / 4;
                     }
@@ -486,8 +491,11 @@ impl Inner {
         cell: &Arc<SlotCell>,
         tokens: u64,
         now: EpochMs,
+        asked: tokio::time::Instant,
         day_start: EpochMs,
     ) -> Grant {
+        // The skip runs from the end of the wait, not from the request's start.
+        let waited_ms = asked.elapsed().as_millis() as EpochMs;
         let (key, route) =
             self.sightings(&cell.provider, &cell.key_id, &cell.route_id, now, day_start);
         let mut slot = cell.lock();
@@ -538,7 +546,7 @@ impl Inner {
             metrics::counter!(m::QUOTA_UNRESERVED_TOTAL, "provider" => provider, "outcome" => "skipped")
                 .increment(1);
             Grant::Stalled {
-                retry_at_ms: now + STALLED_RETRY_MS,
+                retry_at_ms: now + waited_ms + STALLED_RETRY_MS,
             }
         }
     }

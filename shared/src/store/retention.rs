@@ -84,3 +84,54 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{RequestLogRow, Store};
+    use super::BATCH;
+    use std::time::Duration;
+
+    fn row(i: i64, at_ms: i64) -> RequestLogRow {
+        RequestLogRow {
+            request_id: format!("req_{i}"),
+            at_ms,
+            endpoint: "chat_completions".into(),
+            requested_model: "auto".into(),
+            route_id: Some("p/m".into()),
+            provider: Some("p".into()),
+            attempts: 1,
+            status: 200,
+            outcome: "ok".into(),
+            error_class: None,
+            latency_ms: 5,
+            ttft_ms: None,
+            tokens_in: Some(1),
+            tokens_out: Some(1),
+            stream: false,
+            trail: "p/m:ok".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_backlog_larger_than_a_batch_is_trimmed_whole_and_what_is_recent_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("r.db"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        let old = 2 * BATCH + 321;
+        let rows: Vec<_> = (0..old)
+            .map(|i| row(i, 1_000 + i))
+            .chain((0..10).map(|i| row(old + i, 1_000_000)))
+            .collect();
+        for chunk in rows.chunks(500) {
+            store.insert_request_logs(chunk).await.unwrap();
+        }
+        let trimmed = store.trim(500_000, 0, 0).await.unwrap();
+        assert_eq!(trimmed.request_log, old as u64);
+        let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM request_log")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(left, 10);
+    }
+}

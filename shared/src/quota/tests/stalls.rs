@@ -118,15 +118,13 @@ async fn a_stalled_store_answers_within_the_timeout_and_writes_what_went_unreser
             other => panic!("a large key goes on: {other:?}"),
         }
     }
-    assert_eq!(
-        ledger
-            .reserve(&small, &small_route, "k", 10, now)
-            .await
-            .unwrap(),
-        Grant::Stalled {
-            retry_at_ms: now + 1_000
-        },
-        "a small key is skipped"
+    let skipped = ledger
+        .reserve(&small, &small_route, "k", 10, now)
+        .await
+        .unwrap();
+    assert!(
+        matches!(skipped, Grant::Stalled { retry_at_ms } if (now + 1_100..now + 3_000).contains(&retry_at_ms)),
+        "a small key is skipped for a second after the wait: {skipped:?}"
     );
     assert!(
         started.elapsed() < Duration::from_secs(3),
