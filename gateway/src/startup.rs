@@ -1,5 +1,6 @@
 //! Startup: open the store, bring the catalog in line with the config, load health, start the
-//! background tasks (store writer, catalog watcher), bind, and serve until cancelled.
+//! background tasks (store writer, catalog watcher, ledger keeper and pruner), bind, and serve
+//! until cancelled; then drain, settle the quota ledger, and flush.
 
 use crate::http;
 use crate::http::browser::Perimeter;
@@ -98,11 +99,14 @@ pub async fn spawn(
     );
     let http_client =
         providers::http_client(Duration::from_millis(settings.routing.connect_timeout_ms))?;
+    let ledger = Ledger::new(store.clone(), settings.quota.clone());
+    ledger.watch_keys(providers.values());
+    let keeper = ledger.spawn_keeper();
     let engine = Arc::new(Engine::new(
         catalog,
         health,
         writer,
-        Ledger::new(store.clone()),
+        ledger,
         settings.routing.clone(),
         http_client,
     ));
@@ -156,8 +160,14 @@ pub async fn spawn(
     let app = http::router(state.clone());
     let options = ServeOptions::from_settings(&settings.server);
     let serve_token = token.clone();
+    let shutdown = state.clone();
     let task = tokio::spawn(async move {
         serve(listener, app, options, serve_token).await;
+        // Then, in order: requests still running end (settled and logged), every lease is settled
+        // and the ledger's last writes land, and only then the writer flushes the log and stops.
+        let wait = Duration::from_millis(shutdown.settings.quota.shutdown_wait_ms);
+        shutdown.engine.ledger.shutdown(wait).await;
+        let _ = keeper.await;
         background.cancel();
         let _ = watcher.await;
         let _ = pruner.await;
@@ -255,7 +265,8 @@ async fn watch_catalog(state: AppState, token: CancellationToken) {
     }
 }
 
-/// Drops ledger rows no window counts any more, and stale reservations, once a minute.
+/// Settles leases crashed processes left behind and drops ledger rows no window counts any more,
+/// once a minute (in bounded batches).
 async fn prune_ledger(state: AppState, token: CancellationToken) {
     loop {
         tokio::select! {

@@ -28,6 +28,7 @@ pub const ROUTE_ENABLED: &str = "freerouter_route_enabled";
 pub const ROUTE_RANK: &str = "freerouter_route_rank";
 pub const ROUTE_HEALTH: &str = "freerouter_route_health";
 pub const QUOTA_REFUSALS_TOTAL: &str = "freerouter_quota_refusals_total";
+pub const QUOTA_UNRESERVED_TOTAL: &str = "freerouter_quota_unreserved_total";
 pub const QUOTA_REMAINING: &str = "freerouter_quota_remaining";
 pub const QUOTA_LIMIT: &str = "freerouter_quota_limit";
 pub const MAINTAINER_RUNS_TOTAL: &str = "freerouter_maintainer_runs_total";
@@ -130,6 +131,10 @@ pub fn describe() {
     describe_counter!(
         QUOTA_REFUSALS_TOTAL,
         "Attempts not sent because the key had no quota left, by provider."
+    );
+    describe_counter!(
+        QUOTA_UNRESERVED_TOTAL,
+        "Attempts the store did not answer for in time, by provider and outcome (sent unreserved, skipped)."
     );
     describe_gauge!(
         QUOTA_REMAINING,

@@ -8,7 +8,6 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use freerouter::admin::providers::status;
 use freerouter::health::HealthState;
 use freerouter::metrics as m;
 use freerouter::time::now_ms;
@@ -56,7 +55,7 @@ pub async fn metrics(State(state): State<AppState>, request: Request) -> Respons
         }
     }
     publish_route_gauges(&state);
-    publish_quota_gauges(&state).await;
+    publish_quota_gauges(&state);
     state.metrics.run_upkeep();
     let mut response = state.metrics.render().into_response();
     response.headers_mut().insert(
@@ -90,20 +89,17 @@ fn publish_route_gauges(state: &AppState) {
     }
 }
 
-/// Per-key quota gauges, read from the ledger at scrape time: each provider-wide limit and what is
-/// left of it, labelled by the key's fingerprint (never the key).
-async fn publish_quota_gauges(state: &AppState) {
-    let statuses = match status(&state.store, &state.providers, now_ms()).await {
-        Ok(statuses) => statuses,
-        Err(error) => {
-            tracing::warn!(%error, "quota gauges not updated");
-            return;
-        }
-    };
-    for provider in &statuses {
+/// Per-key quota gauges from what the ledger last saw of each key (memory, refreshed in the
+/// background; no store read per scrape): each provider-wide limit and what is left of it,
+/// labelled by the key's fingerprint (never the key).
+fn publish_quota_gauges(state: &AppState) {
+    let now = now_ms();
+    for provider in state.providers.values() {
         let l = provider.limits;
         for key in &provider.keys {
-            let u = &key.usage;
+            let Some(u) = state.engine.ledger.key_usage(provider, &key.id, now) else {
+                continue;
+            };
             for (window, limit, used) in [
                 ("requests_minute", l.rpm, u.minute_requests),
                 ("requests_day", l.rpd, u.day_requests),
@@ -113,7 +109,7 @@ async fn publish_quota_gauges(state: &AppState) {
                 let Some(limit) = limit else { continue };
                 let labels = [
                     ("provider", provider.name.clone()),
-                    ("key", key.key_id.clone()),
+                    ("key", key.id.clone()),
                     ("window", window.to_string()),
                 ];
                 metrics::gauge!(m::QUOTA_LIMIT, &labels).set(limit as f64);

@@ -12,6 +12,7 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub limits: LimitSettings,
     pub routing: RoutingSettings,
+    pub quota: QuotaSettings,
     pub auth: AuthSettings,
     pub catalog: CatalogSettings,
     pub maintainer: MaintainerSettings,
@@ -187,6 +188,26 @@ pub struct RoutingSettings {
     /// since another model's vectors do not match them.
     #[serde(default)]
     pub default_embedding_model: Option<String>,
+}
+
+/// Quota leases (see `freerouter::quota`): how a process takes blocks of a key's windows.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSettings {
+    /// The longest a request waits for a lease from a stalled store (one whose writes have not
+    /// moved for this long; a busy one is given up to eight times as long); past it the
+    /// stalled-store policy decides (go on unreserved, or skip the key for this request).
+    pub reserve_timeout_ms: u64,
+    /// How long a lease lives: its unused part goes back to the key when it ends (or at shutdown),
+    /// and a crashed process's leases stop counting their uncommitted part this long after.
+    pub lease_ttl_ms: u64,
+    /// The most requests one lease takes.
+    pub max_lease_requests: u64,
+    /// How often the process re-reads what each key has used (headroom, gauges, lease sizes).
+    pub refresh_ms: u64,
+    /// At shutdown, how long to wait for requests in flight to end, and then for the ledger's last
+    /// writes, before exiting anyway.
+    pub shutdown_wait_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -373,6 +394,13 @@ too_slow_ms = 300000
 short_cooldown_ms = 30000
 max_upstream_body_bytes = 16777216
 stream_tail_grace_ms = 1500
+
+[quota]
+reserve_timeout_ms = 1000
+lease_ttl_ms = 5000
+max_lease_requests = 256
+refresh_ms = 1000
+shutdown_wait_ms = 5000
 
 [auth]
 protect_console = false

@@ -1,700 +1,105 @@
-//! The quota ledger: reserve before an attempt, settle with the real usage after, release on a
-//! refusal. Limits come from the catalog (per key across a provider, per key on a route); windows
-//! are a sliding minute and the provider's own day.
+//! The quota ledger: every upstream attempt reserves one request and its estimated tokens against
+//! the key's limits before it is sent, settles with the real usage after, or releases on a refusal.
+//! Limits come from the catalog (per key across a provider, per key on a route); windows are a
+//! sliding minute and the provider's own day. The request path never waits on SQLite: it reserves
+//! from **quota leases** held in memory.
+//!
+//! # Leases
+//! A process takes a block of a key's windows — N requests and T tokens on one (key, route) — in
+//! one checked statement (`store::ledger_sql::GRANT`, the per-request reservation of old, for a
+//! block: it grants as much of the ask as every limit has room for, at least one request of the
+//! waiting size, or nothing). A reservation is then a decrement in memory; settles and releases
+//! adjust the lease in memory; the store hears of the lease again only when it is settled, as one
+//! row with its exact use, when it is spent and idle, when it expires (`quota.lease_ttl_ms`,
+//! seconds), or at shutdown. The unused part of a lease is thereby given back.
+//!
+//! **Block size** (`grants::block_size`): what this process is expected to hand out from the slot
+//! in one lease's life (its measured rate × the TTL, plus the requests waiting), but at most
+//! `room / (8 × holders)` — `room` the fewest requests (and tokens) any of the key's and route's
+//! windows has left as last seen, `holders` the processes with a live lease on the key, this one
+//! included — and at most `quota.max_lease_requests`; never less than one (a lease used up
+//! within its life asks for twice as much next time, so a fast start grows quickly). Its tokens
+//! are twice its requests' typical estimate where the token windows have room for it (within the
+//! same share), so a request larger than the typical one still fits. So a limit under 16
+//! requests, or a window with under 8 × holders requests left, gets leases of one: exactly a
+//! per-request reservation, as before leases (a 5 RPM key's request is one checked grant and
+//! its settle, plus the seal that dates it at once, all off the request's path but the grant). A slot whose leases are at least 4 asks for the next one when a quarter of the current
+//! is left or a quarter of its life, so a steady flow never waits.
+//!
+//! **Worst case**: each live lease is counted whole by every process, so the key is never
+//! overspent, whatever the holders do. What the leases can strand is their unused part, which only
+//! other processes miss: at most `room / 8` of the room seen when they were granted, summed over
+//! holders, for at most one TTL (or until the holder's next request takes it). A burst
+//! across processes therefore serves all of a key's limit but what the last leases hold unused
+//! when their holders stop asking, a share that shrinks to one request per holder as the window
+//! runs out (each lease is sized against what is left).
+//!
+//! # Crash safety
+//! A lease's row is dated at its **expiry**, not at its grant: every request handed out from it
+//! counts in the sliding minute at least as long as it really is in it (and a lease never reaches
+//! past the provider's day reset, so it counts in the day it was used); once every request of it
+//! is handed out it is **sealed** — re-dated at its last hand-out, so a spent window frees a minute
+//! after its last request, not after its lease's expiry. While live, the row counts its whole
+//! block. Before handing out, the holder raises a **committed mark** on the row (a background
+//! write keeping it two to three steps of `block / 8` ahead of the hand-outs; a request waits for
+//! the raise only if the hand-outs outrun it): a lease that expires unsettled — its process died
+//! — counts exactly that mark, so every request the dead process may have sent stays counted, and the rest
+//! of its block returns when its TTL ends. Worst case after a crash: the mark's margin (at most
+//! three steps, 3/8 of each live lease) and the requests cut in flight count as spent in their
+//! windows although never served — brief under-use, never overspend. A normal settle writes the
+//! exact use and re-dates the row at its last hand-out; requests still in flight at a lease's
+//! expiry count at their estimates and correct the row when they end. Leases a dead process left
+//! behind are settled at their mark by the pruner a minute after they expire.
+//!
+//! # A stalled store
+//! A lease is waited for at most `quota.reserve_timeout_ms` when the store is stalled — its write
+//! queue stuck on one batch that long, as when another process holds SQLite's write lock; a store
+//! that is only busy (still finishing batches, as in a burst) is waited for up to eight timeouts.
+//! A slot whose ask is stuck does not wait again. Past that, a request goes on **unreserved** only
+//! when, as last seen, every window of its key and route had room for many requests like it: what
+//! this process sends unreserved stays within `room / (16 × holders)` of each window
+//! (`grants::may_go_unreserved`), so all holders together stay within a sixteenth of the room —
+//! keys with large limits relative to one request keep serving. (This is the one place a limit
+//! can be overspent: by at most that sixteenth, when other processes take the same room before the
+//! unreserved use is written.) Any other key (small limits, or never seen) is **skipped** for a
+//! second (`Grant::Stalled`: the request moves to the next key or route, and with none left gets
+//! 429 `quota_exhausted`). Both are counted in `freerouter_quota_unreserved_total{outcome}`. What
+//! was sent unreserved is written as one settled row per slot once the store answers; the lease
+//! ask that was pending is never withdrawn — when it lands it is used like any other — and every
+//! write carries this process's id and a sequence number under a unique index, so a write our side
+//! gave up on and retried can never count twice.
+//!
+//! # Shutdown
+//! [`Ledger::shutdown`] waits for the requests in flight (each holds a [`HeldReservation`]), asks
+//! the remaining ones to end ([`Ledger::draining`]), settles every lease with its exact use, writes
+//! the unreserved use, and waits for the store to take all of it.
+//!
+//! # Reading it back
+//! Headroom for choosing among keys, the room check after a provider says a key is spent, and the
+//! `/metrics` gauges read what this process last saw of each key (`seen.rs`), refreshed from the
+//! store every `quota.refresh_ms` and moved on by its own grants in between; rate-limit headers cap
+//! what is handed out from memory until their reset. None of them touches the store on the path.
+//!
+//! Layout: `window.rs` (window arithmetic), `grants.rs` (sizing and policy rules), `leases.rs`
+//! (leases in memory), `seen.rs` (the view of each key), `ledger.rs` (the ledger: reserving, the
+//! stalled-store policy, reading the view), `refill.rs` (asking the store for leases), `writes.rs`
+//! (what follows in the store), `keeper.rs` (the background pass and shutdown), `reservation.rs`
+//! (what a request holds).
 
+mod grants;
+mod keeper;
+mod leases;
+mod ledger;
+mod refill;
+mod reservation;
+mod seen;
 pub mod window;
+mod writes;
 
-use crate::catalog::{Provider, Route};
-use crate::config::Limits;
-use crate::store::{ReservationAsk, Store, StoreError};
-use crate::time::EpochMs;
-use window::{Usage, blocked_until, day_window_start, headroom};
-
-/// A reservation in flight: settle or release it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Reservation(pub i64);
-
-/// A reservation held by a request in flight. If the request is dropped before settling or
-/// releasing it (the client went away), it is settled at its estimate: the provider may well have
-/// served it, and a reservation left to expire would make the day look emptier than it is.
-pub struct HeldReservation {
-    ledger: Ledger,
-    reservation: Option<Reservation>,
-    estimate: u64,
-}
-
-impl HeldReservation {
-    pub fn new(ledger: &Ledger, reservation: Option<Reservation>, estimate: u64) -> Self {
-        Self {
-            ledger: ledger.clone(),
-            reservation,
-            estimate,
-        }
-    }
-
-    /// Takes the reservation out to settle or release it; the guard then does nothing.
-    pub fn take(&mut self) -> Option<Reservation> {
-        self.reservation.take()
-    }
-}
-
-impl Drop for HeldReservation {
-    fn drop(&mut self) {
-        if let Some(reservation) = self.reservation.take()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            let (ledger, estimate) = (self.ledger.clone(), self.estimate);
-            runtime.spawn(async move {
-                if let Err(error) = ledger.settle(reservation, estimate).await {
-                    tracing::warn!(%error, "settling an abandoned reservation failed");
-                }
-            });
-        }
-    }
-}
-
-/// Where a spent limit applies.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Scope {
-    /// The key across all of the provider's routes.
-    Key,
-    /// The key on this route only.
-    Route,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Grant {
-    Granted(Reservation),
-    /// No room: the key (or key on this route) has room again at `until_ms`.
-    Refused {
-        until_ms: EpochMs,
-        scope: Scope,
-    },
-    /// Room for smaller requests, not for this one: skip the key for this request only.
-    TooLargeNow,
-}
-
-/// How long an unsettled reservation counts before it is presumed abandoned.
-pub const RESERVATION_TTL_MS: EpochMs = 10 * 60_000;
-
-/// The ledger over the shared store.
-#[derive(Clone, Debug)]
-pub struct Ledger {
-    store: Store,
-}
-
-impl Ledger {
-    pub fn new(store: Store) -> Self {
-        Self { store }
-    }
-
-    /// Whether a route on this provider has any limit to keep.
-    pub fn limited(provider: &Provider, route: &Route) -> bool {
-        provider.limits != Limits::default() || route.limits != Limits::default()
-    }
-
-    /// Reserves one request and `tokens` for `key_id` on `route`, in one atomic statement.
-    pub async fn reserve(
-        &self,
-        provider: &Provider,
-        route: &Route,
-        key_id: &str,
-        tokens: u64,
-        now: EpochMs,
-    ) -> Result<Grant, StoreError> {
-        let day_start = day_window_start(now, provider.day_reset_minute);
-        let ask = ReservationAsk {
-            provider: &provider.name,
-            key_id,
-            route_id: &route.route_id,
-            tokens,
-            now,
-            expires_ms: now + RESERVATION_TTL_MS,
-            day_start,
-            key_limits: provider.limits,
-            route_limits: route.limits,
-        };
-        if let Some(id) = self.store.reserve(&ask).await? {
-            return Ok(Grant::Granted(Reservation(id)));
-        }
-        // Refused: find which limit is spent, and until when. The key only rests when even a
-        // request of no tokens would be refused; a large request alone does not bench it.
-        let key_usage = self
-            .store
-            .usage(&provider.name, key_id, None, now, day_start)
-            .await?;
-        let route_usage = self
-            .store
-            .usage(
-                &provider.name,
-                key_id,
-                Some(&route.route_id),
-                now,
-                day_start,
-            )
-            .await?;
-        if let Some(until_ms) = blocked_until(&provider.limits, &key_usage, 0, now, day_start) {
-            return Ok(Grant::Refused {
-                until_ms,
-                scope: Scope::Key,
-            });
-        }
-        if let Some(until_ms) = blocked_until(&route.limits, &route_usage, 0, now, day_start) {
-            return Ok(Grant::Refused {
-                until_ms,
-                scope: Scope::Route,
-            });
-        }
-        let too_large = blocked_until(&provider.limits, &key_usage, tokens, now, day_start)
-            .is_some()
-            || blocked_until(&route.limits, &route_usage, tokens, now, day_start).is_some();
-        if too_large {
-            return Ok(Grant::TooLargeNow);
-        }
-        let hinted = self
-            .store
-            .provider_hint_blocks_until(&provider.name, key_id, &route.route_id, now)
-            .await?;
-        Ok(Grant::Refused {
-            // A race with another gateway freed room in between: try again a moment later.
-            until_ms: hinted.unwrap_or(now + 250),
-            scope: Scope::Route,
-        })
-    }
-
-    /// When the key next has room for a request of no tokens, if it has none now (and where).
-    pub async fn room_at(
-        &self,
-        provider: &Provider,
-        route: &Route,
-        key_id: &str,
-        now: EpochMs,
-    ) -> Result<Option<(EpochMs, Scope)>, StoreError> {
-        let day_start = day_window_start(now, provider.day_reset_minute);
-        let key_usage = self
-            .store
-            .usage(&provider.name, key_id, None, now, day_start)
-            .await?;
-        if let Some(until) = blocked_until(&provider.limits, &key_usage, 0, now, day_start) {
-            return Ok(Some((until, Scope::Key)));
-        }
-        let route_usage = self
-            .store
-            .usage(
-                &provider.name,
-                key_id,
-                Some(&route.route_id),
-                now,
-                day_start,
-            )
-            .await?;
-        Ok(
-            blocked_until(&route.limits, &route_usage, 0, now, day_start)
-                .map(|until| (until, Scope::Route)),
-        )
-    }
-
-    pub async fn settle(&self, reservation: Reservation, tokens: u64) -> Result<(), StoreError> {
-        self.store.settle(reservation.0, tokens).await
-    }
-
-    pub async fn release(&self, reservation: Reservation) -> Result<(), StoreError> {
-        self.store.release(reservation.0).await
-    }
-
-    /// What is left of a key's limits on a route, 0.0 to 1.0 (for choosing among keys).
-    pub async fn headroom(
-        &self,
-        provider: &Provider,
-        route: &Route,
-        key_id: &str,
-        now: EpochMs,
-    ) -> Result<f64, StoreError> {
-        let day_start = day_window_start(now, provider.day_reset_minute);
-        let key: Usage = self
-            .store
-            .usage(&provider.name, key_id, None, now, day_start)
-            .await?;
-        let on_route = self
-            .store
-            .usage(
-                &provider.name,
-                key_id,
-                Some(&route.route_id),
-                now,
-                day_start,
-            )
-            .await?;
-        Ok(headroom(&provider.limits, &key).min(headroom(&route.limits, &on_route)))
-    }
-
-    /// Forgets what no window counts any more.
-    pub async fn prune(&self, now: EpochMs) -> Result<u64, StoreError> {
-        self.store.prune_ledger(now).await
-    }
-}
+pub use grants::{Block, SizingInput};
+pub use grants::{ROOM_SHARE, Scope, UNRESERVED_SHARE, block_size, commit_step, first_commit};
+pub use ledger::{Grant, Ledger};
+pub use reservation::{HeldReservation, Reservation};
 
 #[cfg(test)]
-mod tests {
-    use super::window::{DAY_MS, MINUTE_MS};
-    use super::*;
-    use crate::catalog::{Origin, RouteSeed};
-    use std::time::Duration;
-
-    const MIDNIGHT: EpochMs = 1_798_761_600_000; // 2027-01-01T00:00:00Z
-
-    fn provider(limits: Limits, day_reset_minute: u32) -> Provider {
-        Provider {
-            limits,
-            day_reset_minute,
-            ..Provider::keyless("p", "http://127.0.0.1:9/v1")
-        }
-    }
-
-    fn route(model: &str, limits: Limits) -> Route {
-        RouteSeed {
-            provider: "p".into(),
-            model: model.into(),
-            display_name: None,
-            rank: Some(1),
-            score: None,
-            aliases: Vec::new(),
-            context_window: None,
-            max_output: None,
-            tags: Vec::new(),
-            limits: Some(limits),
-        }
-        .into_route(Origin::Manual, true, 1)
-    }
-
-    async fn ledger(dir: &tempfile::TempDir) -> Ledger {
-        Ledger::new(
-            Store::open(&dir.path().join("q.db"), Duration::from_secs(5))
-                .await
-                .unwrap(),
-        )
-    }
-
-    fn granted(grant: &Grant) -> bool {
-        matches!(grant, Grant::Granted(_))
-    }
-
-    #[tokio::test]
-    async fn reservations_stop_at_the_rpm_and_resume_as_the_minute_slides() {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = ledger(&dir).await;
-        let p = provider(
-            Limits {
-                rpm: Some(3),
-                ..Limits::default()
-            },
-            0,
-        );
-        let r = route("m", Limits::default());
-        for i in 0..3 {
-            assert!(granted(
-                &ledger
-                    .reserve(&p, &r, "k", 10, MIDNIGHT + i * 1_000)
-                    .await
-                    .unwrap()
-            ));
-        }
-        let refused = ledger
-            .reserve(&p, &r, "k", 10, MIDNIGHT + 5_000)
-            .await
-            .unwrap();
-        assert_eq!(
-            refused,
-            Grant::Refused {
-                until_ms: MIDNIGHT + MINUTE_MS,
-                scope: Scope::Key
-            }
-        );
-        assert!(granted(
-            &ledger
-                .reserve(&p, &r, "other-key", 10, MIDNIGHT + 5_000)
-                .await
-                .unwrap()
-        ));
-        assert!(granted(
-            &ledger
-                .reserve(&p, &r, "k", 10, MIDNIGHT + MINUTE_MS + 1)
-                .await
-                .unwrap()
-        ));
-    }
-
-    #[tokio::test]
-    async fn the_sliding_minute_is_exact_to_the_millisecond_inside_a_second() {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = ledger(&dir).await;
-        let p = provider(
-            Limits {
-                rpm: Some(2),
-                ..Limits::default()
-            },
-            0,
-        );
-        let r = route("m", Limits::default());
-        // Two requests in the same second, 300 ms apart.
-        for at in [MIDNIGHT + 1_200, MIDNIGHT + 1_500] {
-            assert!(granted(&ledger.reserve(&p, &r, "k", 1, at).await.unwrap()));
-        }
-        // The first leaves the window at 61.200 s, the second at 61.500 s: not a millisecond early.
-        assert!(!granted(
-            &ledger
-                .reserve(&p, &r, "k", 1, MIDNIGHT + 61_199)
-                .await
-                .unwrap()
-        ));
-        assert!(granted(
-            &ledger
-                .reserve(&p, &r, "k", 1, MIDNIGHT + 61_200)
-                .await
-                .unwrap()
-        ));
-        assert!(!granted(
-            &ledger
-                .reserve(&p, &r, "k", 1, MIDNIGHT + 61_400)
-                .await
-                .unwrap()
-        ));
-    }
-
-    #[tokio::test]
-    async fn running_totals_agree_with_the_ledger_after_settling_releasing_and_pruning() {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = ledger(&dir).await;
-        let p = provider(
-            Limits {
-                rpd: Some(1_000),
-                tpd: Some(1_000_000),
-                ..Limits::default()
-            },
-            0,
-        );
-        let (a, b) = (route("a", Limits::default()), route("b", Limits::default()));
-        let mut reservations = Vec::new();
-        for i in 0..40 {
-            let r = if i % 2 == 0 { &a } else { &b };
-            let Grant::Granted(id) = ledger
-                .reserve(&p, r, "k", 100, MIDNIGHT + i * 997)
-                .await
-                .unwrap()
-            else {
-                panic!("granted")
-            };
-            reservations.push(id);
-        }
-        for (i, id) in reservations.iter().enumerate() {
-            match i % 4 {
-                0 => ledger.settle(*id, 7).await.unwrap(),
-                1 => ledger.release(*id).await.unwrap(),
-                _ => {} // left in flight
-            }
-        }
-        let now = MIDNIGHT + 50_000;
-        let day = window::day_window_start(now, 0);
-        let usage = |route: Option<&'static str>| {
-            let store = ledger.store.clone();
-            async move { store.usage("p", "k", route, now, day).await.unwrap() }
-        };
-        // 10 settled at 7, 10 released, 20 in flight at 100; a and b share them evenly but for
-        // the released ones (all on b).
-        let key = usage(None).await;
-        assert_eq!((key.day_requests, key.day_tokens), (30, 10 * 7 + 20 * 100));
-        let on_a = usage(Some("p/a")).await;
-        assert_eq!(
-            (on_a.day_requests, on_a.day_tokens),
-            (20, 10 * 7 + 10 * 100)
-        );
-        let on_b = usage(Some("p/b")).await;
-        assert_eq!((on_b.day_requests, on_b.day_tokens), (10, 10 * 100));
-        // Once the in-flight ones expire they stop counting, pruned or not.
-        let later = MIDNIGHT + RESERVATION_TTL_MS + 60_000;
-        let before_prune = ledger
-            .store
-            .usage("p", "k", None, later, day)
-            .await
-            .unwrap();
-        ledger.prune(later).await.unwrap();
-        let after_prune = ledger
-            .store
-            .usage("p", "k", None, later, day)
-            .await
-            .unwrap();
-        assert_eq!(before_prune, after_prune);
-        assert_eq!((after_prune.day_requests, after_prune.day_tokens), (10, 70));
-    }
-
-    #[tokio::test]
-    async fn the_day_window_resets_at_the_providers_reset_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = ledger(&dir).await;
-        // Resets at 08:00 UTC, 2 requests a day.
-        let p = provider(
-            Limits {
-                rpd: Some(2),
-                ..Limits::default()
-            },
-            480,
-        );
-        let r = route("m", Limits::default());
-        let reset = MIDNIGHT + 8 * 60 * MINUTE_MS;
-        assert!(granted(
-            &ledger
-                .reserve(&p, &r, "k", 1, reset - 3 * MINUTE_MS)
-                .await
-                .unwrap()
-        ));
-        assert!(granted(
-            &ledger
-                .reserve(&p, &r, "k", 1, reset - 2 * MINUTE_MS)
-                .await
-                .unwrap()
-        ));
-        let refused = ledger
-            .reserve(&p, &r, "k", 1, reset - MINUTE_MS)
-            .await
-            .unwrap();
-        assert_eq!(
-            refused,
-            Grant::Refused {
-                until_ms: reset,
-                scope: Scope::Key
-            }
-        );
-        assert!(granted(
-            &ledger.reserve(&p, &r, "k", 1, reset).await.unwrap()
-        ));
-        assert!(granted(
-            &ledger.reserve(&p, &r, "k", 1, reset + 1).await.unwrap()
-        ));
-        let refused = ledger.reserve(&p, &r, "k", 1, reset + 2).await.unwrap();
-        assert_eq!(
-            refused,
-            Grant::Refused {
-                until_ms: reset + DAY_MS,
-                scope: Scope::Key
-            }
-        );
-    }
-
-    #[tokio::test]
-    async fn a_route_limit_spends_only_that_route() {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = ledger(&dir).await;
-        let p = provider(Limits::default(), 0);
-        let (small, other) = (
-            route(
-                "small",
-                Limits {
-                    rpm: Some(1),
-                    ..Limits::default()
-                },
-            ),
-            route(
-                "other",
-                Limits {
-                    rpm: Some(1),
-                    ..Limits::default()
-                },
-            ),
-        );
-        assert!(granted(
-            &ledger.reserve(&p, &small, "k", 1, MIDNIGHT).await.unwrap()
-        ));
-        assert_eq!(
-            ledger
-                .reserve(&p, &small, "k", 1, MIDNIGHT + 1)
-                .await
-                .unwrap(),
-            Grant::Refused {
-                until_ms: MIDNIGHT + MINUTE_MS,
-                scope: Scope::Route
-            }
-        );
-        assert!(granted(
-            &ledger
-                .reserve(&p, &other, "k", 1, MIDNIGHT + 1)
-                .await
-                .unwrap()
-        ));
-    }
-
-    #[tokio::test]
-    async fn settling_counts_real_tokens_releasing_frees_room_and_stale_reservations_expire() {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = ledger(&dir).await;
-        let p = provider(
-            Limits {
-                tpm: Some(1_000),
-                ..Limits::default()
-            },
-            0,
-        );
-        let r = route("m", Limits::default());
-        let Grant::Granted(first) = ledger.reserve(&p, &r, "k", 900, MIDNIGHT).await.unwrap()
-        else {
-            panic!()
-        };
-        assert_eq!(
-            ledger
-                .reserve(&p, &r, "k", 200, MIDNIGHT + 1)
-                .await
-                .unwrap(),
-            Grant::TooLargeNow,
-            "a request too large for what is left does not bench the key"
-        );
-        ledger.settle(first, 300).await.unwrap();
-        let Grant::Granted(second) = ledger
-            .reserve(&p, &r, "k", 600, MIDNIGHT + 2)
-            .await
-            .unwrap()
-        else {
-            panic!()
-        };
-        assert!(!granted(
-            &ledger
-                .reserve(&p, &r, "k", 200, MIDNIGHT + 3)
-                .await
-                .unwrap()
-        ));
-        ledger.release(second).await.unwrap();
-        assert!(granted(
-            &ledger
-                .reserve(&p, &r, "k", 600, MIDNIGHT + 4)
-                .await
-                .unwrap()
-        ));
-        // Unsettled reservations of a process that died stop counting once expired.
-        let day = provider(
-            Limits {
-                rpd: Some(1),
-                ..Limits::default()
-            },
-            0,
-        );
-        let r2 = route("m2", Limits::default());
-        assert!(granted(
-            &ledger.reserve(&day, &r2, "d", 1, MIDNIGHT).await.unwrap()
-        ));
-        assert!(!granted(
-            &ledger
-                .reserve(&day, &r2, "d", 1, MIDNIGHT + RESERVATION_TTL_MS - 1)
-                .await
-                .unwrap()
-        ));
-        assert!(granted(
-            &ledger
-                .reserve(&day, &r2, "d", 1, MIDNIGHT + RESERVATION_TTL_MS + 1)
-                .await
-                .unwrap()
-        ));
-    }
-
-    #[tokio::test]
-    async fn what_the_provider_says_is_left_limits_reservations_until_its_reset() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("q.db"), Duration::from_secs(5))
-            .await
-            .unwrap();
-        let ledger = Ledger::new(store.clone());
-        // No configured limits, but the provider's headers said two requests are left for 30 s.
-        let p = provider(
-            Limits {
-                rpd: Some(1_000_000),
-                ..Limits::default()
-            },
-            0,
-        );
-        let r = route("m", Limits::default());
-        let hint = crate::store::RateLimitHint {
-            provider: "p".into(),
-            key_id: "k".into(),
-            scope: r.route_id.clone(),
-            remaining_requests: Some(2),
-            remaining_tokens: None,
-            reset_at_ms: Some(MIDNIGHT + 30_000),
-            observed_ms: MIDNIGHT,
-        };
-        store
-            .record_rate_limit_hints(&[hint], MIDNIGHT)
-            .await
-            .unwrap();
-        assert!(granted(
-            &ledger.reserve(&p, &r, "k", 1, MIDNIGHT + 1).await.unwrap()
-        ));
-        assert!(granted(
-            &ledger.reserve(&p, &r, "k", 1, MIDNIGHT + 2).await.unwrap()
-        ));
-        assert_eq!(
-            ledger.reserve(&p, &r, "k", 1, MIDNIGHT + 3).await.unwrap(),
-            Grant::Refused {
-                until_ms: MIDNIGHT + 30_000,
-                scope: Scope::Route
-            }
-        );
-        assert!(granted(
-            &ledger
-                .reserve(&p, &r, "k", 1, MIDNIGHT + 30_000)
-                .await
-                .unwrap()
-        ));
-    }
-
-    #[tokio::test]
-    async fn a_reservation_dropped_unresolved_is_settled_and_keeps_counting_past_its_expiry() {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = ledger(&dir).await;
-        let p = provider(
-            Limits {
-                rpd: Some(1),
-                ..Limits::default()
-            },
-            0,
-        );
-        let r = route("m", Limits::default());
-        let Grant::Granted(reservation) = ledger.reserve(&p, &r, "k", 10, MIDNIGHT).await.unwrap()
-        else {
-            panic!()
-        };
-        drop(HeldReservation::new(&ledger, Some(reservation), 10));
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let later = MIDNIGHT + RESERVATION_TTL_MS + 1;
-        assert!(
-            !granted(&ledger.reserve(&p, &r, "k", 1, later).await.unwrap()),
-            "the abandoned request still counts"
-        );
-    }
-
-    #[tokio::test]
-    async fn two_ledgers_on_one_file_never_overspend_a_key_together() {
-        let dir = tempfile::tempdir().unwrap();
-        let (a, b) = (ledger(&dir).await, ledger(&dir).await);
-        let p = provider(
-            Limits {
-                rpm: Some(30),
-                ..Limits::default()
-            },
-            0,
-        );
-        let r = route("m", Limits::default());
-        let mut tasks = Vec::new();
-        for i in 0..100 {
-            let (ledger, p, r) = (
-                if i % 2 == 0 { a.clone() } else { b.clone() },
-                p.clone(),
-                r.clone(),
-            );
-            tasks.push(tokio::spawn(async move {
-                ledger.reserve(&p, &r, "k", 1, MIDNIGHT + i).await.unwrap()
-            }));
-        }
-        let mut grants = 0;
-        for task in tasks {
-            grants += granted(&task.await.unwrap()) as usize;
-        }
-        assert_eq!(grants, 30);
-    }
-}
+mod tests;

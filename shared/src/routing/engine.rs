@@ -210,9 +210,10 @@ impl Engine {
             .saturating_add(request.chat.max_tokens.unwrap_or(0))
     }
 
-    /// Takes this attempt's quota. `Ok(None)`: the route has no limits to keep (or the store is
-    /// unreachable: the request goes on rather than fail). `Err(())`: the key has no room; it now
-    /// rests until it has, and no call is made.
+    /// Takes this attempt's quota (from memory; a new lease waits at most
+    /// `quota.reserve_timeout_ms`). `Ok(None)`: the route has no limits to keep (or the store
+    /// failed: the request goes on rather than fail). `Err(())`: the key has no room, or the store
+    /// is stalled and the key too small to go on unreserved; no call is made.
     pub(crate) async fn reserve(
         &self,
         target: &Target,
@@ -248,6 +249,18 @@ impl Engine {
                     .increment(1);
                 Err(())
             }
+            Ok(Grant::Stalled { retry_at_ms }) => {
+                // This process's own business: the key rests here, nothing is written for others.
+                let _ = self.health.cool_key(
+                    target.provider(),
+                    target.key_id(),
+                    target.route_id(),
+                    retry_at_ms,
+                    "store_stalled",
+                    now,
+                );
+                Err(())
+            }
             Err(error) => {
                 tracing::warn!(%error, "quota reservation failed; going on without one");
                 Ok(None)
@@ -255,15 +268,10 @@ impl Engine {
         }
     }
 
-    /// Settles a reservation with the real usage, off the request's path.
+    /// Settles a reservation with the real usage (in memory; the store is written off the path).
     pub(crate) fn settle(&self, reservation: Option<Reservation>, tokens: u64) {
         if let Some(reservation) = reservation {
-            let ledger = self.ledger.clone();
-            tokio::spawn(async move {
-                if let Err(error) = ledger.settle(reservation, tokens).await {
-                    tracing::warn!(%error, "settling a reservation failed");
-                }
-            });
+            self.ledger.settle(reservation, tokens, now_ms());
         }
     }
 
@@ -289,16 +297,12 @@ impl Engine {
         if may_have_counted {
             return self.settle(Some(reservation), estimate);
         }
-        let ledger = self.ledger.clone();
-        tokio::spawn(async move {
-            if let Err(error) = ledger.release(reservation).await {
-                tracing::warn!(%error, "releasing a reservation failed");
-            }
-        });
+        self.ledger.release(reservation, now_ms());
     }
 
-    /// Puts the route's key with the most headroom first, when it has several.
-    /// Returns whether the order changed (the target then names another key).
+    /// Puts the route's key with the most headroom first, when it has several (headroom as this
+    /// process last saw it: no store read). Returns whether the order changed (the target then
+    /// names another key).
     pub(crate) async fn order_keys(&self, attempts: &mut Attempts, target: &Target) -> bool {
         let (provider, route) = (&target.candidate.provider, &target.candidate.route);
         let keys = attempts.fresh_route_keys();
@@ -308,9 +312,7 @@ impl Engine {
         let now = now_ms();
         let mut best: Option<(usize, f64)> = None;
         for (index, key_id) in keys.iter().enumerate() {
-            let Ok(room) = self.ledger.headroom(provider, route, key_id, now).await else {
-                return false;
-            };
+            let room = self.ledger.headroom(provider, route, key_id, now);
             if best.is_none_or(|(_, b)| room > b) {
                 best = Some((index, room));
             }
@@ -336,7 +338,7 @@ impl Engine {
             return None;
         }
         match self.reserve(target, estimate).await {
-            Ok(reservation) => Some(HeldReservation::new(&self.ledger, reservation, estimate)),
+            Ok(reservation) => Some(HeldReservation::new(&self.ledger, reservation)),
             Err(()) => {
                 attempts.quota_refused();
                 None
@@ -494,15 +496,13 @@ impl Engine {
         {
             // The provider says the key is spent until its own reset; the ledger may know it stays
             // spent longer (its minute slides). It rests until the later of the two, so a client
-            // told to come back then is not refused again. (Once per key and window: a DB read.)
+            // told to come back then is not refused again. (As this process last saw the key.)
             let mut until = now + wait as EpochMs;
             let mut on = target.route_id().to_string();
             let (provider, route) = (&target.candidate.provider, &target.candidate.route);
             if Ledger::limited(provider, route)
-                && let Ok(Some((room_at, scope))) = self
-                    .ledger
-                    .room_at(provider, route, target.key_id(), now)
-                    .await
+                && let Some((room_at, scope)) =
+                    self.ledger.room_at(provider, route, target.key_id(), now)
                 && room_at > until
             {
                 until = room_at;
@@ -520,13 +520,21 @@ impl Engine {
             );
             self.writer.health(change);
         }
+        let reset_at_ms = rate.reset_requests_ms.map(|ms| now + ms as EpochMs);
+        self.ledger.observe_hint(
+            target.provider(),
+            target.key_id(),
+            target.route_id(),
+            rate.remaining_requests,
+            reset_at_ms,
+        );
         self.writer.send(StoreWrite::RateHint(RateLimitHint {
             provider: target.provider().to_string(),
             key_id: target.key_id().to_string(),
             scope: target.route_id().to_string(),
             remaining_requests: rate.remaining_requests,
             remaining_tokens: rate.remaining_tokens,
-            reset_at_ms: rate.reset_requests_ms.map(|ms| now + ms as EpochMs),
+            reset_at_ms,
             observed_ms: now,
         }));
     }

@@ -483,6 +483,8 @@ impl CommittedStream {
         // However well it flows, a committed stream ends by this time.
         let deadline =
             self.request.received + Duration::from_millis(settings.stream_total_timeout_ms);
+        // Shutdown past its grace: the stream ends here, settled and logged, rather than cut.
+        let mut draining = std::pin::pin!(self.engine.ledger.draining());
         let interrupted = loop {
             let cut = loop {
                 if let Some(chunk) = self.opened.pending.pop_front() {
@@ -507,6 +509,10 @@ impl CommittedStream {
                     next = tokio::time::timeout(wait, self.opened.upstream.next()) => next,
                     // A client that leaves while the upstream is quiet is noticed at once.
                     _ = out.tx.closed() => return self.finish(&out, "client_closed"),
+                    _ = draining.as_mut() => {
+                        out.error_event("shutdown", "the gateway is shutting down").await;
+                        return self.finish(&out, "shutdown");
+                    }
                 };
                 match next {
                     Err(_) if out.finish_seen => break None,

@@ -1,143 +1,187 @@
-//! Group commit for the quota ledger: reservations, settlements and releases that arrive while the
-//! previous batch was written share one write transaction. Each reservation is still its own
-//! statement, checked against everything written before it, so no limit is ever overspent; what is
-//! saved is a commit (a WAL append and a lock round trip) per request.
+//! Group commit: writes that arrive while the previous batch was being written share one write
+//! transaction, so a burst pays one commit (a WAL append and a lock round trip) per batch instead
+//! of one per write. Each write is still its own statement, checked against everything before it.
+//!
+//! This queue knows nothing of what it writes (`BatchOp`); the ledger's statements live in
+//! `ledger.rs`. When another process holds the file's write lock past the busy timeout, the batch
+//! waits and tries again as a whole: nothing of it was written, so a write is applied exactly once,
+//! however long the caller gave up waiting for it before.
 
 use super::StoreError;
-use super::ledger::{RESERVE, limit};
-use crate::config::Limits;
-use crate::time::EpochMs;
+use futures::future::BoxFuture;
 use sqlx::{SqliteConnection, SqlitePool};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
-/// The most operations one transaction takes, so a burst cannot hold the write lock for long.
+/// The most writes one transaction takes, so a burst cannot hold the write lock for long.
 const MAX_BATCH: usize = 128;
+/// The pause before trying a batch again when the file was locked by someone else.
+const LOCKED_PAUSE: Duration = Duration::from_millis(20);
 
-/// A reservation to take, owned so it can travel to the batching task.
-#[derive(Clone, Debug)]
-pub(super) struct OwnedAsk {
-    pub provider: String,
-    pub key_id: String,
-    pub route_id: String,
-    pub tokens: u64,
-    pub now: EpochMs,
-    pub expires_ms: EpochMs,
-    pub day_start: EpochMs,
-    pub key_limits: Limits,
-    pub route_limits: Limits,
+/// One write the queue applies inside its transaction.
+pub(super) trait BatchOp: Send + Sync + 'static {
+    type Reply: Send + 'static;
+    fn apply<'c>(
+        &'c self,
+        conn: &'c mut SqliteConnection,
+    ) -> BoxFuture<'c, Result<Self::Reply, sqlx::Error>>;
 }
 
+type Reply<Op> = Result<<Op as BatchOp>::Reply, StoreError>;
+type Queued<Op> = (Op, oneshot::Sender<Reply<Op>>);
+
+/// Where writes are sent; cheap to clone.
+pub(super) struct Batcher<Op: BatchOp> {
+    queue: mpsc::UnboundedSender<Queued<Op>>,
+    progress: Arc<Progress>,
+}
+
+impl<Op: BatchOp> Clone for Batcher<Op> {
+    fn clone(&self) -> Self {
+        Self {
+            queue: self.queue.clone(),
+            progress: self.progress.clone(),
+        }
+    }
+}
+
+/// When the batch being written was taken (none: idle), so a caller can tell a store that is
+/// slow but moving from one that is stuck.
 #[derive(Debug)]
-pub(super) enum LedgerOp {
-    Reserve(Box<OwnedAsk>),
-    Settle { id: i64, tokens: u64 },
-    Release { id: i64 },
+struct Progress {
+    start: Instant,
+    /// Milliseconds after `start`, or `IDLE`.
+    batch_since_ms: AtomicU64,
 }
 
-/// `Some(id)` for a granted reservation, `None` for a refused one or another operation.
-type Reply = Result<Option<i64>, StoreError>;
+const IDLE: u64 = u64::MAX;
 
-/// Where ledger operations are sent; cheap to clone.
-#[derive(Clone, Debug)]
-pub(super) struct LedgerBatcher {
-    queue: mpsc::UnboundedSender<(LedgerOp, oneshot::Sender<Reply>)>,
+impl Progress {
+    fn writing(&self) {
+        self.batch_since_ms
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn idle(&self) {
+        self.batch_since_ms.store(IDLE, Ordering::Relaxed);
+    }
+
+    fn stuck_for(&self) -> Duration {
+        match self.batch_since_ms.load(Ordering::Relaxed) {
+            IDLE => Duration::ZERO,
+            since => self
+                .start
+                .elapsed()
+                .saturating_sub(Duration::from_millis(since)),
+        }
+    }
 }
 
-impl LedgerBatcher {
+impl<Op: BatchOp> std::fmt::Debug for Batcher<Op> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batcher").finish_non_exhaustive()
+    }
+}
+
+impl<Op: BatchOp> Batcher<Op> {
     /// Starts the batching task on `writer`; it ends when every handle is dropped.
     pub fn start(writer: SqlitePool) -> Self {
         let (queue, requests) = mpsc::unbounded_channel();
-        tokio::spawn(run(writer, requests));
-        Self { queue }
+        let progress = Arc::new(Progress {
+            start: Instant::now(),
+            batch_since_ms: AtomicU64::new(IDLE),
+        });
+        tokio::spawn(run(writer, requests, progress.clone()));
+        Self { queue, progress }
     }
 
-    pub async fn submit(&self, op: LedgerOp) -> Reply {
+    /// How long the batch being written has taken so far (zero when idle): a store that is slow
+    /// but moving finishes batches; a stalled one keeps this growing.
+    pub fn stuck_for(&self) -> Duration {
+        self.progress.stuck_for()
+    }
+
+    /// Queues `op` at once (writes keep the order they were submitted in) and returns its result
+    /// to await. Dropping the future does not withdraw the write.
+    pub fn submit(&self, op: Op) -> impl Future<Output = Reply<Op>> + Send + 'static {
         let (reply, answer) = oneshot::channel();
-        if self.queue.send((op, reply)).is_err() {
-            return Err(StoreError::Closed);
+        let queued = self.queue.send((op, reply)).is_ok();
+        async move {
+            if !queued {
+                return Err(StoreError::Closed);
+            }
+            answer.await.unwrap_or(Err(StoreError::Closed))
         }
-        answer.await.unwrap_or(Err(StoreError::Closed))
     }
 }
 
-async fn run(
+async fn run<Op: BatchOp>(
     writer: SqlitePool,
-    mut requests: mpsc::UnboundedReceiver<(LedgerOp, oneshot::Sender<Reply>)>,
+    mut requests: mpsc::UnboundedReceiver<Queued<Op>>,
+    progress: Arc<Progress>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        if batch.len() == 1 || !write_together(&writer, &mut batch).await {
-            // Alone, or the shared transaction failed as a whole: each on its own.
-            for (op, reply) in batch.drain(..) {
-                let result = match writer.acquire().await {
-                    Ok(mut conn) => apply(&mut conn, &op).await,
-                    Err(error) => Err(error.into()),
-                };
-                let _ = reply.send(result);
+    loop {
+        progress.idle();
+        if requests.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
+        }
+        progress.writing();
+        loop {
+            match write_together(&writer, &batch).await {
+                Ok(results) => {
+                    for ((_, reply), result) in batch.drain(..).zip(results) {
+                        let _ = reply.send(result.map_err(StoreError::from));
+                    }
+                    break;
+                }
+                // Someone else holds the file: nothing was written; the same batch again.
+                Err(error) if is_locked(&error) => tokio::time::sleep(LOCKED_PAUSE).await,
+                Err(error) => {
+                    // The transaction failed as a whole (nothing kept): every write hears why.
+                    let message = error.to_string();
+                    for (_, reply) in batch.drain(..) {
+                        let _ = reply.send(Err(StoreError::Batch(message.clone())));
+                    }
+                    break;
+                }
             }
         }
     }
 }
 
-/// Writes the batch in one transaction and answers every operation; `false` (nothing answered,
-/// nothing kept) when the transaction could not be opened or committed.
-async fn write_together(
+/// Writes the batch in one transaction; each write's own result, or why the whole failed.
+async fn write_together<Op: BatchOp>(
     writer: &SqlitePool,
-    batch: &mut Vec<(LedgerOp, oneshot::Sender<Reply>)>,
-) -> bool {
-    let Ok(mut tx) = writer.begin_with("BEGIN IMMEDIATE").await else {
-        return false;
-    };
+    batch: &[Queued<Op>],
+) -> Result<Vec<Result<Op::Reply, sqlx::Error>>, sqlx::Error> {
+    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
     let mut results = Vec::with_capacity(batch.len());
-    for (op, _) in batch.iter() {
-        results.push(apply(&mut tx, op).await);
+    for (op, _) in batch {
+        let result = op.apply(&mut tx).await;
+        if let Err(error) = &result
+            && is_locked(error)
+        {
+            // A statement that met the lock rolls the transaction back: start over.
+            return Err(sqlx::Error::PoolTimedOut);
+        }
+        results.push(result);
     }
-    if tx.commit().await.is_err() {
-        return false;
-    }
-    for ((_, reply), result) in batch.drain(..).zip(results) {
-        let _ = reply.send(result);
-    }
-    true
+    tx.commit().await?;
+    Ok(results)
 }
 
-async fn apply(conn: &mut SqliteConnection, op: &LedgerOp) -> Reply {
-    match op {
-        LedgerOp::Reserve(ask) => {
-            let id: Option<(i64,)> = sqlx::query_as(RESERVE)
-                .bind(&ask.provider)
-                .bind(&ask.key_id)
-                .bind(&ask.route_id)
-                .bind(ask.now)
-                .bind(ask.tokens.min(i64::MAX as u64) as i64)
-                .bind(ask.expires_ms)
-                .bind(limit(ask.key_limits.rpm))
-                .bind(limit(ask.key_limits.tpm))
-                .bind(limit(ask.key_limits.rpd))
-                .bind(limit(ask.key_limits.tpd))
-                .bind(ask.day_start)
-                .bind(limit(ask.route_limits.rpm))
-                .bind(limit(ask.route_limits.tpm))
-                .bind(limit(ask.route_limits.rpd))
-                .bind(limit(ask.route_limits.tpd))
-                .fetch_optional(&mut *conn)
-                .await?;
-            Ok(id.map(|(id,)| id))
-        }
-        LedgerOp::Settle { id, tokens } => {
-            sqlx::query("UPDATE quota_ledger SET tokens = ?, settled = 1 WHERE id = ?")
-                .bind((*tokens).min(i64::MAX as u64) as i64)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-            Ok(None)
-        }
-        LedgerOp::Release { id } => {
-            sqlx::query("DELETE FROM quota_ledger WHERE id = ?")
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-            Ok(None)
-        }
+/// SQLITE_BUSY or SQLITE_LOCKED (any extended form), or no connection in time: try again later.
+pub(super) fn is_locked(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|code| code.parse::<i64>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
+        _ => false,
     }
 }

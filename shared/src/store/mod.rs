@@ -5,8 +5,9 @@ pub use console::{FailedRequest, ROLLUP_MS, Reasons, TrafficBucket};
 mod health;
 mod ledger;
 mod ledger_batch;
+mod ledger_sql;
 pub use health::HealthRecords;
-pub use ledger::ReservationAsk;
+pub use ledger::{LeaseAsk, LeaseClose, LeaseGrant, PRUNE_BATCH, Pruned, Standing, UnreservedUse};
 mod meta;
 mod quota;
 mod request_log;
@@ -44,6 +45,8 @@ pub enum StoreError {
     },
     #[error("the store is shutting down")]
     Closed,
+    #[error("a batched write failed: {0}")]
+    Batch(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }
@@ -57,7 +60,7 @@ pub enum StoreError {
 pub struct Store {
     pool: SqlitePool,
     writer: SqlitePool,
-    ledger: ledger_batch::LedgerBatcher,
+    ledger: ledger::LedgerQueue,
 }
 
 /// The files of `migrations/`, embedded (without sqlx's `macros` feature, which doubles build time).
@@ -86,6 +89,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "quota buckets",
         include_str!("../../../migrations/0005_quota_buckets.sql"),
+    ),
+    (
+        6,
+        "quota leases",
+        include_str!("../../../migrations/0006_quota_leases.sql"),
     ),
     (
         9,
@@ -142,7 +150,7 @@ impl Store {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        let ledger = ledger_batch::LedgerBatcher::start(writer.clone());
+        let ledger = ledger_batch::Batcher::start(writer.clone());
         let store = Self {
             pool,
             writer,

@@ -217,6 +217,8 @@ mod tests {
     use crate::simulator::{KeyLimits, Simulator};
 
     async fn embed(sim: &Simulator, body: Value) -> reqwest::Response {
+        // Plain http only, but reqwest (rustls-no-provider) needs a provider to build a client.
+        crate::harness::init_tls();
         reqwest::Client::new()
             .post(sim.url("/client/v4/accounts/ACC/ai/v1/embeddings"))
             .bearer_auth("sk-1")

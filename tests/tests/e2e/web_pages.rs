@@ -3,8 +3,7 @@
 //! no client key, a form's accept makes the gateway route to the new model, and pages stay fast
 //! on a full day of log.
 
-use freerouter::config::Limits;
-use freerouter::store::{RequestLogRow, ReservationAsk, Store, SuggestionKind};
+use freerouter::store::{RequestLogRow, Store, SuggestionKind, UnreservedUse};
 use freerouter::time::now_ms;
 use freerouter_tests::harness::{GatewayConfig, TestGateway, ask, header};
 use freerouter_tests::simulator::Simulator;
@@ -526,7 +525,7 @@ tags = ["tools", "json"]"#,
         store.insert_request_logs(batch).await.unwrap();
     }
     let logged = started.elapsed();
-    // The quota ledger holds the same day: a reservation for every fifth request (2,000 per key,
+    // The quota ledger holds the same day: a settled row for every fifth request (2,000 per key,
     // what a free tier's daily limit allows), four at a time to fill it faster.
     let keys: Vec<String> = (0..PROVIDERS)
         .map(|p| freerouter::config::Secret::new(format!("sk-sim-p{p}-key")).fingerprint())
@@ -541,21 +540,20 @@ tags = ["tools", "json"]"#,
         );
         let at_ms = row.at_ms;
         async move {
+            // One settled ledger row per request, as a day of leases of one would leave.
             store
-                .reserve(&ReservationAsk {
-                    provider: &provider,
-                    key_id: &key_id,
-                    route_id: &route_id,
+                .record_unreserved(UnreservedUse {
+                    provider,
+                    key_id,
+                    route_id,
+                    holder: "filled-by-the-test".into(),
+                    seq: i as i64,
+                    at_ms,
+                    requests: 1,
                     tokens: 400,
-                    now: at_ms,
-                    expires_ms: now + 86_400_000,
-                    day_start: now - 86_400_000,
-                    key_limits: Limits::default(),
-                    route_limits: Limits::default(),
                 })
                 .await
                 .unwrap()
-                .expect("no limits, always granted")
         }
     });
     let reserved = futures::stream::iter(reservations)

@@ -1,0 +1,205 @@
+//! The quota ledger's statements. A row is a lease: a block of requests and tokens one process took
+//! from a key's windows (migration 0006). What a row counts depends on its state:
+//! - live (unsettled, `expires_ms` still ahead): its whole block, `requests` and `tokens`;
+//! - expired unsettled (its process is gone): what the holder may have handed out,
+//!   `committed_requests` and `committed_tokens`;
+//! - settled: its exact use, written into `requests` and `tokens`.
+//!
+//! The running totals (`quota_buckets`, kept by triggers) hold every row's `requests` and `tokens`;
+//! the few expired unsettled rows are corrected by subtracting their uncommitted part, through the
+//! partial index of unsettled rows. A read is therefore bounded by time (60 one-second buckets,
+//! 1,440 one-minute buckets, the rows of one boundary second), not by the day's traffic.
+
+/// What (provider ?1, key ?2) has taken since `$since` (exclusive, in ms) over `$scope` ('*' or
+/// a route id, an SQL expression), to hold against what the provider said was left at `$since`:
+/// the leases taken after it (a lease taken before was already in the provider's count as far as
+/// it had been used; its holder caps the rest in memory), live ones whole, expired unsettled ones
+/// at their committed mark, settled ones at their use.
+macro_rules! requests_since {
+    ($since:literal, $scope:literal, $now:literal) => {
+        concat!(
+            "(SELECT COALESCE(SUM(CASE WHEN l.settled = 0 AND l.expires_ms <= ",
+            $now,
+            " THEN l.committed_requests ELSE l.requests END), 0)",
+            " FROM quota_ledger l WHERE l.provider = ?1 AND l.key_id = ?2",
+            " AND (",
+            $scope,
+            " = '*' OR l.route_id = ",
+            $scope,
+            ")",
+            " AND l.at_ms > ",
+            $since,
+            " AND l.granted_ms > ",
+            $since,
+            ")"
+        )
+    };
+}
+
+/// What (provider ?1, key ?2) counts at `$now` with the day starting at `$day`, as rows of
+/// `(is_key, minute_requests, minute_tokens, day_requests, day_tokens)` to be summed: the key
+/// across routes (`is_key` 1) and on route `$route` (`is_key` 0).
+macro_rules! usage_parts {
+    ($route:literal, $now:literal, $day:literal) => {
+        concat!(
+            "SELECT scope = '*', SUM(requests), SUM(tokens), 0, 0 FROM quota_buckets
+              WHERE provider = ?1 AND key_id = ?2 AND scope IN ('*', ", $route, ")
+                AND grain = 1000 AND start_ms > ", $now, " - 60000
+              GROUP BY scope
+             UNION ALL
+             SELECT scope = '*', 0, 0, SUM(requests), SUM(tokens) FROM quota_buckets
+              WHERE provider = ?1 AND key_id = ?2 AND scope IN ('*', ", $route, ")
+                AND grain = 60000 AND start_ms >= ", $day, "
+              GROUP BY scope
+             UNION ALL
+             SELECT 1, SUM(requests), SUM(tokens), 0, 0 FROM quota_ledger
+              WHERE provider = ?1 AND key_id = ?2
+                AND at_ms > ", $now, " - 60000 AND at_ms < ", $now, " - 60000 - (", $now, " - 60000) % 1000 + 1000
+             UNION ALL
+             SELECT 0, SUM(requests), SUM(tokens), 0, 0 FROM quota_ledger
+              WHERE provider = ?1 AND key_id = ?2 AND route_id = ", $route, "
+                AND at_ms > ", $now, " - 60000 AND at_ms < ", $now, " - 60000 - (", $now, " - 60000) % 1000 + 1000
+             UNION ALL
+             SELECT 1,
+                    -SUM(CASE WHEN at_ms > ", $now, " - 60000 THEN requests - committed_requests ELSE 0 END),
+                    -SUM(CASE WHEN at_ms > ", $now, " - 60000 THEN tokens - committed_tokens ELSE 0 END),
+                    -SUM(CASE WHEN at_ms >= ", $day, " THEN requests - committed_requests ELSE 0 END),
+                    -SUM(CASE WHEN at_ms >= ", $day, " THEN tokens - committed_tokens ELSE 0 END)
+               FROM quota_ledger WHERE provider = ?1 AND key_id = ?2 AND settled = 0 AND expires_ms <= ", $now, "
+             UNION ALL
+             SELECT 0,
+                    -SUM(CASE WHEN at_ms > ", $now, " - 60000 THEN requests - committed_requests ELSE 0 END),
+                    -SUM(CASE WHEN at_ms > ", $now, " - 60000 THEN tokens - committed_tokens ELSE 0 END),
+                    -SUM(CASE WHEN at_ms >= ", $day, " THEN requests - committed_requests ELSE 0 END),
+                    -SUM(CASE WHEN at_ms >= ", $day, " THEN tokens - committed_tokens ELSE 0 END)
+               FROM quota_ledger WHERE provider = ?1 AND key_id = ?2 AND +route_id = ", $route, "
+                AND settled = 0 AND expires_ms <= ", $now
+        )
+    };
+}
+
+/// Takes a lease of at most ?5 requests and ?6 tokens, as much of it as every limit has room for,
+/// and at least one request and ?7 tokens — or nothing. One statement, so processes sharing the
+/// file never overspend a key. Parameters: ?1 provider, ?2 key, ?3 route, ?4 now, ?8 the lease's
+/// expiry (its date too: a request handed out from it counts in the sliding minute at least as long
+/// as it really is in it), ?9–?12 the key's rpm/tpm/rpd/tpd, ?13 day start, ?14–?17 the route's,
+/// ?18–?19 the committed mark to start with, ?20 holder, ?21 its sequence number (a second try of
+/// the same lease is ignored).
+pub(super) const GRANT: &str = concat!(
+    "WITH parts (is_key, mr, mt, dr, dt) AS (",
+    usage_parts!("?3", "?4", "?13"),
+    "), used AS (
+         SELECT COALESCE(SUM(CASE WHEN is_key THEN mr END), 0) AS kmr,
+                COALESCE(SUM(CASE WHEN is_key THEN mt END), 0) AS kmt,
+                COALESCE(SUM(CASE WHEN is_key THEN dr END), 0) AS kdr,
+                COALESCE(SUM(CASE WHEN is_key THEN dt END), 0) AS kdt,
+                COALESCE(SUM(CASE WHEN NOT is_key THEN mr END), 0) AS rmr,
+                COALESCE(SUM(CASE WHEN NOT is_key THEN mt END), 0) AS rmt,
+                COALESCE(SUM(CASE WHEN NOT is_key THEN dr END), 0) AS rdr,
+                COALESCE(SUM(CASE WHEN NOT is_key THEN dt END), 0) AS rdt
+           FROM parts),
+     hinted AS (
+         SELECT MIN(h.remaining_requests - ",
+    requests_since!("h.window_start_ms", "h.scope", "?4"),
+    ") AS room FROM quota_windows h
+          WHERE h.provider = ?1 AND h.key_id = ?2 AND h.scope IN ('*', ?3) AND h.window = 'minute'
+            AND h.reset_at_ms > ?4 AND h.remaining_requests IS NOT NULL),
+     granted AS (
+         SELECT MIN(?5, COALESCE(?9 - kmr, ?5), COALESCE(?11 - kdr, ?5),
+                    COALESCE(?14 - rmr, ?5), COALESCE(?16 - rdr, ?5),
+                    COALESCE((SELECT room FROM hinted), ?5)) AS r,
+                MIN(?6, COALESCE(?10 - kmt, ?6), COALESCE(?12 - kdt, ?6),
+                    COALESCE(?15 - rmt, ?6), COALESCE(?17 - rdt, ?6)) AS t
+           FROM used)
+     INSERT OR IGNORE INTO quota_ledger (provider, key_id, route_id, at_ms, requests, tokens,
+            committed_requests, committed_tokens, settled, expires_ms, holder, seq, granted_ms)
+     SELECT ?1, ?2, ?3, ?8, r, t, MIN(?18, r), MIN(?19, t), 0, ?8, ?20, ?21, ?4 FROM granted
+      WHERE r >= 1 AND t >= ?7
+     RETURNING id, requests, tokens, committed_requests, committed_tokens"
+);
+
+/// A lease this holder already took under this sequence number (a second try of one write).
+pub(super) const GRANTED_BEFORE: &str =
+    "SELECT id, requests, tokens, committed_requests, committed_tokens
+       FROM quota_ledger WHERE holder = ?1 AND seq = ?2";
+
+/// Raises a live lease's committed mark (never lowers it, never past its block).
+pub(super) const COMMIT: &str = "UPDATE quota_ledger
+        SET committed_requests = MAX(committed_requests, MIN(?2, requests)),
+            committed_tokens = MAX(committed_tokens, MIN(?3, tokens))
+      WHERE id = ?1 AND settled = 0";
+
+/// Seals a lease whose every request is handed out: dated at its last hand-out (no request from it
+/// is later), its mark at what was handed out. It still counts its block until settled.
+pub(super) const SEAL: &str = "UPDATE quota_ledger
+        SET at_ms = ?2,
+            committed_requests = MAX(committed_requests, MIN(?3, requests)),
+            committed_tokens = MAX(committed_tokens, MIN(?4, tokens))
+      WHERE id = ?1 AND settled = 0";
+
+/// Settles a lease with its exact use, dated at its last hand-out.
+pub(super) const CLOSE: &str = "UPDATE quota_ledger
+        SET requests = ?2, tokens = ?3, at_ms = ?4, committed_requests = ?2, committed_tokens = ?3,
+            settled = 1
+      WHERE id = ?1";
+
+/// A lease nothing was handed out from: it goes.
+pub(super) const DROP_UNUSED: &str = "DELETE FROM quota_ledger WHERE id = ?1";
+
+/// Corrects a settled lease once requests that were in flight at its close end.
+pub(super) const ADJUST: &str = "UPDATE quota_ledger
+        SET requests = MAX(0, requests + ?2), tokens = MAX(0, tokens + ?3),
+            committed_requests = MAX(0, requests + ?2), committed_tokens = MAX(0, tokens + ?3)
+      WHERE id = ?1 AND settled = 1";
+
+/// Requests sent without a lease while the store did not answer, written once it does.
+pub(super) const UNRESERVED: &str = "INSERT OR IGNORE INTO quota_ledger (provider, key_id, route_id,
+            at_ms, requests, tokens, committed_requests, committed_tokens, settled, expires_ms, holder, seq,
+            granted_ms)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?6, 1, ?4, ?7, ?8, ?4)";
+
+/// What a key has used over one scope: ?1 provider, ?2 key, ?3 now, ?4 day start, ?5 route or NULL.
+pub(super) const USAGE: &str = concat!(
+    "WITH parts (is_key, mr, mt, dr, dt) AS (",
+    usage_parts!("?5", "?3", "?4"),
+    ")
+     SELECT COALESCE(SUM(mr), 0), COALESCE(SUM(mt), 0),
+            (SELECT at_ms FROM quota_ledger
+              WHERE provider = ?1 AND key_id = ?2 AND (?5 IS NULL OR route_id = ?5)
+                AND at_ms > ?3 - 60000 AND requests > 0
+                AND (settled = 1 OR expires_ms > ?3 OR committed_requests > 0)
+              ORDER BY at_ms LIMIT 1),
+            COALESCE(SUM(dr), 0), COALESCE(SUM(dt), 0)
+       FROM parts WHERE is_key = (?5 IS NULL)"
+);
+
+/// How many other processes hold a live lease on a key: ?1 provider, ?2 key, ?3 now, ?4 holder.
+pub(super) const OTHER_HOLDERS: &str = "SELECT COUNT(DISTINCT holder) FROM quota_ledger
+      WHERE provider = ?1 AND key_id = ?2 AND settled = 0 AND at_ms > ?3 AND expires_ms > ?3
+        AND holder IS NOT ?4";
+
+/// The end of what the provider said is left, when it has been used up since it was said.
+pub(super) const HINT_BLOCKS_UNTIL: &str = concat!(
+    "SELECT MAX(h.reset_at_ms) FROM quota_windows h
+     WHERE h.provider = ?1 AND h.key_id = ?2 AND h.scope IN ('*', ?3) AND h.window = 'minute'
+       AND h.reset_at_ms > ?4 AND h.remaining_requests IS NOT NULL
+       AND ",
+    requests_since!("h.window_start_ms", "h.scope", "?4"),
+    " >= h.remaining_requests"
+);
+
+/// Leases whose process never came back to settle them settle at their committed mark, a bounded
+/// batch at a time: ?1 the moment before which an expired lease is left to its holder no longer.
+pub(super) const SETTLE_STRANDED: &str = "UPDATE quota_ledger
+        SET requests = committed_requests, tokens = committed_tokens, settled = 1
+      WHERE id IN (SELECT id FROM quota_ledger WHERE settled = 0 AND expires_ms <= ?1 LIMIT ?2)";
+
+/// Rows older than any window, a bounded batch at a time.
+pub(super) const DELETE_OLD_ROWS: &str = "DELETE FROM quota_ledger
+      WHERE id IN (SELECT id FROM quota_ledger WHERE at_ms < ?1 - 2 * 86400000 LIMIT ?2)";
+
+/// Buckets emptied by settles and deletes, or older than any window, a bounded batch at a time.
+pub(super) const DELETE_OLD_BUCKETS: &str = "DELETE FROM quota_buckets
+      WHERE (provider, key_id, scope, grain, start_ms) IN (
+            SELECT provider, key_id, scope, grain, start_ms FROM quota_buckets
+             WHERE (requests <= 0 AND tokens <= 0) OR start_ms < ?1 - 2 * 86400000 LIMIT ?2)";
