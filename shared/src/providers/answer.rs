@@ -394,6 +394,20 @@ mod tests {
     }
 
     #[test]
+    fn usage_an_upstream_reports_as_huge_saturates_instead_of_wrapping() {
+        let info = CompletionInfo::parse(
+            format!(
+                r#"{{"choices":[{{"message":{{"content":"x"}}}}],"usage":{{"prompt_tokens":{},"completion_tokens":{}}}}}"#,
+                u64::MAX,
+                u64::MAX
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(info.usage.map(|u| u.total()), Some(u64::MAX));
+    }
+
+    #[test]
     fn an_empty_completion_has_no_answer_and_usage_is_read() {
         let empty = CompletionInfo::parse(br#"{"choices":[{"message":{"content":""}}]}"#).unwrap();
         assert!(!empty.has_answer && empty.has_choices);

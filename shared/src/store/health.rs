@@ -235,3 +235,56 @@ impl Store {
         Ok(removed > 0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Origin, RouteSeed};
+    use std::time::Duration;
+
+    fn mark(provider: &str) -> HealthChange {
+        HealthChange::KeyInvalid(InvalidKey {
+            provider: provider.into(),
+            key_id: format!("{provider}-key"),
+            since_ms: 1,
+            status: 401,
+            retry_at_ms: i64::MAX,
+            strikes: 1,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_health_reset_clears_the_invalid_key_marks_of_the_route_s_provider_or_of_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("h.db"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        let route = RouteSeed {
+            provider: "pa".into(),
+            model: "m".into(),
+            display_name: None,
+            rank: Some(1),
+            score: None,
+            aliases: Vec::new(),
+            context_window: None,
+            max_output: None,
+            tags: Vec::new(),
+            limits: None,
+        }
+        .into_route(Origin::Manual, true, 1);
+        store.upsert_route(&route, 1).await.unwrap();
+        store
+            .apply_health_changes(&[mark("pa"), mark("pb")], 1)
+            .await
+            .unwrap();
+        store.reset_health(Some("pa/m")).await.unwrap();
+        let left = store.load_health(2).await.unwrap().invalid_keys;
+        assert_eq!(
+            left.iter().map(|k| k.provider.as_str()).collect::<Vec<_>>(),
+            vec!["pb"],
+            "the route's provider's marks are gone, the others stay"
+        );
+        store.reset_health(None).await.unwrap();
+        assert!(store.load_health(2).await.unwrap().invalid_keys.is_empty());
+    }
+}
