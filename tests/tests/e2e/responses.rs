@@ -613,6 +613,23 @@ async fn legacy_completions_answer_in_the_text_completion_shape() {
 }
 
 #[tokio::test]
+async fn a_429_at_rank_one_falls_back_to_rank_two_on_legacy_completions() {
+    let (a, b, gateway) = two_routes(|c| c).await;
+    a.model("model-a")
+        .always(Behavior::rate_limited(Some("60")));
+    let response = post(&gateway, "/v1/completions", &json!({"prompt": "Once upon"})).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        header(&response, "x-gateway-trail"),
+        "pa/model-a:429,pb/model-b:ok"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["object"], "text_completion");
+    assert_eq!(body["choices"][0]["text"], ANSWER);
+    assert_eq!(b.calls("model-b"), 1);
+}
+
+#[tokio::test]
 async fn a_cut_legacy_completion_stream_is_rescued_too() {
     let (a, b, gateway) = two_routes(|c| c).await;
     a.model("model-a").then(Behavior::CutAfter { chunks: 4 });
