@@ -185,8 +185,11 @@ def db_state(folder):
             (now_ms,))}
         cooling_routes = {r: until for r, until in conn.execute(
             "SELECT route_id, cooldown_until_ms FROM route_health WHERE cooldown_until_ms > ?", (now_ms,))}
+        # Settled use only: a live lease's row counts its whole block and shrinks to its use when
+        # it settles (at shutdown too), and an unused one is deleted; what was settled stays.
         ledger = {f"{p}/{k}": n for p, k, n in conn.execute(
-            "SELECT provider, key_id, COUNT(*) FROM quota_ledger GROUP BY provider, key_id")}
+            "SELECT provider, key_id, SUM(requests) FROM quota_ledger WHERE settled = 1"
+            " GROUP BY provider, key_id")}
         routes = conn.execute("SELECT COUNT(*) FROM routes").fetchone()[0]
         conn.close()
         return {"integrity": integrity, "key_cooldowns": cooldowns, "route_cooldowns": cooling_routes,
@@ -201,7 +204,7 @@ def cmd_db(folder, out):
     if state["integrity"] != ["ok"]:
         fail(f"PRAGMA integrity_check: {state['integrity'][:10]}")
     print(f"  integrity_check ok; {len(state['key_cooldowns'])} key cooldowns, "
-          f"{sum(state['ledger'].values())} ledger rows, {state['routes']} routes")
+          f"{sum(state['ledger'].values())} settled requests in the ledger, {state['routes']} routes")
 
 
 def cmd_same_db(before_path, after_path):
@@ -214,7 +217,7 @@ def cmd_same_db(before_path, after_path):
             problems.append(f"cooldown {key} until {until} became {after['key_cooldowns'].get(key)}")
     for key, n in before["ledger"].items():
         if after["ledger"].get(key, 0) < n:
-            problems.append(f"ledger rows of {key}: {n} before, {after['ledger'].get(key)} after")
+            problems.append(f"settled requests of {key}: {n} before, {after['ledger'].get(key)} after")
     if problems:
         fail("database state lost:\n    " + "\n    ".join(problems))
     print(f"  {len(before['key_cooldowns'])} key cooldowns and the ledger of {len(before['ledger'])} keys kept")

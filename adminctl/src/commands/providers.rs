@@ -17,7 +17,7 @@ pub async fn run(ctx: &Context, command: ProvidersCommand) -> anyhow::Result<()>
     match command {
         ProvidersCommand::Status => {
             let providers = resolve_providers(&ctx.settings, &ctx.source);
-            let statuses = status(&ctx.store, &providers, now_ms()).await?;
+            let statuses = status(&ctx.store, &providers, None, now_ms()).await?;
             if ctx.json {
                 return output::json(&statuses);
             }

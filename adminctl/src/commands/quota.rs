@@ -24,7 +24,7 @@ pub async fn run(ctx: &Context, command: QuotaCommand) -> anyhow::Result<()> {
     match command {
         QuotaCommand::Show => {
             let providers = resolve_providers(&ctx.settings, &ctx.source);
-            let statuses = status(&ctx.store, &providers, now_ms()).await?;
+            let statuses = status(&ctx.store, &providers, None, now_ms()).await?;
             if ctx.json {
                 return output::json(&statuses);
             }

@@ -349,9 +349,14 @@ async fn diagnosis_apply(
 }
 
 async fn providers_status(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let statuses = providers::status(&state.store, &state.providers, now_ms())
-        .await
-        .map_err(store_error)?;
+    let statuses = providers::status(
+        &state.store,
+        &state.providers,
+        Some(&state.engine.ledger),
+        now_ms(),
+    )
+    .await
+    .map_err(store_error)?;
     Ok(Json(json!({"providers": statuses})))
 }
 

@@ -43,7 +43,7 @@ pub async fn page_handler(State(state): State<AppState>, headers: HeaderMap) -> 
         store.trouble_reasons(hour_start(now)),
         store.trouble_reasons(day_start(now)),
         store.recent_failed_requests(RECENT_ERRORS),
-        providers::status(store, &state.providers, now),
+        providers::status(store, &state.providers, Some(&state.engine.ledger), now),
         store.load_health(now),
     );
     let (hour, day, hour_reasons, day_reasons, errors, quota, keys) = match read {

@@ -1,6 +1,7 @@
 //! Provider status: keys (by fingerprint only), whether usable, routes, and each key's standing.
 
 use crate::catalog::Provider;
+use crate::quota::Ledger;
 use crate::quota::window::{Usage, day_window_start};
 use crate::store::{Store, StoreError};
 use crate::time::EpochMs;
@@ -12,8 +13,13 @@ pub struct KeyStatus {
     /// A fingerprint, never the key.
     pub key_id: String,
     pub invalid: bool,
-    /// The key's use across the provider: sliding minute and the provider's day.
+    /// The key's use across the provider, sliding minute and the provider's day, as far as the
+    /// process asking knows it: its own leases at what they handed out, other processes' live
+    /// leases whole (they may yet spend them).
     pub usage: Usage,
+    /// What the asking process's leases hold unspent: counted against the key's limits until
+    /// settled or given back (at shutdown, or when they expire), never sent.
+    pub held: Usage,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -30,9 +36,12 @@ pub struct ProviderStatus {
     pub keys: Vec<KeyStatus>,
 }
 
+/// Every provider's status; `ledger` is the asking process's own (a gateway's), whose unspent
+/// leases are told apart from use, or `None` for a process that holds none (adminctl).
 pub async fn status(
     store: &Store,
     providers: &BTreeMap<String, Provider>,
+    ledger: Option<&Ledger>,
     now: EpochMs,
 ) -> Result<Vec<ProviderStatus>, StoreError> {
     let routes = store.list_routes().await?;
@@ -42,14 +51,18 @@ pub async fn status(
         let day_start = day_window_start(now, provider.day_reset_minute);
         let mut keys = Vec::new();
         for key in &provider.keys {
+            let counted = store
+                .usage(&provider.name, &key.id, None, now, day_start)
+                .await?;
+            let held =
+                ledger.map_or_else(Usage::default, |l| l.unspent(&provider.name, &key.id, now));
             keys.push(KeyStatus {
                 key_id: key.id.clone(),
                 invalid: invalid
                     .iter()
                     .any(|(p, k)| *p == provider.name && *k == key.id),
-                usage: store
-                    .usage(&provider.name, &key.id, None, now, day_start)
-                    .await?,
+                usage: counted.less(&held),
+                held,
             });
         }
         let ours: Vec<_> = routes

@@ -78,6 +78,26 @@ impl Lease {
         }
     }
 
+    /// What the store counts of this lease beyond what it handed out (its whole block while live,
+    /// its committed mark once expired unsettled), and the time its row is dated at.
+    pub fn unspent(&self, now: EpochMs) -> (Amount, EpochMs) {
+        let counted = if self.live(now) {
+            self.block
+        } else {
+            self.committed
+        };
+        let dated = if self.sealed {
+            self.last_handout_ms
+        } else {
+            self.expires_ms
+        };
+        let unspent = Amount {
+            requests: counted.requests.saturating_sub(self.handed.requests),
+            tokens: counted.tokens.saturating_sub(self.handed.tokens),
+        };
+        (unspent, dated)
+    }
+
     pub fn live(&self, now: EpochMs) -> bool {
         now < self.expires_ms
     }

@@ -357,6 +357,30 @@ impl Ledger {
             .map(|s| s.usage)
     }
 
+    /// What this process's open leases on a key hold unspent: counted in the key's windows (by
+    /// every process, the store's usage included) until they are settled or given back, never
+    /// sent. The store's usage less this is the key's use as far as this process can know it.
+    pub fn unspent(&self, provider: &str, key_id: &str, now: EpochMs) -> Usage {
+        let cells: Vec<Arc<SlotCell>> = lock(&self.inner.slots)
+            .get(provider)
+            .and_then(|keys| keys.get(key_id))
+            .map(|routes| routes.values().cloned().collect())
+            .unwrap_or_default();
+        let mut held = Usage::default();
+        for cell in cells {
+            for lease in &cell.lock().leases {
+                let (unspent, dated_ms) = lease.unspent(now);
+                held.day_requests += unspent.requests;
+                held.day_tokens += unspent.tokens;
+                if dated_ms > now - super::window::MINUTE_MS {
+                    held.minute_requests += unspent.requests;
+                    held.minute_tokens += unspent.tokens;
+                }
+            }
+        }
+        held
+    }
+
     /// Settles leases other processes left behind and forgets what no window counts any more.
     pub async fn prune(&self, now: EpochMs) -> Result<u64, StoreError> {
         let pruned = self.inner.store.prune_ledger(now).await?;

@@ -25,6 +25,19 @@ pub struct Usage {
     pub day_tokens: u64,
 }
 
+impl Usage {
+    /// This use with `held` (counted, not spent) taken off; the minute's oldest row is kept.
+    pub fn less(&self, held: &Usage) -> Usage {
+        Usage {
+            minute_requests: self.minute_requests.saturating_sub(held.minute_requests),
+            minute_tokens: self.minute_tokens.saturating_sub(held.minute_tokens),
+            minute_oldest_ms: self.minute_oldest_ms,
+            day_requests: self.day_requests.saturating_sub(held.day_requests),
+            day_tokens: self.day_tokens.saturating_sub(held.day_tokens),
+        }
+    }
+}
+
 /// When `limits` have room again for one more request of `tokens`, if they have none now.
 pub fn blocked_until(
     limits: &Limits,

@@ -133,3 +133,59 @@ async fn every_request_lands_in_the_request_log_off_the_hot_path() {
     assert_eq!(fallback.route_id.as_deref(), Some("pb/model-b"));
     assert!(fallback.tokens_out.unwrap() > 0);
 }
+
+/// The key's day use as the gateway reports it, and what its leases hold unspent.
+async fn reported_day_use(gateway: &TestGateway) -> (u64, u64) {
+    let status: serde_json::Value = gateway
+        .get("/v1/gateway/providers/status")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let provider = status["providers"]
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["name"] == "p"))
+        .unwrap_or_else(|| panic!("no provider p in {status}"));
+    let key = &provider["keys"][0];
+    let requests = |v: &serde_json::Value| {
+        v["day_requests"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no day use in {status}"))
+    };
+    (requests(&key["usage"]), requests(&key["held"]))
+}
+
+#[tokio::test]
+async fn a_keys_reported_use_is_what_was_sent_and_a_restart_keeps_it() {
+    let sim = Simulator::start().await;
+    sim.model("m").answer("ok");
+    let config = || {
+        GatewayConfig::new()
+            .toml(&format!(
+                "[providers.p]\nbase_url = \"{}\"\napi_keys = [\"sk-one\"]\nlimits = {{ rpm = 1000, rpd = 10000 }}",
+                sim.base_url()
+            ))
+            .route("p", "m", 1)
+    };
+    let first = config().start().await;
+    for _ in 0..20 {
+        assert_eq!(first.chat(&ask("auto", "count me")).await.status(), 200);
+    }
+    let (used, held) = reported_day_use(&first).await;
+    assert!(
+        held > 0,
+        "the gateway holds a lease with requests left, so the report has something to tell apart"
+    );
+    assert_eq!(
+        used, 20,
+        "the report counts what was sent, not the leases held"
+    );
+    let dir = first.stop().await;
+
+    let second = config().in_dir(dir).start().await;
+    assert_eq!(
+        reported_day_use(&second).await,
+        (20, 0),
+        "the restart gave the unspent leases back and kept every request sent"
+    );
+}
