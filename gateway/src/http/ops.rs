@@ -91,15 +91,19 @@ fn publish_route_gauges(state: &AppState) {
 
 /// Per-key quota gauges from what the ledger last saw of each key (memory, refreshed in the
 /// background; no store read per scrape): each provider-wide limit and what is left of it,
-/// labelled by the key's fingerprint (never the key).
+/// labelled by the key's fingerprint (never the key). What is left counts this process's unspent
+/// leases as left, as the status does.
 fn publish_quota_gauges(state: &AppState) {
     let now = now_ms();
     for provider in state.providers.values() {
         let l = provider.limits;
         for key in &provider.keys {
-            let Some(u) = state.engine.ledger.key_usage(provider, &key.id, now) else {
+            let ledger = &state.engine.ledger;
+            let Some(counted) = ledger.key_usage(provider, &key.id, now) else {
                 continue;
             };
+            // What this process's own leases hold is still this process's to send.
+            let u = counted.less(&ledger.unspent(&provider.name, &key.id, now));
             for (window, limit, used) in [
                 ("requests_minute", l.rpm, u.minute_requests),
                 ("requests_day", l.rpd, u.day_requests),
