@@ -18,6 +18,7 @@ mod hostile_connections;
 mod hostile_streams;
 mod hostile_upstream;
 mod leases;
+mod library;
 mod maintainer;
 mod messages;
 mod metrics;
