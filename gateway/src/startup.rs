@@ -3,6 +3,7 @@
 //! the HTTP face's own parts; bind, and serve until cancelled; then drain, settle the quota ledger,
 //! and flush.
 
+use crate::demo::{self, DemoUpstream};
 use crate::http;
 use crate::http::browser::Perimeter;
 use crate::limits::{AuthThrottle, ClientLimiter, ConcurrencyLimiter};
@@ -33,6 +34,8 @@ pub enum StartupError {
     Metrics(String),
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
+    #[error("cannot start demo mode's simulated tiers: {0}")]
+    Demo(std::io::Error),
 }
 
 /// A gateway serving in the background (tests, embedding).
@@ -61,11 +64,19 @@ impl RunningGateway {
 
 /// Starts a gateway on `settings.server.listen` and returns once it accepts connections.
 pub async fn spawn(
-    settings: Settings,
+    mut settings: Settings,
     source: ConfigSource,
 ) -> Result<RunningGateway, StartupError> {
     let metrics = m::recorder().map_err(StartupError::Metrics)?;
     m::register_gateway_series();
+    let demo = match settings.demo.enabled {
+        false => None,
+        true => {
+            let upstream = DemoUpstream::start().await.map_err(StartupError::Demo)?;
+            demo::apply(&mut settings, &upstream.base_url());
+            Some(upstream)
+        }
+    };
     let runtime = Runtime::start(&settings, &source).await?;
     let engine = runtime.engine.clone();
     let store = runtime.store.clone();
@@ -93,6 +104,7 @@ pub async fn spawn(
         settings: settings.clone(),
         providers: runtime.providers.clone(),
         catalog_loaded: AtomicBool::new(true),
+        demo: demo.is_some(),
     }));
     warn_when_nothing_is_servable(&state);
 
@@ -107,7 +119,18 @@ pub async fn spawn(
         }
     };
     let addr = listener.local_addr().map_err(StartupError::Serve)?;
-    tracing::info!(%addr, database = %settings.storage.database.display(), "gateway listening");
+    let mode = if demo.is_some() { "demo" } else { "normal" };
+    tracing::info!(%addr, database = %settings.storage.database.display(), mode, "gateway listening");
+    if let Some(upstream) = &demo {
+        tracing::warn!(
+            routes = %demo::tiers::route_ids().join(", "),
+            upstream = %upstream.base_url(),
+            database = %settings.storage.database.display(),
+            "DEMO MODE: routing between simulated free tiers (demo/…) served in this process, on a \
+             database of their own (your real catalog and quotas are untouched); answers are not from \
+             a real model. Start without --demo / FREEROUTER_DEMO, with a provider key, for real free tiers."
+        );
+    }
     if !addr.ip().is_loopback() && settings.auth.api_keys.is_empty() {
         tracing::warn!(
             %addr,
@@ -131,6 +154,7 @@ pub async fn spawn(
         background.cancel();
         let _ = upkeep.await;
         let _ = limits_pruner.await;
+        drop(demo);
         Ok(())
     });
     Ok(RunningGateway {
@@ -158,7 +182,9 @@ fn warn_when_nothing_is_servable(state: &AppState) {
     if snapshot.servable().next().is_none() {
         tracing::warn!(
             set_one_of = %snapshot.missing_key_vars().join(", "),
-            "no route can be served yet: no provider has a key; requests will get 503 no_routes_available"
+            "no route can be served yet: no provider has a key; requests will get 503 no_routes_available. \
+             To see FreeRouter route without any key, start it with --demo (or FREEROUTER_DEMO=1): \
+             simulated free tiers on a database of their own"
         );
     }
     let default_embeddings = state.settings.routing.default_embedding_model.as_deref();
