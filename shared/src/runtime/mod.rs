@@ -134,3 +134,11 @@ impl Runtime {
         let _ = tasks.writer.await;
     }
 }
+
+/// A runtime dropped without [`Runtime::shutdown`] still stops its watchers, and the writer
+/// flushes what it holds; its unsettled leases count as spent until they expire.
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.background.cancel();
+    }
+}
