@@ -260,3 +260,43 @@ async fn the_ask_example_answers_whole_and_streamed_against_the_simulator() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_route_disabled_in_the_file_by_another_process_reaches_a_running_router() {
+    let (_a, _b, config) = two_routes().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("freerouter.db");
+    let router = router(&config, &db).await;
+    assert_eq!(
+        router
+            .chat(Request::user("hi"))
+            .await
+            .unwrap()
+            .served
+            .route_id,
+        "pa/model-a"
+    );
+    // What `adminctl models disable pa/model-a` does: another handle on the same file.
+    let adminctl = freerouter::store::Store::open(&db, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    let now = freerouter::time::now_ms();
+    freerouter::admin::catalog::set_enabled(&adminctl, "pa/model-a", false, now)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let served = router.chat(Request::user("hi")).await.unwrap().served;
+        if served.route_id == "pb/model-b" {
+            assert_eq!(served.attempts, 1, "the disabled route is not even tried");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the router never saw the change"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!router.models().contains(&"pa/model-a".to_string()));
+    router.shutdown().await;
+}
