@@ -5,6 +5,10 @@ use freerouter::config::ConfigSource;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().skip(1).any(|a| a == "-h" || a == "--help") {
+        println!("{}", freerouter_gateway::demo::USAGE);
+        return Ok(());
+    }
     let mut source = ConfigSource::from_process()?;
     if freerouter_gateway::demo::requested(std::env::args().skip(1), &source)
         .map_err(anyhow::Error::msg)?

@@ -21,6 +21,17 @@ use tokio::task::JoinHandle;
 /// The provider the simulated tiers are served under: routes read `demo/<model>`.
 pub const PROVIDER: &str = "demo";
 
+/// What `freerouter-gateway --help` prints.
+pub const USAGE: &str = "\
+usage: freerouter-gateway [--demo]
+
+Serves FreeRouter's OpenAI-compatible endpoint (http://127.0.0.1:8000/v1 by default) and its console.
+Configured by freerouter.toml (FREEROUTER_CONFIG), FREEROUTER__SECTION__KEY variables and provider
+keys (GROQ_API_KEY, GEMINI_API_KEY, ...) from the environment or .env.
+
+  --demo    simulated free tiers (demo/...) served in-process, on a database of their own:
+            see FreeRouter route without any key (also FREEROUTER_DEMO=1)";
+
 /// The simulated upstream, serving until dropped.
 pub struct DemoUpstream {
     addr: SocketAddr,
@@ -61,7 +72,7 @@ pub fn requested(
             other => {
                 return Err(format!(
                     "unknown argument `{other}`; freerouter-gateway takes only --demo (simulated free \
-                     tiers, no keys needed); everything else is configured in freerouter.toml or FREEROUTER__… variables"
+                     tiers, no keys needed); everything else is configured in freerouter.toml or FREEROUTER__… variables (--help)"
                 ));
             }
         }
