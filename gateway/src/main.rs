@@ -1,11 +1,22 @@
-//! `freerouter-gateway`: load and validate the configuration, then serve until a signal.
+//! `freerouter-gateway [--demo]`: load and validate the configuration, then serve until a signal.
 
 use freerouter::catalog::load_settings;
 use freerouter::config::ConfigSource;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let source = ConfigSource::from_process()?;
+    if std::env::args().skip(1).any(|a| a == "-h" || a == "--help") {
+        println!("{}", freerouter_gateway::demo::USAGE);
+        return Ok(());
+    }
+    let mut source = ConfigSource::from_process()?;
+    if freerouter_gateway::demo::requested(std::env::args().skip(1), &source)
+        .map_err(anyhow::Error::msg)?
+    {
+        source
+            .vars
+            .insert("FREEROUTER__DEMO__ENABLED".into(), "true".into());
+    }
     let settings = load_settings(&source)?;
     freerouter::telemetry::init(&settings.log.level, settings.log.json);
     freerouter_gateway::run(settings, source).await

@@ -1,44 +1,41 @@
-//! Startup: open the store, bring the catalog in line with the config, load health, start the
-//! background tasks (store writer, catalog watcher, ledger keeper and pruner), bind, and serve
-//! until cancelled; then drain, settle the quota ledger, and flush.
+//! Startup: the engine's runtime (store, catalog, health, the store writer, the catalog watcher,
+//! the ledger keeper and pruner: `freerouter::runtime`, shared with the library's `Router`), then
+//! the HTTP face's own parts; bind, and serve until cancelled; then drain, settle the quota ledger,
+//! and flush.
 
+use crate::demo::{self, DemoUpstream};
 use crate::http;
 use crate::http::browser::Perimeter;
 use crate::limits::{AuthThrottle, ClientLimiter, ConcurrencyLimiter};
 use crate::serve::{ServeOptions, serve};
 use crate::state::{AppState, Inner};
-use freerouter::catalog::live::{LiveCatalog, bootstrap};
-use freerouter::catalog::resolve_providers;
 use freerouter::config::{ConfigSource, Settings};
-use freerouter::health::HealthBoard;
-use freerouter::quota::Ledger;
-use freerouter::routing::Engine;
+use freerouter::metrics as m;
 use freerouter::routing::embeddings::{self, EmbeddingsError};
+use freerouter::runtime::{Runtime, RuntimeError};
 use freerouter::shutdown::{CancellationToken, cancel_on_signal};
-use freerouter::store::{Store, StoreError, spawn_writer};
-use freerouter::time::now_ms;
-use freerouter::{metrics as m, providers};
+use freerouter::store::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("cannot open the database: {0}")]
-    Store(#[from] StoreError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
         source: std::io::Error,
     },
-    #[error("cannot build the HTTP client: {0}")]
-    Http(#[from] providers::HttpClientError),
     #[error("cannot install the metrics recorder: {0}")]
     Metrics(String),
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
+    #[error("cannot start demo mode's simulated tiers: {0}")]
+    Demo(std::io::Error),
 }
 
 /// A gateway serving in the background (tests, embedding).
@@ -67,49 +64,22 @@ impl RunningGateway {
 
 /// Starts a gateway on `settings.server.listen` and returns once it accepts connections.
 pub async fn spawn(
-    settings: Settings,
+    mut settings: Settings,
     source: ConfigSource,
 ) -> Result<RunningGateway, StartupError> {
     let metrics = m::recorder().map_err(StartupError::Metrics)?;
     m::register_gateway_series();
-    let store = Store::open(
-        &settings.storage.database,
-        Duration::from_millis(settings.storage.busy_timeout_ms),
-    )
-    .await?;
-    let now = now_ms();
-    bootstrap(&store, &settings, now).await?;
-    let providers = resolve_providers(&settings, &source);
-    let catalog = Arc::new(LiveCatalog::load(&store, providers.clone()).await?);
-    let records = store.load_health(now).await?;
-    let max_cooldown_ms = settings.routing.max_cooldown_s.saturating_mul(1000);
-    let health = Arc::new(HealthBoard::from_records(
-        records.routes,
-        records.keys,
-        records.invalid_keys,
-        now,
-        max_cooldown_ms,
-    ));
-
-    let background = CancellationToken::new();
-    let (writer, writer_task) = spawn_writer(
-        store.clone(),
-        Duration::from_millis(settings.storage.log_flush_ms),
-        background.clone(),
-    );
-    let http_client =
-        providers::http_client(Duration::from_millis(settings.routing.connect_timeout_ms))?;
-    let ledger = Ledger::new(store.clone(), settings.quota.clone());
-    ledger.watch_keys(providers.values());
-    let keeper = ledger.spawn_keeper();
-    let engine = Arc::new(Engine::new(
-        catalog,
-        health,
-        writer,
-        ledger,
-        settings.routing.clone(),
-        http_client,
-    ));
+    let demo = match settings.demo.enabled {
+        false => None,
+        true => {
+            let upstream = DemoUpstream::start().await.map_err(StartupError::Demo)?;
+            demo::apply(&mut settings, &upstream.base_url());
+            Some(upstream)
+        }
+    };
+    let runtime = Runtime::start(&settings, &source).await?;
+    let engine = runtime.engine.clone();
+    let store = runtime.store.clone();
     let limiter = ConcurrencyLimiter::new(
         settings.limits.max_concurrent_requests,
         settings.limits.max_queue,
@@ -132,19 +102,35 @@ pub async fn spawn(
         perimeter: Perimeter::new(&settings),
         metrics,
         settings: settings.clone(),
-        providers: Arc::new(providers),
+        providers: runtime.providers.clone(),
         catalog_loaded: AtomicBool::new(true),
+        demo: demo.is_some(),
     }));
     warn_when_nothing_is_servable(&state);
 
-    let listener = tokio::net::TcpListener::bind(&settings.server.listen)
-        .await
-        .map_err(|source| StartupError::Bind {
-            addr: settings.server.listen.clone(),
-            source,
-        })?;
+    let listener = match tokio::net::TcpListener::bind(&settings.server.listen).await {
+        Ok(listener) => listener,
+        Err(source) => {
+            runtime.shutdown().await;
+            return Err(StartupError::Bind {
+                addr: settings.server.listen.clone(),
+                source,
+            });
+        }
+    };
     let addr = listener.local_addr().map_err(StartupError::Serve)?;
-    tracing::info!(%addr, database = %settings.storage.database.display(), "gateway listening");
+    let mode = if demo.is_some() { "demo" } else { "normal" };
+    tracing::info!(%addr, database = %settings.storage.database.display(), mode, "gateway listening");
+    if let Some(upstream) = &demo {
+        tracing::warn!(
+            routes = %demo::tiers::route_ids().join(", "),
+            upstream = %upstream.base_url(),
+            database = %settings.storage.database.display(),
+            "DEMO MODE: routing between simulated free tiers (demo/…) served in this process, on a \
+             database of their own (your real catalog and quotas are untouched); answers are not from \
+             a real model. Start without --demo / FREEROUTER_DEMO, with a provider key, for real free tiers."
+        );
+    }
     if !addr.ip().is_loopback() && settings.auth.api_keys.is_empty() {
         tracing::warn!(
             %addr,
@@ -153,26 +139,22 @@ pub async fn spawn(
         );
     }
 
-    let watcher = tokio::spawn(watch_catalog(state.clone(), background.clone()));
-    let pruner = tokio::spawn(prune_ledger(state.clone(), background.clone()));
+    let background = CancellationToken::new();
+    let upkeep = tokio::spawn(metrics_upkeep(state.clone(), background.clone()));
     let limits_pruner = tokio::spawn(crate::limits::prune(state.clone(), background.clone()));
     let token = CancellationToken::new();
     let app = http::router(state.clone());
     let options = ServeOptions::from_settings(&settings.server);
     let serve_token = token.clone();
-    let shutdown = state.clone();
     let task = tokio::spawn(async move {
         serve(listener, app, options, serve_token).await;
         // Then, in order: requests still running end (settled and logged), every lease is settled
         // and the ledger's last writes land, and only then the writer flushes the log and stops.
-        let wait = Duration::from_millis(shutdown.settings.quota.shutdown_wait_ms);
-        shutdown.engine.ledger.shutdown(wait).await;
-        let _ = keeper.await;
+        runtime.shutdown().await;
         background.cancel();
-        let _ = watcher.await;
-        let _ = pruner.await;
+        let _ = upkeep.await;
         let _ = limits_pruner.await;
-        let _ = writer_task.await;
+        drop(demo);
         Ok(())
     });
     Ok(RunningGateway {
@@ -200,7 +182,9 @@ fn warn_when_nothing_is_servable(state: &AppState) {
     if snapshot.servable().next().is_none() {
         tracing::warn!(
             set_one_of = %snapshot.missing_key_vars().join(", "),
-            "no route can be served yet: no provider has a key; requests will get 503 no_routes_available"
+            "no route can be served yet: no provider has a key; requests will get 503 no_routes_available. \
+             To see FreeRouter route without any key, start it with --demo (or FREEROUTER_DEMO=1): \
+             simulated free tiers on a database of their own"
         );
     }
     let default_embeddings = state.settings.routing.default_embedding_model.as_deref();
@@ -211,70 +195,14 @@ fn warn_when_nothing_is_servable(state: &AppState) {
     }
 }
 
-/// Polls the version counters and reloads what another process changed.
-async fn watch_catalog(state: AppState, token: CancellationToken) {
+/// Keeps the metrics recorder's histograms from growing between scrapes.
+async fn metrics_upkeep(state: AppState, token: CancellationToken) {
     let every = Duration::from_millis(state.settings.catalog.reload_interval_ms.max(50));
-    let mut seen = state.store.versions().await.ok();
     loop {
         tokio::select! {
             _ = token.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
         state.metrics.run_upkeep();
-        let Ok(now) = state.store.versions().await else {
-            continue;
-        };
-        if seen.is_some_and(|s| s.catalog == now.catalog)
-            && seen.is_some_and(|s| s.health == now.health)
-        {
-            continue;
-        }
-        if seen.is_none_or(|s| s.catalog != now.catalog) {
-            match state.engine.catalog.reload(&state.store).await {
-                Ok(snapshot) => {
-                    metrics::counter!(m::CATALOG_RELOADS_TOTAL).increment(1);
-                    tracing::info!(version = snapshot.version, "catalog reloaded");
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "catalog reload failed");
-                    continue;
-                }
-            }
-        }
-        if seen.is_some_and(|s| s.health != now.health) {
-            match state.store.load_health(now_ms()).await {
-                Ok(records) => {
-                    let now = now_ms();
-                    state.engine.health.replace(HealthBoard::from_records(
-                        records.routes,
-                        records.keys,
-                        records.invalid_keys,
-                        now,
-                        state.settings.routing.max_cooldown_s.saturating_mul(1000),
-                    ));
-                    tracing::info!("route health reloaded after an outside reset");
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "health reload failed");
-                    continue;
-                }
-            }
-        }
-        state.catalog_loaded.store(true, Ordering::Relaxed);
-        seen = Some(now);
-    }
-}
-
-/// Settles leases crashed processes left behind and drops ledger rows no window counts any more,
-/// once a minute (in bounded batches).
-async fn prune_ledger(state: AppState, token: CancellationToken) {
-    loop {
-        tokio::select! {
-            _ = token.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
-        }
-        if let Err(error) = state.engine.ledger.prune(now_ms()).await {
-            tracing::warn!(%error, "pruning the quota ledger failed");
-        }
     }
 }

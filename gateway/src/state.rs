@@ -35,6 +35,8 @@ pub struct Inner {
     pub providers: Arc<BTreeMap<String, Provider>>,
     /// Set once the catalog has loaded; `/ready` reports it.
     pub catalog_loaded: AtomicBool,
+    /// Demo mode: simulated tiers (`demo/…`) on their own database; the console shows a banner.
+    pub demo: bool,
 }
 
 impl std::ops::Deref for AppState {

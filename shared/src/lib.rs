@@ -1,4 +1,5 @@
-//! FreeRouter's domain and engine: everything the gateway, the maintainer and adminctl share.
+//! FreeRouter's domain and engine: everything the gateway, the maintainer and adminctl share, and
+//! [`Router`], the engine embedded in a Rust program without the HTTP server (see [`router`]).
 //!
 //! # Layout
 //! - [`admin`]: the operations adminctl and the admin API share.
@@ -12,6 +13,8 @@
 //! - [`health`]: route and key health, cooldowns, computed with time as a parameter.
 //! - [`routing`]: the engine — candidates by rank, the failure table, fallback, streaming rescue;
 //!   embeddings within one model.
+//! - [`router`]: the public face for embedding — [`Router`], requests, answers, streams, errors.
+//! - [`runtime`]: the engine assembled with its background work (the gateway's and the router's).
 //! - [`maintenance`]: the maintainer's jobs — diagnosis, supervisor, auto-maintenance, keys, retention.
 //! - [`metrics`]: metric names and their descriptions.
 //! - [`telemetry`], [`shutdown`], [`time`]: process plumbing.
@@ -25,8 +28,14 @@ pub mod maintenance;
 pub mod metrics;
 pub mod providers;
 pub mod quota;
+pub mod router;
 pub mod routing;
+pub mod runtime;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
 pub mod time;
+
+pub use router::{
+    ChatChunk, ChatResponse, ChatStream, EmbeddingsResponse, Request, Router, RouterError, ServedBy,
+};

@@ -281,11 +281,24 @@ impl GatewayConfig {
 
     /// Starts any of the programs (gateway, maintainer) and waits for its `listening` log line.
     pub async fn start_service(&self, binary: &str, dir: &Path, listening: &str) -> ServiceProcess {
+        self.start_service_with_args(binary, dir, listening, &[])
+            .await
+    }
+
+    /// The same, with command-line arguments (the gateway's `--demo`).
+    pub async fn start_service_with_args(
+        &self,
+        binary: &str,
+        dir: &Path,
+        listening: &str,
+        args: &[&str],
+    ) -> ServiceProcess {
         let config_path = unique_path(dir.join(format!("freerouter-{}.toml", std::process::id())));
         std::fs::write(&config_path, &self.toml).expect("write the config file");
         let source = self.source(&dir.join("freerouter.db"));
         let mut command = tokio::process::Command::new(binary);
         command
+            .args(args)
             .env_clear()
             .envs(source.vars)
             .env("FREEROUTER_CONFIG", &config_path)

@@ -136,7 +136,8 @@ impl From<RoutingError> for ApiError {
                 format!(
                     "no route is available: no provider has a key or every route is disabled. Set a provider key \
                      ({}; several keys comma-separated) in the environment or .env, or declare a provider in \
-                     freerouter.toml, then restart",
+                     freerouter.toml, then restart. To try FreeRouter without any key first, start it with \
+                     --demo (or FREEROUTER_DEMO=1): simulated free tiers on a database of their own",
                     missing_vars.join(", ")
                 ),
             ),

@@ -60,6 +60,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route_layer(from_fn_with_state(state.clone(), buffer_body))
         .route_layer(from_fn_with_state(state.clone(), signed_in_when_protected))
+        .route_layer(from_fn_with_state(state.clone(), demo_banner))
         .layer(axum::middleware::map_response(protect))
 }
 
@@ -81,6 +82,37 @@ async fn signed_in_when_protected(
     } else {
         Redirect::to("/login").into_response()
     }
+}
+
+/// What every page says on top in demo mode.
+const DEMO_BANNER: &str = r#"<div class="demo-banner" role="note"><strong>Demo mode</strong> — the routes
+<code>demo/…</code> are simulated free tiers served by this gateway itself, on a database of their own;
+answers come from no real model. Start without <code>--demo</code>, with a provider key, to route to real free
+tiers.</div>
+"#;
+
+/// In demo mode, every page gets the banner above its content (one place, so no page can miss it).
+async fn demo_banner(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if !state.demo || !is_page {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
+        return (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "page too large",
+        )
+            .into_response();
+    };
+    let html =
+        String::from_utf8_lossy(&bytes).replacen("<main>", &format!("{DEMO_BANNER}<main>"), 1);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(html))
 }
 
 async fn asset(body: &'static str, content_type: &'static str) -> Response {

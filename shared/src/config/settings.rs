@@ -18,6 +18,7 @@ pub struct Settings {
     pub maintainer: MaintainerSettings,
     pub log: LogSettings,
     pub anthropic: AnthropicSettings,
+    pub demo: DemoSettings,
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderSettings>,
     #[serde(default)]
@@ -284,6 +285,14 @@ pub struct AnthropicSettings {
     pub models: BTreeMap<String, String>,
 }
 
+/// Demo mode (`freerouter-gateway --demo`, `FREEROUTER_DEMO=1`): simulated free tiers served
+/// in-process, on a database file of their own.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoSettings {
+    pub enabled: bool,
+}
+
 /// Free-tier limits; all optional. On a provider they apply per key across its models,
 /// on a route per key for that model only.
 #[derive(Clone, Copy, Debug, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
@@ -430,4 +439,7 @@ json = false
 
 [anthropic]
 models = { haiku = "auto-fast" }
+
+[demo]
+enabled = false
 "#;
