@@ -292,6 +292,12 @@ async fn health_reset(
     } else {
         parse(&body)?
     };
+    // This gateway's own marks still queued (the failure that made the user reset, say) land first.
+    if !state.engine.writer.flushed(Duration::from_secs(2)).await {
+        tracing::warn!(
+            "health reset before the writer's queue was written: a queued mark may return"
+        );
+    }
     let cleared = state
         .store
         .reset_health(route.as_deref())

@@ -6,7 +6,7 @@ use crate::health::HealthChange;
 use crate::metrics as m;
 use crate::time::now_ms;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -16,6 +16,8 @@ pub enum StoreWrite {
     Health(HealthChange),
     RateHint(RateLimitHint),
     Log(RequestLogRow),
+    /// Answered once every write queued before it is written.
+    Barrier(oneshot::Sender<()>),
 }
 
 /// Queues writes without waiting (cheap to clone). A full queue drops the write and counts it.
@@ -39,6 +41,17 @@ impl StoreWriter {
     pub fn health(&self, change: HealthChange) {
         self.send(StoreWrite::Health(change));
     }
+
+    /// Waits (at most `patience`) until every write queued before this call is written, so a
+    /// change made to the store directly afterwards — a health reset — is not undone by a mark
+    /// that was still on its way. Whether it got there in time.
+    pub async fn flushed(&self, patience: Duration) -> bool {
+        let (done, landed) = oneshot::channel();
+        if self.tx.try_send(StoreWrite::Barrier(done)).is_err() {
+            return false;
+        }
+        matches!(tokio::time::timeout(patience, landed).await, Ok(Ok(())))
+    }
 }
 
 /// Starts the writer; it flushes every `flush_every`, and once more when `token` is cancelled.
@@ -59,7 +72,8 @@ pub fn spawn_writer(
                 _ = tokio::time::sleep_until(next_flush) => (false, true),
                 write = rx.recv() => match write {
                     Some(write) => {
-                        let urgent = matches!(write, StoreWrite::Health(_));
+                        let urgent =
+                            matches!(write, StoreWrite::Health(_) | StoreWrite::Barrier(_));
                         batch.push(write);
                         (false, urgent || batch.len() >= LOG_BATCH)
                     }
@@ -90,6 +104,7 @@ async fn flush(store: &Store, batch: Vec<StoreWrite>) {
     let mut health = Vec::new();
     let mut hints: Vec<RateLimitHint> = Vec::new();
     let mut logs = Vec::new();
+    let mut barriers = Vec::new();
     for write in batch {
         match write {
             StoreWrite::Health(change) => health.push(change),
@@ -101,6 +116,7 @@ async fn flush(store: &Store, batch: Vec<StoreWrite>) {
                 hints.push(hint);
             }
             StoreWrite::Log(row) => logs.push(row),
+            StoreWrite::Barrier(done) => barriers.push(done),
         }
     }
     let now = now_ms();
@@ -119,9 +135,42 @@ async fn flush(store: &Store, batch: Vec<StoreWrite>) {
             failed("request_log", &e);
         }
     }
+    for done in barriers {
+        let _ = done.send(());
+    }
 }
 
 fn failed(kind: &'static str, error: &super::StoreError) {
     metrics::counter!(m::STORE_WRITE_ERRORS_TOTAL, "kind" => kind).increment(1);
     tracing::warn!(kind, %error, "background write failed");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn flushed_returns_once_every_write_queued_before_it_is_in_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("w.db"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        // A tick an hour away: only the barrier can make the hint land now.
+        let token = CancellationToken::new();
+        let (writer, task) = spawn_writer(store.clone(), Duration::from_secs(3600), token.clone());
+        writer.send(StoreWrite::RateHint(RateLimitHint {
+            provider: "p".into(),
+            key_id: "k".into(),
+            scope: "*".into(),
+            remaining_requests: Some(7),
+            remaining_tokens: None,
+            reset_at_ms: None,
+            observed_ms: now_ms(),
+        }));
+        assert!(writer.flushed(Duration::from_secs(5)).await);
+        let hint = store.rate_limit_hint("p", "k", "*").await.unwrap();
+        assert_eq!(hint.and_then(|h| h.remaining_requests), Some(7));
+        token.cancel();
+        task.await.unwrap();
+    }
 }
