@@ -12,7 +12,7 @@ use crate::config::RoutingSettings;
 use crate::health::{HealthBoard, HealthState};
 use crate::metrics as m;
 use crate::providers::{FailureKind, UpstreamFailure};
-use crate::quota::window::{DAY_MS, day_window_start};
+use crate::quota::window::{DAY_MS, day_window_start, next_month_start};
 use crate::store::StoreWriter;
 use crate::time::EpochMs;
 use std::time::Instant;
@@ -245,6 +245,7 @@ impl Attempts {
             window_tokens: current.candidate.window_tokens,
             next_day_reset_ms: day_window_start(now, current.candidate.provider.day_reset_minute)
                 + DAY_MS,
+            next_month_reset_ms: next_month_start(now),
         };
         let (decision, effects) = decide(failure, &mut current.tries, &judgement);
         apply(effects, target, ctx, now, failure);
@@ -356,9 +357,15 @@ fn apply(
     let (provider, key_id, route_id) = (target.provider(), target.key_id(), target.route_id());
     for effect in effects {
         let change = match effect {
-            Effect::CoolKey { until_ms, reason } => ctx
-                .health
-                .cool_key(provider, key_id, route_id, until_ms, reason, now),
+            Effect::CoolKey {
+                until_ms,
+                reason,
+                whole_key,
+            } => {
+                let on = if whole_key { "*" } else { route_id };
+                ctx.health
+                    .cool_key(provider, key_id, on, until_ms, reason, now)
+            }
             Effect::EscalateKey => {
                 ctx.health
                     .escalate_key(provider, key_id, route_id, now, ctx.settings)

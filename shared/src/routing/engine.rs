@@ -498,7 +498,11 @@ impl Engine {
             // spent longer (its minute slides). It rests until the later of the two, so a client
             // told to come back then is not refused again. (As this process last saw the key.)
             let mut until = now + wait as EpochMs;
-            let mut on = target.route_id().to_string();
+            let mut on = if rate.whole_key {
+                "*".to_string()
+            } else {
+                target.route_id().to_string()
+            };
             let (provider, route) = (&target.candidate.provider, &target.candidate.route);
             if Ledger::limited(provider, route)
                 && let Some((room_at, scope)) =

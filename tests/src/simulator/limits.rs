@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 
+use super::dialect::Dialect;
+
 /// Length of the minute window.
 pub(crate) const MINUTE_MS: u64 = 60_000;
 /// Length of the day window.
@@ -59,14 +61,14 @@ pub(crate) fn day_window_start(now_ms: u64, reset_minute: u32) -> u64 {
 
 /// Whether a limit counts requests or tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Requests,
     Tokens,
 }
 
 impl Kind {
     /// The suffix of its `x-ratelimit-*` headers.
-    fn suffix(self) -> &'static str {
+    pub(crate) fn suffix(self) -> &'static str {
         match self {
             Kind::Requests => "requests",
             Kind::Tokens => "tokens",
@@ -76,9 +78,19 @@ impl Kind {
 
 /// The window a limit applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Span {
+pub(crate) enum Span {
     Minute,
     Day,
+}
+
+impl Span {
+    /// `minute`, `day`: as header names and messages say it.
+    pub(crate) fn word(self) -> &'static str {
+        match self {
+            Span::Minute => "minute",
+            Span::Day => "day",
+        }
+    }
 }
 
 /// What one request is counted under: its key alone, and the model it asked for with its key.
@@ -174,17 +186,17 @@ impl Usage {
 
 /// One set limit and how much of it the current window used.
 #[derive(Clone, Copy, Debug)]
-struct Check {
-    kind: Kind,
-    span: Span,
-    limit: u64,
-    used: u64,
+pub(crate) struct Check {
+    pub(crate) kind: Kind,
+    pub(crate) span: Span,
+    pub(crate) limit: u64,
+    pub(crate) used: u64,
     /// When the window ends, in epoch milliseconds.
-    end_ms: u64,
+    pub(crate) end_ms: u64,
 }
 
 impl Check {
-    fn remaining(&self) -> u64 {
+    pub(crate) fn remaining(&self) -> u64 {
         self.limit.saturating_sub(self.used)
     }
 
@@ -214,14 +226,17 @@ pub(crate) struct Refusal {
     pub message: String,
     /// Whole seconds until the blocking window ends, at least 1.
     pub retry_after_secs: u64,
-    /// `x-ratelimit-*` headers for the tightest limits.
+    /// The refusal's headers in the simulator's dialect (`retry-after`, `x-ratelimit-*`…).
     pub headers: Vec<(String, String)>,
+    /// The 429's body in the simulator's dialect.
+    pub body: serde_json::Value,
 }
 
 /// The limits and the counters of one simulator.
 #[derive(Debug, Default)]
 pub(crate) struct Limiter {
     day_reset_minute: u32,
+    dialect: Dialect,
     keys: HashMap<String, KeyLimits>,
     usage: HashMap<Scope, Usage>,
     refusals: usize,
@@ -238,6 +253,10 @@ impl Limiter {
 
     pub(crate) fn set_day_reset_minute(&mut self, minute: u32) {
         self.day_reset_minute = minute;
+    }
+
+    pub(crate) fn set_dialect(&mut self, dialect: Dialect) {
+        self.dialect = dialect;
     }
 
     pub(crate) fn refusals(&self) -> usize {
@@ -290,15 +309,19 @@ impl Limiter {
                 need(block),
                 go_duration(wait_ms),
             );
+            let form = self.dialect.refusal(block, &checks, &message, now_ms);
             return Err(Refusal {
                 kind: block.kind.suffix(),
                 message,
                 retry_after_secs: wait_ms.div_ceil(1_000).max(1),
-                headers: headers(&checks, now_ms),
+                headers: form.headers,
+                body: form.body,
             });
         }
         self.add(&scopes, &windows, 1, prompt_tokens);
-        let headers = headers(&self.checks(&scopes, &windows), now_ms);
+        let headers = self
+            .dialect
+            .headers(&self.checks(&scopes, &windows), now_ms);
         Ok(Grant { scopes, headers })
     }
 
@@ -310,7 +333,9 @@ impl Limiter {
         }
         let windows = Windows::at(now_ms, self.day_reset_minute);
         self.add(&grant.scopes, &windows, 0, completion_tokens);
-        grant.headers = headers(&self.checks(&grant.scopes, &windows), now_ms);
+        grant.headers = self
+            .dialect
+            .headers(&self.checks(&grant.scopes, &windows), now_ms);
     }
 
     fn checks(&self, scopes: &[(Scope, KeyLimits)], windows: &Windows) -> Vec<Check> {
@@ -348,35 +373,6 @@ impl Limiter {
             usage.add(requests, tokens);
         }
     }
-}
-
-/// `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` for the tightest request limit and the
-/// tightest token limit: the fewest remaining, on a tie the window that ends last.
-fn headers(checks: &[Check], now_ms: u64) -> Vec<(String, String)> {
-    let mut headers = Vec::new();
-    for kind in [Kind::Requests, Kind::Tokens] {
-        let tightest = checks.iter().filter(|c| c.kind == kind).min_by(|a, b| {
-            a.remaining()
-                .cmp(&b.remaining())
-                .then(b.end_ms.cmp(&a.end_ms))
-        });
-        if let Some(check) = tightest {
-            let suffix = kind.suffix();
-            headers.push((
-                format!("x-ratelimit-limit-{suffix}"),
-                check.limit.to_string(),
-            ));
-            headers.push((
-                format!("x-ratelimit-remaining-{suffix}"),
-                check.remaining().to_string(),
-            ));
-            headers.push((
-                format!("x-ratelimit-reset-{suffix}"),
-                go_duration(check.end_ms.saturating_sub(now_ms)),
-            ));
-        }
-    }
-    headers
 }
 
 /// A Go-style duration as OpenAI-compatible providers send it: `500ms`, `12.5s`, `2m59.56s`,

@@ -111,6 +111,10 @@ impl SimState {
         self.limiter().set_day_reset_minute(minute);
     }
 
+    pub(crate) fn set_dialect(&self, dialect: super::Dialect) {
+        self.limiter().set_dialect(dialect);
+    }
+
     pub(crate) fn limit_refusals(&self) -> usize {
         self.limiter().refusals()
     }

@@ -12,6 +12,7 @@ mod embeddings_sdk;
 mod errors;
 mod failures;
 mod faults;
+mod free_tiers;
 mod hostile_browsers;
 mod hostile_clients;
 mod hostile_connections;
