@@ -28,6 +28,9 @@ pub struct BuiltinProvider {
     pub params: BTreeMap<String, String>,
     /// Headers-to-first-token limit for providers with slow first tokens.
     pub first_token_timeout_ms: Option<u64>,
+    /// Counts `max_tokens` against the token window before answering (Cerebras).
+    #[serde(default)]
+    pub counts_max_tokens: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]

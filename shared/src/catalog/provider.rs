@@ -38,6 +38,9 @@ pub struct Provider {
     pub params: BTreeMap<String, String>,
     /// Params that were asked for but are not set: the provider is not usable until they are.
     pub missing_params: Vec<String>,
+    /// Counts a request's `max_tokens` (or the route's maximum output when absent) against its
+    /// token window before answering, and keeps it counted: reservations do the same.
+    pub counts_max_tokens: bool,
 }
 
 impl std::fmt::Debug for Provider {
@@ -54,6 +57,7 @@ impl std::fmt::Debug for Provider {
             .field("first_token_timeout_ms", &self.first_token_timeout_ms)
             .field("params", &self.params.keys().collect::<Vec<_>>())
             .field("missing_params", &self.missing_params)
+            .field("counts_max_tokens", &self.counts_max_tokens)
             .finish()
     }
 }
@@ -73,6 +77,7 @@ impl Provider {
             first_token_timeout_ms: None,
             params: BTreeMap::new(),
             missing_params: Vec::new(),
+            counts_max_tokens: false,
         }
     }
 
@@ -157,6 +162,9 @@ pub fn resolve_providers(settings: &Settings, source: &ConfigSource) -> BTreeMap
                     .or(builtin.first_token_timeout_ms),
                 params,
                 missing_params,
+                counts_max_tokens: overrides
+                    .counts_max_tokens
+                    .unwrap_or(builtin.counts_max_tokens),
             },
         );
     }
@@ -190,6 +198,7 @@ pub fn resolve_providers(settings: &Settings, source: &ConfigSource) -> BTreeMap
                 first_token_timeout_ms: custom.first_token_timeout_ms,
                 params: BTreeMap::new(),
                 missing_params: Vec::new(),
+                counts_max_tokens: custom.counts_max_tokens.unwrap_or(false),
             },
         );
     }

@@ -310,6 +310,9 @@ pub struct ProviderSettings {
     pub day_reset: Option<String>,
     /// Headers-to-first-token limit for slow reasoning models on this provider.
     pub first_token_timeout_ms: Option<u64>,
+    /// The provider counts a request's `max_tokens` against its token window before answering
+    /// (Cerebras): the gateway reserves it too.
+    pub counts_max_tokens: Option<bool>,
 }
 
 /// By hand, so the base URL prints without the credentials it may hold.
@@ -326,6 +329,7 @@ impl std::fmt::Debug for ProviderSettings {
             .field("limits", &self.limits)
             .field("day_reset", &self.day_reset)
             .field("first_token_timeout_ms", &self.first_token_timeout_ms)
+            .field("counts_max_tokens", &self.counts_max_tokens)
             .finish()
     }
 }

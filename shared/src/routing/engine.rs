@@ -187,6 +187,16 @@ impl Engine {
         let mut body = request.chat.upstream_body(&route.upstream_model, |name| {
             self.fields.reaches_route(name, adapter, reasoning)
         });
+        // More output than the route gives would be refused upstream: ask for what it gives.
+        if let Some(clamped) = super::output::clamped_max_tokens(request.chat.max_tokens, route)
+            && Some(clamped) != request.chat.max_tokens
+        {
+            for name in ["max_tokens", "max_completion_tokens"] {
+                if body.get(name).is_some() {
+                    body.set(name, &serde_json::Value::from(clamped));
+                }
+            }
+        }
         if request.web_search
             && let Some(adapter) = adapter
         {
@@ -202,12 +212,23 @@ impl Engine {
         body
     }
 
-    /// Tokens one attempt reserves: the prompt estimate plus the output asked for.
-    pub(crate) fn token_estimate(request: &RouteRequest) -> u64 {
+    /// Tokens one attempt on `target` reserves: the prompt estimate plus the output asked of
+    /// that route (`routing::output`).
+    pub(crate) fn token_estimate(request: &RouteRequest, target: &Target) -> u64 {
+        let output = super::output::reserved_output_tokens(
+            request.chat.max_tokens,
+            &target.candidate.route,
+            &target.candidate.provider,
+        );
         request
             .chat
             .estimated_prompt_tokens()
-            .saturating_add(request.chat.max_tokens.unwrap_or(0))
+            .saturating_add(output)
+    }
+
+    /// Tokens an answered attempt on `target` is charged (`routing::output::charged_tokens`).
+    pub(crate) fn charged(target: &Target, used: Option<u64>, estimate: u64) -> u64 {
+        super::output::charged_tokens(&target.candidate.provider, used, estimate)
     }
 
     /// Takes this attempt's quota (from memory; a new lease waits at most
@@ -417,8 +438,8 @@ impl Engine {
         request: &RouteRequest,
     ) -> Result<(Completion, Option<Usage>), RoutingError> {
         let mut attempts = self.start(request)?;
-        let estimate = Self::token_estimate(request);
         while let Some(target) = attempts.next_target(&self.health, now_ms()) {
+            let estimate = Self::token_estimate(request, &target);
             let Some(mut reservation) =
                 self.prepare_attempt(&mut attempts, &target, estimate).await
             else {
@@ -432,7 +453,8 @@ impl Engine {
                     self.after_success(&target, attempts.session, &rate, sent.elapsed())
                         .await;
                     let usage = info.usage;
-                    self.settle(reservation.take(), usage.map_or(estimate, |u| u.total()));
+                    let used = usage.map(|u| u.total());
+                    self.settle(reservation.take(), Self::charged(&target, used, estimate));
                     let served = Served {
                         route_id: target.route_id().to_string(),
                         provider: target.provider().to_string(),

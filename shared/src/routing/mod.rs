@@ -9,6 +9,7 @@ mod engine;
 mod error;
 pub mod fields;
 pub mod modes;
+pub mod output;
 pub mod plan;
 pub mod policy;
 mod request;

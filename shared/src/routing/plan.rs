@@ -126,6 +126,12 @@ pub fn plan(
         .filter(|(i, _)| !input.strict && !is_preferred.get(*i).copied().unwrap_or(false))
         .map(|(_, r)| r);
     let ordered = preferred.iter().map(|&i| &snapshot.routes[i]).chain(rest);
+    // What the request needs of a window: the prompt, and the output as the route will be asked
+    // for it (clamped to its maximum output; `routing::output`).
+    let needed_on = |route: &Route| {
+        input.prompt_tokens
+            + super::output::clamped_max_tokens(input.max_tokens, route).unwrap_or(0)
+    };
     let needed = input.prompt_tokens + input.max_tokens.unwrap_or(0);
     let mut plan = Plan::default();
     let mut slow = Vec::new();
@@ -175,7 +181,7 @@ pub fn plan(
             .map_or(route.context_window_tokens, |w| {
                 w.min(route.context_window_tokens)
             });
-        if needed > window_tokens {
+        if needed_on(route) > window_tokens {
             skip(&mut plan, Skip::ContextTooSmall);
             continue;
         }

@@ -8,7 +8,8 @@
 //!   `-tokens` the **minute** (TPM): two windows in one header set.
 //! - [`Dialect::Cerebras`]: every window named (`x-ratelimit-remaining-requests-day`,
 //!   `…-tokens-minute`, resets in seconds); a 429 says "Tokens per minute limit exceeded - too many
-//!   tokens processed." with no `retry-after`.
+//!   tokens processed." with no `retry-after`; a request's `max_tokens` counts against the token
+//!   windows when it arrives.
 //! - [`Dialect::Gemini`]: no headers at all; a 429 is a JSON **array** holding
 //!   `RESOURCE_EXHAUSTED` with a `QuotaFailure` (`quotaId` naming the window, `quotaValue` the
 //!   limit) and a `RetryInfo` whose `retryDelay` is the wait for the current minute.
@@ -38,6 +39,12 @@ pub(crate) struct RefusalForm {
 }
 
 impl Dialect {
+    /// Whether a request's `max_tokens` is counted against the token windows on arrival, before
+    /// any answer (Cerebras; the answer's own tokens count only beyond it).
+    pub(crate) fn counts_max_tokens(self) -> bool {
+        self == Dialect::Cerebras
+    }
+
     /// The rate-limit headers of an answer (or a refusal) given the limits' current counts.
     pub(crate) fn headers(self, checks: &[Check], now_ms: u64) -> Vec<(String, String)> {
         match self {
@@ -378,6 +385,45 @@ mod tests {
                 .as_str()
                 .unwrap()
                 .contains("free-models-per-day")
+        );
+    }
+
+    #[test]
+    fn cerebras_counts_max_tokens_on_arrival_and_only_what_an_answer_adds_beyond_it() {
+        let mut cerebras = limiter(
+            Dialect::Cerebras,
+            KeyLimits {
+                tpm: Some(10_000),
+                ..KeyLimits::default()
+            },
+        );
+        let at = NOON + 1_000;
+        let mut grant = cerebras
+            .admit_asking("k", "m", KeyLimits::default(), 100, 6_000, at)
+            .expect("6,100 of 10,000");
+        cerebras.complete(&mut grant, 20, at);
+        assert_eq!(
+            header(&grant.headers, "x-ratelimit-remaining-tokens-minute"),
+            Some("3900"),
+            "the 20-token answer was already counted in the 6,000"
+        );
+        cerebras
+            .admit_asking("k", "m", KeyLimits::default(), 100, 6_000, at)
+            .expect_err("another 6,100 does not fit");
+        let mut openai = limiter(
+            Dialect::OpenAi,
+            KeyLimits {
+                tpm: Some(10_000),
+                ..KeyLimits::default()
+            },
+        );
+        let mut grant = openai
+            .admit_asking("k", "m", KeyLimits::default(), 100, 6_000, at)
+            .unwrap();
+        openai.complete(&mut grant, 20, at);
+        assert_eq!(
+            header(&grant.headers, "x-ratelimit-remaining-tokens"),
+            Some("9880")
         );
     }
 }

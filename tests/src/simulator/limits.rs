@@ -214,6 +214,8 @@ impl Check {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Grant {
     scopes: Vec<(Scope, KeyLimits)>,
+    /// Completion tokens already counted on arrival (Cerebras counts `max_tokens` up front).
+    prepaid_completion: u64,
     /// `x-ratelimit-*` headers for the tightest limits, remaining counted after this request.
     pub headers: Vec<(String, String)>,
 }
@@ -265,6 +267,7 @@ impl Limiter {
 
     /// Admits a request with `prompt_tokens` from `key` to `model` (whose own per-key limits are
     /// `model_limits`) and counts it, or refuses it without counting.
+    #[cfg(test)]
     pub(crate) fn admit(
         &mut self,
         key: &str,
@@ -273,6 +276,26 @@ impl Limiter {
         prompt_tokens: u64,
         now_ms: u64,
     ) -> Result<Grant, Refusal> {
+        self.admit_asking(key, model, model_limits, prompt_tokens, 0, now_ms)
+    }
+
+    /// [`Limiter::admit`] for a request asking for `max_tokens` of output: a dialect that counts
+    /// them before answering ([`Dialect::counts_max_tokens`]) counts them on arrival.
+    pub(crate) fn admit_asking(
+        &mut self,
+        key: &str,
+        model: &str,
+        model_limits: KeyLimits,
+        prompt_tokens: u64,
+        max_tokens: u64,
+        now_ms: u64,
+    ) -> Result<Grant, Refusal> {
+        let prepaid_completion = if self.dialect.counts_max_tokens() {
+            max_tokens
+        } else {
+            0
+        };
+        let prompt_tokens = prompt_tokens.saturating_add(prepaid_completion);
         let mut scopes = Vec::new();
         if let Some(limits) = self.keys.get(key) {
             scopes.push((Scope::Key(key.to_string()), *limits));
@@ -322,7 +345,11 @@ impl Limiter {
         let headers = self
             .dialect
             .headers(&self.checks(&scopes, &windows), now_ms);
-        Ok(Grant { scopes, headers })
+        Ok(Grant {
+            scopes,
+            prepaid_completion,
+            headers,
+        })
     }
 
     /// Counts the completion tokens of an admitted request in its current windows and refreshes its
@@ -332,6 +359,7 @@ impl Limiter {
             return;
         }
         let windows = Windows::at(now_ms, self.day_reset_minute);
+        let completion_tokens = completion_tokens.saturating_sub(grant.prepaid_completion);
         self.add(&grant.scopes, &windows, 0, completion_tokens);
         grant.headers = self
             .dialect

@@ -25,6 +25,7 @@ mod metrics;
 mod modes;
 mod openai_sdk;
 mod original_paths;
+mod output_tokens;
 mod persistence;
 mod processes;
 mod provider_quirks;
