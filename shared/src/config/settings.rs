@@ -188,6 +188,10 @@ pub struct RoutingSettings {
     /// since another model's vectors do not match them.
     #[serde(default)]
     pub default_embedding_model: Option<String>,
+    /// Low-priority requests (`X-FreeRouter-Priority: low`, or a key of
+    /// `auth.low_priority_keys`) stay off a key's route once its daily request window has less
+    /// than this share of its limit left (0.2 = the last 20 % of RPD is kept for the rest).
+    pub low_priority_reserve: f64,
 }
 
 /// Quota leases (see `freerouter::quota`): how a process takes blocks of a key's windows.
@@ -220,6 +224,11 @@ pub struct AuthSettings {
     /// Needed for admin changes over HTTP (admin API mutations, console sign-in).
     #[serde(default)]
     pub admin_token: Option<Secret>,
+    /// Client keys (each also one of `api_keys`) whose requests are low priority unless they
+    /// send `X-FreeRouter-Priority` themselves: batch jobs that should leave the daily reserve
+    /// of the strong routes to people (`routing.low_priority_reserve`).
+    #[serde(default, deserialize_with = "secret_list")]
+    pub low_priority_keys: Vec<Secret>,
     /// When set, `/metrics` needs `Authorization: Bearer <metrics token>`.
     #[serde(default)]
     pub metrics_token: Option<Secret>,
@@ -398,6 +407,7 @@ too_slow_ms = 300000
 short_cooldown_ms = 30000
 max_upstream_body_bytes = 16777216
 stream_tail_grace_ms = 1500
+low_priority_reserve = 0.2
 
 [quota]
 reserve_timeout_ms = 1000

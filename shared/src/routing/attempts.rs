@@ -69,6 +69,10 @@ pub struct Attempts {
     only_rate_limits: bool,
     /// The conversation this request continues, when it is one.
     pub session: Option<SessionKey>,
+    /// A low-priority request: routes whose daily window is below this share are kept from it.
+    pub low_priority_reserve: Option<f64>,
+    /// The soonest a route kept from this low-priority request has its day back.
+    held_back_until: Option<EpochMs>,
 }
 
 /// What the engine shares with the driver when judging a failure.
@@ -97,6 +101,8 @@ impl Attempts {
             needed_tokens,
             only_rate_limits: true,
             session: None,
+            low_priority_reserve: None,
+            held_back_until: None,
         }
     }
 
@@ -204,6 +210,16 @@ impl Attempts {
         if let Some(current) = &mut self.current {
             current.next = Next::OtherKey;
         }
+    }
+
+    /// The key's route is kept for requests of higher priority (its daily window is in the
+    /// reserve) until `day_turns_ms`: no call was made; go on to the route's next key.
+    pub fn held_back(&mut self, day_turns_ms: EpochMs) {
+        self.held_back_until = Some(
+            self.held_back_until
+                .map_or(day_turns_ms, |t| t.min(day_turns_ms)),
+        );
+        self.quota_refused();
     }
 
     /// Records a success on the trail.
@@ -327,6 +343,17 @@ impl Attempts {
         if self.min_window.is_some() && self.only_rate_limits_or_context() {
             return RoutingError::ContextLengthExceeded {
                 needed_tokens: self.needed_tokens,
+                trail: self.trail,
+            };
+        }
+        // Nothing called, and some route kept for higher priorities: this request's quota is
+        // spent for today, back when the first of those days turns (or a cooldown ends).
+        if self.attempts() == 0
+            && let Some(day_turns) = self.held_back_until
+        {
+            let back = soonest.map_or(day_turns, |s| s.min(day_turns));
+            return RoutingError::QuotaExhausted {
+                retry_after_ms: (back - now).max(0) as u64,
                 trail: self.trail,
             };
         }

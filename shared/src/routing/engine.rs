@@ -21,6 +21,7 @@ use crate::providers::{
     FailureKind, ProviderAdapter, RateLimitInfo, UpstreamCall, UpstreamFailure, UpstreamReply,
     adapter_for, send_chat,
 };
+use crate::quota::window::{DAY_MS, day_window_start};
 use crate::quota::{Grant, HeldReservation, Ledger, Reservation, Scope};
 use crate::store::{RateLimitHint, RequestLogRow, StoreWrite, StoreWriter};
 use crate::time::{EpochMs, now_ms};
@@ -42,6 +43,8 @@ pub struct RouteRequest {
     pub endpoint: &'static str,
     /// `/v1/chat/completions/web-search`: only `web-search` routes, asked in each provider's form.
     pub web_search: bool,
+    /// `X-FreeRouter-Priority` (or the client key's default).
+    pub priority: super::priority::Priority,
     pub received: Instant,
 }
 
@@ -161,6 +164,9 @@ impl Engine {
             request.received,
         );
         attempts.session = session;
+        if request.priority == super::priority::Priority::Low {
+            attempts.low_priority_reserve = Some(self.settings.low_priority_reserve);
+        }
         Ok(attempts)
     }
 
@@ -357,6 +363,17 @@ impl Engine {
     ) -> Option<HeldReservation> {
         if self.order_keys(attempts, target).await {
             return None;
+        }
+        if let Some(reserve) = attempts.low_priority_reserve {
+            let (provider, route) = (&target.candidate.provider, &target.candidate.route);
+            let now = now_ms();
+            let left = self
+                .ledger
+                .day_share_left(provider, route, target.key_id(), now);
+            if super::priority::held_back(super::priority::Priority::Low, left, reserve) {
+                attempts.held_back(day_window_start(now, provider.day_reset_minute) + DAY_MS);
+                return None;
+            }
         }
         match self.reserve(target, estimate).await {
             Ok(reservation) => Some(HeldReservation::new(&self.ledger, reservation)),

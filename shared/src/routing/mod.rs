@@ -12,6 +12,7 @@ pub mod modes;
 pub mod output;
 pub mod plan;
 pub mod policy;
+pub mod priority;
 mod request;
 pub mod sessions;
 pub mod stats;

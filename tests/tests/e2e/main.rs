@@ -27,6 +27,7 @@ mod openai_sdk;
 mod original_paths;
 mod output_tokens;
 mod persistence;
+mod priority;
 mod processes;
 mod provider_quirks;
 mod quota;
