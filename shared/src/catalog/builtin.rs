@@ -31,6 +31,11 @@ pub struct BuiltinProvider {
     /// Counts `max_tokens` against the token window before answering (Cerebras).
     #[serde(default)]
     pub counts_max_tokens: bool,
+    /// The provider's terms for this tier let it train on (or keep) prompts.
+    #[serde(default)]
+    pub trains_on_prompts: bool,
+    /// Where that is said (a terms page, and when it was read).
+    pub trains_on_prompts_source: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

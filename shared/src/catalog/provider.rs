@@ -41,6 +41,10 @@ pub struct Provider {
     /// Counts a request's `max_tokens` (or the route's maximum output when absent) against its
     /// token window before answering, and keeps it counted: reservations do the same.
     pub counts_max_tokens: bool,
+    /// Its terms let it train on (or keep) prompts (`catalog::data_use`).
+    pub trains_on_prompts: bool,
+    /// Where that was read (`freerouter.toml` when the owner said so).
+    pub trains_on_prompts_source: Option<String>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -58,6 +62,7 @@ impl std::fmt::Debug for Provider {
             .field("params", &self.params.keys().collect::<Vec<_>>())
             .field("missing_params", &self.missing_params)
             .field("counts_max_tokens", &self.counts_max_tokens)
+            .field("trains_on_prompts", &self.trains_on_prompts)
             .finish()
     }
 }
@@ -78,6 +83,8 @@ impl Provider {
             params: BTreeMap::new(),
             missing_params: Vec::new(),
             counts_max_tokens: false,
+            trains_on_prompts: false,
+            trains_on_prompts_source: None,
         }
     }
 
@@ -165,6 +172,13 @@ pub fn resolve_providers(settings: &Settings, source: &ConfigSource) -> BTreeMap
                 counts_max_tokens: overrides
                     .counts_max_tokens
                     .unwrap_or(builtin.counts_max_tokens),
+                trains_on_prompts: overrides
+                    .trains_on_prompts
+                    .unwrap_or(builtin.trains_on_prompts),
+                trains_on_prompts_source: match overrides.trains_on_prompts {
+                    Some(_) => Some("freerouter.toml".to_string()),
+                    None => builtin.trains_on_prompts_source.clone(),
+                },
             },
         );
     }
@@ -199,6 +213,10 @@ pub fn resolve_providers(settings: &Settings, source: &ConfigSource) -> BTreeMap
                 params: BTreeMap::new(),
                 missing_params: Vec::new(),
                 counts_max_tokens: custom.counts_max_tokens.unwrap_or(false),
+                trains_on_prompts: custom.trains_on_prompts.unwrap_or(false),
+                trains_on_prompts_source: custom
+                    .trains_on_prompts
+                    .map(|_| "freerouter.toml".to_string()),
             },
         );
     }

@@ -192,6 +192,11 @@ pub struct RoutingSettings {
     /// `auth.low_priority_keys`) stay off a key's route once its daily request window has less
     /// than this share of its limit left (0.2 = the last 20 % of RPD is kept for the rest).
     pub low_priority_reserve: f64,
+    /// Routes no request is sent to: `trains-on-prompts` (routes whose provider's terms, or whose
+    /// own tag, say prompts may be used for training), or any route tag. A request adds its own
+    /// with `X-FreeRouter-Exclude`.
+    #[serde(default, deserialize_with = "string_list")]
+    pub exclude: Vec<String>,
 }
 
 /// Quota leases (see `freerouter::quota`): how a process takes blocks of a key's windows.
@@ -322,6 +327,9 @@ pub struct ProviderSettings {
     /// The provider counts a request's `max_tokens` against its token window before answering
     /// (Cerebras): the gateway reserves it too.
     pub counts_max_tokens: Option<bool>,
+    /// The owner's own reading of the provider's terms (an EEA account on Gemini, say),
+    /// overriding the catalog's `trains_on_prompts`.
+    pub trains_on_prompts: Option<bool>,
 }
 
 /// By hand, so the base URL prints without the credentials it may hold.
@@ -339,6 +347,7 @@ impl std::fmt::Debug for ProviderSettings {
             .field("day_reset", &self.day_reset)
             .field("first_token_timeout_ms", &self.first_token_timeout_ms)
             .field("counts_max_tokens", &self.counts_max_tokens)
+            .field("trains_on_prompts", &self.trains_on_prompts)
             .finish()
     }
 }

@@ -45,6 +45,9 @@ pub struct RouteRequest {
     pub web_search: bool,
     /// `X-FreeRouter-Priority` (or the client key's default).
     pub priority: super::priority::Priority,
+    /// `X-FreeRouter-Exclude`: properties no route serving this request may have, besides
+    /// `routing.exclude` (`catalog::data_use`).
+    pub exclude: Vec<String>,
     pub received: Instant,
 }
 
@@ -133,7 +136,10 @@ impl Engine {
         if request.web_search && !required_tags.contains(&"web-search") {
             required_tags.push("web-search");
         }
+        let mut excluded = self.settings.exclude.clone();
+        excluded.extend(request.exclude.iter().cloned());
         let input = PlanInput {
+            excluded: &excluded,
             required_tags: &required_tags,
             model: &request.chat.model,
             strict: request.strict,

@@ -2,7 +2,9 @@
 
 use super::error::RoutingError;
 use super::trail::Trail;
-use crate::catalog::{ApiKey, CatalogSnapshot, EMBEDDINGS_TAG, ModelMatch, Provider, Route};
+use crate::catalog::{
+    ApiKey, CatalogSnapshot, EMBEDDINGS_TAG, ModelMatch, Provider, Route, data_use,
+};
 use crate::health::{HealthBoard, HealthState, HealthView};
 use crate::time::EpochMs;
 use std::sync::Arc;
@@ -30,6 +32,8 @@ pub enum Skip {
     /// The route lacks a tag the request needs (`tools`, `vision`, `json`, `web-search`), or
     /// (`chat`) it is an embeddings route.
     Lacks(&'static str),
+    /// The route has a property the request excludes (`trains-on-prompts`, a tag).
+    Excluded,
 }
 
 #[derive(Debug, Default)]
@@ -47,6 +51,8 @@ pub struct PlanInput<'a> {
     pub max_tokens: Option<u64>,
     /// Tags a route must carry to be a candidate.
     pub required_tags: &'a [&'static str],
+    /// Properties a route must not have (`routing.exclude` and `X-FreeRouter-Exclude`).
+    pub excluded: &'a [String],
 }
 
 /// Candidates kept per request: twice the default attempt budget, few enough that a catalog of
@@ -158,6 +164,14 @@ pub fn plan(
             skip(&mut plan, Skip::NoKey);
             continue;
         };
+        if input
+            .excluded
+            .iter()
+            .any(|name| data_use::has_property(route, provider, name))
+        {
+            skip(&mut plan, Skip::Excluded);
+            continue;
+        }
         let glance = health.glance(&route.route_id, now);
         let state = glance.state;
         match state {
@@ -246,6 +260,14 @@ fn empty_plan_error(
             _ => None,
         })
         .collect();
+    if lacking.is_empty() && plan.skipped.contains(&Skip::Excluded) {
+        let tags = input
+            .excluded
+            .iter()
+            .map(|name| format!("without {name}"))
+            .collect();
+        return RoutingError::NoCapableRoute { tags };
+    }
     if !lacking.is_empty() && snapshot.servable().next().is_some() {
         lacking.sort();
         lacking.dedup();

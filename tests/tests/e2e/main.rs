@@ -7,6 +7,7 @@ mod bad_input;
 mod burst;
 mod capabilities;
 mod crash;
+mod data_use;
 mod embeddings;
 mod embeddings_sdk;
 mod errors;

@@ -154,6 +154,9 @@ impl<'a> Incoming<'a> {
         let request = RouteRequest {
             strict,
             priority,
+            exclude: header("x-freerouter-exclude")
+                .map(freerouter::catalog::data_use::parse_exclude)
+                .unwrap_or_default(),
             session_id: header("x-session-id").map(|v| v.chars().take(200).collect()),
             request_id: self.request_id.clone(),
             endpoint: self.endpoint.name,
