@@ -377,7 +377,8 @@ impl Engine {
                 .ledger
                 .day_share_left(provider, route, target.key_id(), now);
             if super::priority::held_back(super::priority::Priority::Low, left, reserve) {
-                attempts.held_back(day_window_start(now, provider.day_reset_minute) + DAY_MS);
+                let day_turns = day_window_start(now, provider.day_reset_minute) + DAY_MS;
+                attempts.held_back(&provider.name, day_turns);
                 return None;
             }
         }

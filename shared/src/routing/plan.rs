@@ -26,6 +26,7 @@ pub enum Skip {
     NoKey,
     Cooling {
         until_ms: EpochMs,
+        provider: String,
     },
     Outdated,
     ContextTooSmall,
@@ -180,6 +181,7 @@ pub fn plan(
                     &mut plan,
                     Skip::Cooling {
                         until_ms: glance.cooldown_until_ms,
+                        provider: route.provider.clone(),
                     },
                 );
                 continue;
@@ -202,7 +204,13 @@ pub fn plan(
         let (keys, soonest) = usable_keys(provider, &route.route_id, &health, now);
         if keys.is_empty() {
             match soonest {
-                Some(until_ms) => skip(&mut plan, Skip::Cooling { until_ms }),
+                Some(until_ms) => skip(
+                    &mut plan,
+                    Skip::Cooling {
+                        until_ms,
+                        provider: route.provider.clone(),
+                    },
+                ),
                 None => skip(&mut plan, Skip::NoKey),
             }
             continue;
@@ -236,13 +244,17 @@ fn empty_plan_error(
         .skipped
         .iter()
         .filter_map(|s| match s {
-            Skip::Cooling { until_ms } => Some(*until_ms),
+            Skip::Cooling { until_ms, .. } => Some(*until_ms),
             _ => None,
         })
         .min();
     if let Some(until) = soonest {
         return RoutingError::QuotaExhausted {
             retry_after_ms: (until - now).max(0) as u64,
+            refills: super::error::refills(plan.skipped.iter().filter_map(|s| match s {
+                Skip::Cooling { until_ms, provider } => Some((provider.clone(), *until_ms)),
+                _ => None,
+            })),
             trail: Trail::default(),
         };
     }

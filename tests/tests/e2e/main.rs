@@ -6,6 +6,7 @@ mod auth;
 mod bad_input;
 mod burst;
 mod capabilities;
+mod capacity;
 mod crash;
 mod data_use;
 mod embeddings;
