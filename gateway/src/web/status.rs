@@ -186,8 +186,13 @@ fn quota_section(body: &mut String, statuses: &[ProviderStatus]) {
                 let limits = &provider.limits;
                 let _ = write!(
                     body,
-                    r#"<tr><td>{}</td><td><code>{}</code>{}</td>{}{}{}{}</tr>"#,
+                    r#"<tr><td>{}{}</td><td><code>{}</code>{}</td>{}{}{}{}</tr>"#,
                     Esc(&provider.name),
+                    if provider.trial {
+                        r#" <span class="badge warn">trial credit</span>"#
+                    } else {
+                        ""
+                    },
                     Esc(&key.key_id),
                     if key.invalid {
                         r#" <span class="badge bad">invalid</span>"#

@@ -32,6 +32,8 @@ pub struct ProviderStatus {
     pub trains_on_prompts_source: Option<String>,
     /// It counts `max_tokens` against its token window before answering.
     pub counts_max_tokens: bool,
+    /// Its free use is a trial credit that runs out.
+    pub trial: bool,
     pub keys: Vec<KeyStatus>,
 }
 
@@ -83,6 +85,7 @@ pub async fn status(
             trains_on_prompts: provider.trains_on_prompts,
             trains_on_prompts_source: provider.trains_on_prompts_source.clone(),
             counts_max_tokens: provider.counts_max_tokens,
+            trial: provider.trial,
             keys,
         });
     }

@@ -45,6 +45,8 @@ pub struct Provider {
     pub trains_on_prompts: bool,
     /// Where that was read (`freerouter.toml` when the owner said so).
     pub trains_on_prompts_source: Option<String>,
+    /// Its free use is a trial credit that runs out (the catalog's `trial`).
+    pub trial: bool,
 }
 
 impl std::fmt::Debug for Provider {
@@ -85,6 +87,7 @@ impl Provider {
             counts_max_tokens: false,
             trains_on_prompts: false,
             trains_on_prompts_source: None,
+            trial: false,
         }
     }
 
@@ -179,6 +182,7 @@ pub fn resolve_providers(settings: &Settings, source: &ConfigSource) -> BTreeMap
                     Some(_) => Some("freerouter.toml".to_string()),
                     None => builtin.trains_on_prompts_source.clone(),
                 },
+                trial: builtin.trial,
             },
         );
     }
@@ -217,6 +221,7 @@ pub fn resolve_providers(settings: &Settings, source: &ConfigSource) -> BTreeMap
                 trains_on_prompts_source: custom
                     .trains_on_prompts
                     .map(|_| "freerouter.toml".to_string()),
+                trial: false,
             },
         );
     }
