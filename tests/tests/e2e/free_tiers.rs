@@ -477,3 +477,92 @@ async fn cloudflare_s_error_4006_under_a_400_is_a_spent_day_not_the_client_s_fau
         "the account's neurons come back at 00:00 UTC"
     );
 }
+
+/// The maintainer's key recheck, on the store in `dir`, for a Gemini provider at `sim`.
+async fn maintenance_for(
+    sim: &Simulator,
+    dir: &std::path::Path,
+) -> freerouter::maintenance::Maintenance {
+    freerouter_tests::harness::init_tls();
+    let source = freerouter::config::ConfigSource::from_toml(builtin(
+        "gemini",
+        &sim.url("/v1beta/openai"),
+        "gem-key",
+    ));
+    let settings = freerouter::config::Settings::load(&source).unwrap();
+    let store = freerouter::store::Store::open(&dir.join("freerouter.db"), Duration::from_secs(5))
+        .await
+        .unwrap();
+    freerouter::maintenance::Maintenance {
+        store,
+        providers: freerouter::catalog::resolve_providers(&settings, &source),
+        http: freerouter::providers::http_client(Duration::from_secs(2)).unwrap(),
+        settings: settings.maintainer,
+    }
+}
+
+#[tokio::test]
+async fn the_maintainer_lifts_a_not_in_tier_rest_once_the_model_answers_that_key() {
+    let sim = Simulator::start().await;
+    sim.model("gemini-2.5-pro");
+    sim.model("gemini-3-pro").always(Behavior::gemini_exhausted(
+        "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+        0,
+        "20s",
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let maintenance = maintenance_for(&sim, dir.path()).await;
+    let key_id = Secret::new("gem-key").fingerprint();
+    let mut changes = Vec::new();
+    for model in ["gemini-2.5-pro", "gemini-3-pro"] {
+        let seed = freerouter::catalog::RouteSeed {
+            provider: "gemini".into(),
+            model: model.into(),
+            display_name: None,
+            rank: Some(1),
+            score: None,
+            aliases: Vec::new(),
+            context_window: None,
+            max_output: None,
+            tags: Vec::new(),
+            limits: None,
+        };
+        let route = seed.into_route(freerouter::catalog::Origin::Manual, true, 1);
+        maintenance.store.upsert_route(&route, 1).await.unwrap();
+        changes.push(freerouter::health::HealthChange::Key(
+            freerouter::health::KeyCooldown {
+                provider: "gemini".into(),
+                key_id: key_id.clone(),
+                route_id: route.route_id.clone(),
+                until_ms: now_ms() + 20 * 3_600_000,
+                reason: "not_in_tier".into(),
+                strikes: 0,
+            },
+        ));
+    }
+    maintenance
+        .store
+        .apply_health_changes(&changes, 1)
+        .await
+        .unwrap();
+    let before = maintenance.store.versions().await.unwrap().health;
+    assert_eq!(maintenance.recheck_tiers().await.unwrap(), 1);
+    let left: Vec<String> = maintenance
+        .store
+        .load_health(now_ms())
+        .await
+        .unwrap()
+        .keys
+        .into_iter()
+        .map(|k| k.route_id)
+        .collect();
+    assert_eq!(
+        left,
+        vec!["gemini/gemini-3-pro"],
+        "the one still outside the tier stays off"
+    );
+    assert!(
+        maintenance.store.versions().await.unwrap().health > before,
+        "gateways reload health"
+    );
+}
