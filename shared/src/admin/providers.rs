@@ -34,6 +34,8 @@ pub struct ProviderStatus {
     pub counts_max_tokens: bool,
     /// Its free use is a trial credit that runs out.
     pub trial: bool,
+    /// When its day windows turn next.
+    pub day_turns_ms: EpochMs,
     pub keys: Vec<KeyStatus>,
 }
 
@@ -86,6 +88,7 @@ pub async fn status(
             trains_on_prompts_source: provider.trains_on_prompts_source.clone(),
             counts_max_tokens: provider.counts_max_tokens,
             trial: provider.trial,
+            day_turns_ms: day_start + crate::quota::window::DAY_MS,
             keys,
         });
     }

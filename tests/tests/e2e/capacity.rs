@@ -84,7 +84,7 @@ async fn adminctl(config: &GatewayConfig, dir: &std::path::Path, args: &[&str]) 
 }
 
 #[tokio::test]
-async fn adminctl_shows_each_window_left_with_its_return_and_forecasts_the_pool() {
+async fn adminctl_and_the_console_show_each_window_left_with_its_return_and_forecast_the_pool() {
     let now = now_ms();
     if (now / 86_400_000 + 1) * 86_400_000 - now < 15_000 {
         tokio::time::sleep(std::time::Duration::from_secs(16)).await;
@@ -100,6 +100,19 @@ async fn adminctl_shows_each_window_left_with_its_return_and_forecasts_the_pool(
     let gateway = config.clone().start().await;
     for _ in 0..2 {
         assert_eq!(gateway.chat(&ask("auto", "hi")).await.status(), 200);
+    }
+    // The console says the same per key and window (the store is written off the path).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let status = gateway.get("/status").await.text().await.unwrap();
+        if status.contains("back to 5 at 00:00:00 UTC") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/status shows the refill"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let dir = gateway.stop().await;
     let show = adminctl(&config, dir.path(), &["quota", "show"]).await;
