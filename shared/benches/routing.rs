@@ -76,6 +76,7 @@ fn bench(c: &mut Criterion) {
                     prompt_tokens: 12_000,
                     max_tokens: Some(512),
                     required_tags: &tools,
+                    excluded: &[],
                 };
                 black_box(plan(&snapshot, &health, &input, 1).unwrap())
             })
@@ -88,6 +89,7 @@ fn bench(c: &mut Criterion) {
                     prompt_tokens: 100,
                     max_tokens: None,
                     required_tags: &[],
+                    excluded: &[],
                 };
                 black_box(plan(&snapshot, &health, &input, 1).unwrap())
             })
@@ -100,6 +102,7 @@ fn bench(c: &mut Criterion) {
                     prompt_tokens: 100,
                     max_tokens: None,
                     required_tags: &[],
+                    excluded: &[],
                 };
                 let mut candidates = plan(&snapshot, &health, &input, 1).unwrap().candidates;
                 modes::order(&mut candidates, Mode::Balanced, &stats, || 0.5);

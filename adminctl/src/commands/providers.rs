@@ -25,7 +25,11 @@ pub async fn run(ctx: &Context, command: ProvidersCommand) -> anyhow::Result<()>
                 .iter()
                 .map(|p| {
                     vec![
-                        p.name.clone(),
+                        if p.trial {
+                            format!("{} (trial credit)", p.name)
+                        } else {
+                            p.name.clone()
+                        },
                         if p.usable {
                             "yes".into()
                         } else {

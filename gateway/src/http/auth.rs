@@ -13,6 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use freerouter::config::Secret;
 use freerouter::metrics as m;
+use freerouter::routing::priority::Priority;
 use freerouter::time::now_ms;
 use sha2::{Digest, Sha256};
 use std::net::{IpAddr, SocketAddr};
@@ -129,9 +130,11 @@ pub async fn authenticate(
     let auth = &state.settings.auth;
     let token = presented(request.headers());
     let mut admin = false;
+    let mut low_priority = false;
     let client = if auth.api_keys.is_empty() {
         by_peer
     } else if let Some(i) = token.and_then(|t| matching_key(&auth.api_keys, t)) {
+        low_priority = token.is_some_and(|t| matching_key(&auth.low_priority_keys, t).is_some());
         ClientId::Key(i)
     } else {
         let admin_surface = is_admin_surface(request.uri().path());
@@ -147,6 +150,13 @@ pub async fn authenticate(
             SecretCheck::Missing | SecretCheck::Wrong => return invalid_api_key(true),
         }
     };
+    // A batch key's requests are low priority unless they say otherwise.
+    if low_priority && !request.headers().contains_key(Priority::HEADER) {
+        request.headers_mut().insert(
+            Priority::HEADER,
+            axum::http::HeaderValue::from_static("low"),
+        );
+    }
     request.extensions_mut().insert(Caller {
         client,
         from_loopback: ip.is_some_and(is_loopback),

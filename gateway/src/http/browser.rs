@@ -219,7 +219,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         out.insert(
             ACCESS_CONTROL_ALLOW_HEADERS,
             HeaderValue::from_static(
-                "authorization, content-type, x-api-key, x-freerouter-strict, x-session-id",
+                "authorization, content-type, x-api-key, x-freerouter-strict, x-freerouter-priority, x-freerouter-exclude, x-session-id",
             ),
         );
         out.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));

@@ -9,6 +9,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use freerouter::catalog::data_use::{TRAINS_ON_PROMPTS, trains_on_prompts};
 use freerouter::health::HealthState;
 use freerouter::store::{Suggestion, SuggestionKind, SuggestionStatus};
 use freerouter::time::{EpochMs, now_ms};
@@ -128,11 +129,25 @@ pub async fn page_handler(
             Some(h) => health_badge(h.effective_state(now), h.cooldown_until_ms, now),
             None => health_badge(HealthState::Healthy, 0, now),
         };
-        let tags: String = route
+        let mut tags: String = route
             .tags
             .iter()
+            .filter(|t| t.as_str() != TRAINS_ON_PROMPTS)
             .map(|t| format!(r#"<span class="tag">{}</span>"#, Esc(t)))
             .collect();
+        if let Some(provider) = state.providers.get(&route.provider)
+            && trains_on_prompts(route, provider)
+        {
+            let source = provider
+                .trains_on_prompts_source
+                .as_deref()
+                .unwrap_or("this route's tag");
+            let _ = write!(
+                tags,
+                r#"<span class="tag warn" title="{}">trains on prompts</span>"#,
+                Esc(source)
+            );
+        }
         let _ = write!(
             body,
             r#"<tr data-route="{id}"{}><td class="num">{}</td><td><div>{}</div><div class="muted small">{id}</div></td><td>{badge}</td><td>{tags}</td><td class="num">{}</td><td>{}</td><td>{}</td>"#,

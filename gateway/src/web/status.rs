@@ -156,14 +156,24 @@ fn keys_section(body: &mut String, records: &HealthRecords, now: EpochMs) {
 }
 
 /// A cell of used against limit: a meter when there is a limit.
-fn quota_cell(label: &str, used: u64, limit: Option<u64>) -> String {
+/// A window's use against its limit, and when it is whole again (`returns`, once anything of it
+/// is used).
+fn quota_cell(label: &str, used: u64, limit: Option<u64>, returns: Option<EpochMs>) -> String {
     match limit {
         Some(limit) => format!(
-            r#"<td class="quota">{}<div class="small">{} / {} · {} left</div></td>"#,
+            r#"<td class="quota">{}<div class="small">{} / {} · {} left{}</div></td>"#,
             quota_meter(label, used, limit),
             number(used),
             number(limit),
             number(limit.saturating_sub(used)),
+            match returns.filter(|_| used > 0) {
+                Some(at) => format!(
+                    " · back to {} at {}",
+                    number(limit),
+                    freerouter::routing::error_utc_time(at)
+                ),
+                None => String::new(),
+            },
         ),
         None => format!(
             r#"<td class="quota"><div class="small">{} used · no limit</div></td>"#,
@@ -184,20 +194,42 @@ fn quota_section(body: &mut String, statuses: &[ProviderStatus]) {
         for provider in with_keys {
             for key in &provider.keys {
                 let limits = &provider.limits;
+                let minute_back = key.usage.minute_oldest_ms.map(|oldest| oldest + 60_000);
+                let day_back = Some(provider.day_turns_ms);
                 let _ = write!(
                     body,
-                    r#"<tr><td>{}</td><td><code>{}</code>{}</td>{}{}{}{}</tr>"#,
+                    r#"<tr><td>{}{}</td><td><code>{}</code>{}</td>{}{}{}{}</tr>"#,
                     Esc(&provider.name),
+                    if provider.trial {
+                        r#" <span class="badge warn">trial credit</span>"#
+                    } else {
+                        ""
+                    },
                     Esc(&key.key_id),
                     if key.invalid {
                         r#" <span class="badge bad">invalid</span>"#
                     } else {
                         ""
                     },
-                    quota_cell("requests per minute", key.usage.minute_requests, limits.rpm),
-                    quota_cell("requests per day", key.usage.day_requests, limits.rpd),
-                    quota_cell("tokens per minute", key.usage.minute_tokens, limits.tpm),
-                    quota_cell("tokens per day", key.usage.day_tokens, limits.tpd),
+                    quota_cell(
+                        "requests per minute",
+                        key.usage.minute_requests,
+                        limits.rpm,
+                        minute_back
+                    ),
+                    quota_cell(
+                        "requests per day",
+                        key.usage.day_requests,
+                        limits.rpd,
+                        day_back
+                    ),
+                    quota_cell(
+                        "tokens per minute",
+                        key.usage.minute_tokens,
+                        limits.tpm,
+                        minute_back
+                    ),
+                    quota_cell("tokens per day", key.usage.day_tokens, limits.tpd, day_back),
                 );
             }
         }

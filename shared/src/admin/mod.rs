@@ -1,6 +1,7 @@
 //! The operations adminctl and the admin API share: one library function per operation, so the
 //! shell and HTTP faces always do the same thing.
 
+pub mod capacity;
 pub mod catalog;
 pub mod providers;
 pub mod stats;

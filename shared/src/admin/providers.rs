@@ -33,6 +33,15 @@ pub struct ProviderStatus {
     pub routes: usize,
     pub enabled_routes: usize,
     pub limits: crate::config::Limits,
+    /// Its terms let it train on prompts (`catalog::data_use`), and where that was read.
+    pub trains_on_prompts: bool,
+    pub trains_on_prompts_source: Option<String>,
+    /// It counts `max_tokens` against its token window before answering.
+    pub counts_max_tokens: bool,
+    /// Its free use is a trial credit that runs out.
+    pub trial: bool,
+    /// When its day windows turn next.
+    pub day_turns_ms: EpochMs,
     pub keys: Vec<KeyStatus>,
 }
 
@@ -88,6 +97,11 @@ pub async fn status(
             routes: ours.len(),
             enabled_routes: ours.iter().filter(|r| r.enabled).count(),
             limits: provider.limits,
+            trains_on_prompts: provider.trains_on_prompts,
+            trains_on_prompts_source: provider.trains_on_prompts_source.clone(),
+            counts_max_tokens: provider.counts_max_tokens,
+            trial: provider.trial,
+            day_turns_ms: day_start + crate::quota::window::DAY_MS,
             keys,
         });
     }

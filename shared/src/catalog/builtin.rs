@@ -28,6 +28,17 @@ pub struct BuiltinProvider {
     pub params: BTreeMap<String, String>,
     /// Headers-to-first-token limit for providers with slow first tokens.
     pub first_token_timeout_ms: Option<u64>,
+    /// Counts `max_tokens` against the token window before answering (Cerebras).
+    #[serde(default)]
+    pub counts_max_tokens: bool,
+    /// The provider's terms for this tier let it train on (or keep) prompts.
+    #[serde(default)]
+    pub trains_on_prompts: bool,
+    /// Where that is said (a terms page, and when it was read).
+    pub trains_on_prompts_source: Option<String>,
+    /// Its "free" use is a trial credit that runs out: its routes rank after true free tiers.
+    #[serde(default)]
+    pub trial: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -41,7 +52,10 @@ impl BuiltinRegistry {
     /// The default routes, ranked: by explicit rank, else by score (highest first), ties in file order.
     pub fn ranked_routes(&self) -> Vec<super::Route> {
         let mut seeds: Vec<(usize, &RouteSeed)> = self.routes.iter().enumerate().collect();
-        seeds.sort_by_key(|(i, seed)| (std::cmp::Reverse(seed.score.unwrap_or(0)), *i));
+        // A trial credit runs out: every true free tier ranks before it.
+        let trial = |seed: &RouteSeed| self.providers.get(&seed.provider).is_some_and(|p| p.trial);
+        seeds
+            .sort_by_key(|(i, seed)| (trial(seed), std::cmp::Reverse(seed.score.unwrap_or(0)), *i));
         seeds
             .into_iter()
             .enumerate()
@@ -64,6 +78,31 @@ pub fn registry() -> &'static BuiltinRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_2026_catalog_drops_the_gone_models_and_ranks_trial_credits_after_free_tiers() {
+        let registry = registry();
+        let ranked = registry.ranked_routes();
+        for gone in ["gemini/gemini-2.0-flash", "gemini/gemini-2.5-pro"] {
+            assert!(
+                !ranked.iter().any(|r| r.route_id == gone),
+                "{gone} is off the free tier"
+            );
+        }
+        assert!(registry.providers["sambanova"].trial);
+        let first_trial = ranked
+            .iter()
+            .position(|r| registry.providers[&r.provider].trial)
+            .expect("a trial provider's route");
+        assert!(
+            ranked[first_trial..]
+                .iter()
+                .all(|r| registry.providers[&r.provider].trial),
+            "no true free tier ranks after a trial credit"
+        );
+        assert!(registry.providers["gemini"].trains_on_prompts);
+        assert!(registry.providers["cerebras"].counts_max_tokens);
+    }
 
     #[test]
     fn the_built_in_catalog_parses_and_every_route_names_a_known_provider() {

@@ -2,6 +2,7 @@
 
 pub mod builtin;
 mod check;
+pub mod data_use;
 pub mod live;
 mod provider;
 mod route;

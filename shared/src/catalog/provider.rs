@@ -38,6 +38,15 @@ pub struct Provider {
     pub params: BTreeMap<String, String>,
     /// Params that were asked for but are not set: the provider is not usable until they are.
     pub missing_params: Vec<String>,
+    /// Counts a request's `max_tokens` (or the route's maximum output when absent) against its
+    /// token window before answering, and keeps it counted: reservations do the same.
+    pub counts_max_tokens: bool,
+    /// Its terms let it train on (or keep) prompts (`catalog::data_use`).
+    pub trains_on_prompts: bool,
+    /// Where that was read (`freerouter.toml` when the owner said so).
+    pub trains_on_prompts_source: Option<String>,
+    /// Its free use is a trial credit that runs out (the catalog's `trial`).
+    pub trial: bool,
 }
 
 impl std::fmt::Debug for Provider {
@@ -54,6 +63,8 @@ impl std::fmt::Debug for Provider {
             .field("first_token_timeout_ms", &self.first_token_timeout_ms)
             .field("params", &self.params.keys().collect::<Vec<_>>())
             .field("missing_params", &self.missing_params)
+            .field("counts_max_tokens", &self.counts_max_tokens)
+            .field("trains_on_prompts", &self.trains_on_prompts)
             .finish()
     }
 }
@@ -73,6 +84,10 @@ impl Provider {
             first_token_timeout_ms: None,
             params: BTreeMap::new(),
             missing_params: Vec::new(),
+            counts_max_tokens: false,
+            trains_on_prompts: false,
+            trains_on_prompts_source: None,
+            trial: false,
         }
     }
 
@@ -157,6 +172,17 @@ pub fn resolve_providers(settings: &Settings, source: &ConfigSource) -> BTreeMap
                     .or(builtin.first_token_timeout_ms),
                 params,
                 missing_params,
+                counts_max_tokens: overrides
+                    .counts_max_tokens
+                    .unwrap_or(builtin.counts_max_tokens),
+                trains_on_prompts: overrides
+                    .trains_on_prompts
+                    .unwrap_or(builtin.trains_on_prompts),
+                trains_on_prompts_source: match overrides.trains_on_prompts {
+                    Some(_) => Some("freerouter.toml".to_string()),
+                    None => builtin.trains_on_prompts_source.clone(),
+                },
+                trial: builtin.trial,
             },
         );
     }
@@ -190,6 +216,12 @@ pub fn resolve_providers(settings: &Settings, source: &ConfigSource) -> BTreeMap
                 first_token_timeout_ms: custom.first_token_timeout_ms,
                 params: BTreeMap::new(),
                 missing_params: Vec::new(),
+                counts_max_tokens: custom.counts_max_tokens.unwrap_or(false),
+                trains_on_prompts: custom.trains_on_prompts.unwrap_or(false),
+                trains_on_prompts_source: custom
+                    .trains_on_prompts
+                    .map(|_| "freerouter.toml".to_string()),
+                trial: false,
             },
         );
     }

@@ -189,6 +189,15 @@ pub struct RoutingSettings {
     /// since another model's vectors do not match them.
     #[serde(default)]
     pub default_embedding_model: Option<String>,
+    /// Low-priority requests (`X-FreeRouter-Priority: low`, or a key of
+    /// `auth.low_priority_keys`) stay off a key's route once its daily request window has less
+    /// than this share of its limit left (0.2 = the last 20 % of RPD is kept for the rest).
+    pub low_priority_reserve: f64,
+    /// Routes no request is sent to: `trains-on-prompts` (routes whose provider's terms, or whose
+    /// own tag, say prompts may be used for training), or any route tag. A request adds its own
+    /// with `X-FreeRouter-Exclude`.
+    #[serde(default, deserialize_with = "string_list")]
+    pub exclude: Vec<String>,
 }
 
 /// Quota leases (see `freerouter::quota`): how a process takes blocks of a key's windows.
@@ -221,6 +230,11 @@ pub struct AuthSettings {
     /// Needed for admin changes over HTTP (admin API mutations, console sign-in).
     #[serde(default)]
     pub admin_token: Option<Secret>,
+    /// Client keys (each also one of `api_keys`) whose requests are low priority unless they
+    /// send `X-FreeRouter-Priority` themselves: batch jobs that should leave the daily reserve
+    /// of the strong routes to people (`routing.low_priority_reserve`).
+    #[serde(default, deserialize_with = "secret_list")]
+    pub low_priority_keys: Vec<Secret>,
     /// When set, `/metrics` needs `Authorization: Bearer <metrics token>`.
     #[serde(default)]
     pub metrics_token: Option<Secret>,
@@ -319,6 +333,12 @@ pub struct ProviderSettings {
     pub day_reset: Option<String>,
     /// Headers-to-first-token limit for slow reasoning models on this provider.
     pub first_token_timeout_ms: Option<u64>,
+    /// The provider counts a request's `max_tokens` against its token window before answering
+    /// (Cerebras): the gateway reserves it too.
+    pub counts_max_tokens: Option<bool>,
+    /// The owner's own reading of the provider's terms (an EEA account on Gemini, say),
+    /// overriding the catalog's `trains_on_prompts`.
+    pub trains_on_prompts: Option<bool>,
 }
 
 /// By hand, so the base URL prints without the credentials it may hold.
@@ -335,6 +355,8 @@ impl std::fmt::Debug for ProviderSettings {
             .field("limits", &self.limits)
             .field("day_reset", &self.day_reset)
             .field("first_token_timeout_ms", &self.first_token_timeout_ms)
+            .field("counts_max_tokens", &self.counts_max_tokens)
+            .field("trains_on_prompts", &self.trains_on_prompts)
             .finish()
     }
 }
@@ -403,6 +425,7 @@ too_slow_ms = 300000
 short_cooldown_ms = 30000
 max_upstream_body_bytes = 16777216
 stream_tail_grace_ms = 1500
+low_priority_reserve = 0.2
 
 [quota]
 reserve_timeout_ms = 1000

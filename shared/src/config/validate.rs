@@ -19,6 +19,24 @@ pub(super) fn validate(settings: &Settings) -> Result<(), ConfigError> {
     if !(settings.limits.queue_timeout_s.is_finite() && settings.limits.queue_timeout_s >= 0.0) {
         return invalid("limits.queue_timeout_s must be a non-negative number".into());
     }
+    let reserve = settings.routing.low_priority_reserve;
+    if !(reserve.is_finite() && (0.0..=1.0).contains(&reserve)) {
+        return invalid(format!(
+            "routing.low_priority_reserve must be a share between 0 and 1 (0.2 = 20 % of RPD), got {reserve}"
+        ));
+    }
+    if let Some(stray) = settings.auth.low_priority_keys.iter().find(|k| {
+        !settings
+            .auth
+            .api_keys
+            .iter()
+            .any(|a| a.expose() == k.expose())
+    }) {
+        return invalid(format!(
+            "auth.low_priority_keys holds a key that is not one of auth.api_keys ({})",
+            stray.fingerprint()
+        ));
+    }
     if settings.routing.attempt_budget == 0 {
         return invalid("routing.attempt_budget must be at least 1".into());
     }

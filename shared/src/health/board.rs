@@ -238,6 +238,16 @@ impl HealthBoard {
         self.lock().key_invalid(provider, key_id, now)
     }
 
+    /// Every key cooldown the board holds (ended ones included), for status pages and tests.
+    pub fn key_cooldowns(&self) -> Vec<KeyCooldown> {
+        self.lock()
+            .keys
+            .values()
+            .flat_map(|keys| keys.values())
+            .flat_map(|routes| routes.values().cloned())
+            .collect()
+    }
+
     /// The keys marked invalid (their retry times included).
     pub fn invalid_keys(&self) -> Vec<InvalidKey> {
         self.lock()

@@ -39,7 +39,7 @@ pub struct DiagnosisReport {
     pub applied: Vec<(String, String)>,
 }
 
-enum Probe {
+pub(super) enum Probe {
     Answered,
     NotFound(String),
     Inconclusive(&'static str),
@@ -222,7 +222,7 @@ impl Maintenance {
     }
 
     /// A one-token request (a one-word embedding, for an embeddings route): does the model exist?
-    async fn probe(
+    pub(super) async fn probe(
         &self,
         adapter: &dyn ProviderAdapter,
         provider: &Provider,

@@ -1,7 +1,12 @@
-//! Keys a provider refused (401/403) are tried again; one that works is restored at once.
+//! Keys a provider refused (401/403) are tried again; one that works is restored at once. So is a
+//! key resting on a route whose model its tier does not include (Gemini's `quotaValue: "0"`,
+//! reason `not_in_tier`): a one-token probe that answers (the owner upgraded the project, the
+//! tier changed) lifts the rest for every gateway.
 
 use super::Maintenance;
-use crate::providers::{adapter_for, list_models};
+use super::diagnosis::Probe;
+use crate::providers::{SpentWindow, adapter_for, list_models};
+use crate::time::now_ms;
 use std::time::Duration;
 
 impl Maintenance {
@@ -28,6 +33,45 @@ impl Maintenance {
                 restored += 1;
             }
         }
-        Ok(restored)
+        Ok(restored + self.recheck_tiers().await?)
+    }
+
+    /// Probes each route a key rests on as `not_in_tier`; lifts the rests that answer.
+    pub async fn recheck_tiers(&self) -> Result<usize, crate::store::StoreError> {
+        let now = now_ms();
+        let mut lifted = 0;
+        let resting = self.store.load_health(now).await?.keys;
+        let reason = SpentWindow::NotInTier.reason();
+        for rest in resting
+            .iter()
+            .filter(|k| k.reason == reason && k.until_ms > now)
+        {
+            let Some(provider) = self.providers.get(&rest.provider) else {
+                continue;
+            };
+            let Some(key) = provider.keys.iter().find(|k| k.id == rest.key_id) else {
+                continue;
+            };
+            let (Some(adapter), Some(route)) = (
+                adapter_for(&provider.adapter),
+                self.store.get_route(&rest.route_id).await?,
+            ) else {
+                continue;
+            };
+            if matches!(
+                self.probe(adapter.as_ref(), provider, Some(key), &route, now)
+                    .await,
+                Probe::Answered
+            ) && self
+                .store
+                .lift_key_cooldown(&rest.provider, &rest.key_id, &rest.route_id)
+                .await?
+            {
+                tracing::info!(provider = %rest.provider, key = %rest.key_id, route = %rest.route_id,
+                    "a model outside the key's tier answers now; the route is back for the key");
+                lifted += 1;
+            }
+        }
+        Ok(lifted)
     }
 }

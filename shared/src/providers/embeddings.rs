@@ -31,9 +31,10 @@ pub async fn send_embeddings(
     call: UpstreamCall<'_>,
     inputs: usize,
 ) -> Result<EmbeddingsReply, UpstreamFailure> {
+    let now = call.now;
     send(adapter, http, call, inputs)
         .await
-        .map_err(|failure| adapter.refine_failure(failure))
+        .map_err(|failure| adapter.refine_failure(failure, now))
 }
 
 async fn send(

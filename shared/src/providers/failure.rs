@@ -1,6 +1,7 @@
 //! Upstream failures, classified so the routing engine can decide what each one means.
 
 use super::RateLimitInfo;
+use super::spent::{Spent, openai_wording};
 use bytes::Bytes;
 
 /// What went wrong with one upstream attempt.
@@ -84,6 +85,9 @@ pub struct UpstreamFailure {
     pub rate: RateLimitInfo,
     /// The window a context-length refusal states, when its documented form gives one.
     pub stated_window: Option<u64>,
+    /// Which quota a refusal says is spent, when its form says (set by the adapter that knows
+    /// the provider's form; OpenAI's wording is read for every 429).
+    pub spent: Option<Spent>,
 }
 
 impl UpstreamFailure {
@@ -95,13 +99,30 @@ impl UpstreamFailure {
             body: None,
             rate: RateLimitInfo::default(),
             stated_window: None,
+            spent: None,
         }
+    }
+
+    /// The error body as JSON, when it is (the first element when it is an array, as Gemini's
+    /// OpenAI-compatible endpoint answers).
+    pub fn body_json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(self.body.as_deref()?)
+            .ok()
+            .map(unwrap_array)
+    }
+}
+
+/// `[{"error":…}]` → `{"error":…}`.
+fn unwrap_array(json: serde_json::Value) -> serde_json::Value {
+    match json {
+        serde_json::Value::Array(mut items) if !items.is_empty() => items.swap_remove(0),
+        other => other,
     }
 }
 
 /// The message and code in an error body, in the shapes providers use.
 fn error_text(body: &[u8]) -> (String, String) {
-    let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(body).map(unwrap_array) else {
         return (
             String::from_utf8_lossy(body).chars().take(500).collect(),
             String::new(),
@@ -222,6 +243,11 @@ pub fn classify_error_response(status: u16, body: Bytes, rate: RateLimitInfo) ->
         ],
     );
     let context = context_refusal(&code, &message);
+    let spent = if status == 429 {
+        openai_wording(&message)
+    } else {
+        None
+    };
     let kind = match status {
         300..=399 => FailureKind::Redirect,
         429 => FailureKind::RateLimited,
@@ -248,6 +274,7 @@ pub fn classify_error_response(status: u16, body: Bytes, rate: RateLimitInfo) ->
         body: Some(body),
         rate,
         stated_window: context.flatten(),
+        spent,
     }
 }
 
@@ -340,6 +367,18 @@ mod tests {
             assert_eq!(failure.kind, FailureKind::ContextLength, "{body}");
             assert_eq!(failure.stated_window, window, "{body}");
         }
+    }
+
+    #[test]
+    fn an_error_inside_a_json_array_is_read_like_any_other() {
+        let gemini = r#"[{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}]"#;
+        let f = classify_error_response(429, Bytes::from(gemini), RateLimitInfo::default());
+        assert_eq!(f.kind, FailureKind::RateLimited);
+        assert_eq!(f.message, "Resource has been exhausted (e.g. check quota).");
+        assert_eq!(
+            f.body_json().unwrap()["error"]["status"],
+            "RESOURCE_EXHAUSTED"
+        );
     }
 
     #[test]

@@ -21,9 +21,10 @@ pub async fn send_chat(
     http: &reqwest::Client,
     call: UpstreamCall<'_>,
 ) -> Result<UpstreamReply, UpstreamFailure> {
+    let now = call.now;
     send(adapter, http, call)
         .await
-        .map_err(|failure| adapter.refine_failure(failure))
+        .map_err(|failure| adapter.refine_failure(failure, now))
 }
 
 async fn send(
@@ -116,7 +117,10 @@ pub(super) async fn post(
         Ok(Ok(response)) => response,
     };
     let status = response.status().as_u16();
-    let rate = RateLimitInfo::from_headers(response.headers(), call.now);
+    let mut rate = RateLimitInfo::from_headers(response.headers(), call.now);
+    if !rate.is_empty() {
+        rate.whole_key = adapter.rate_headers_cover_the_key();
+    }
     if !response.status().is_success() {
         let body = read_bounded(&mut response, MAX_ERROR_BODY_BYTES, call.idle_timeout)
             .await
@@ -196,11 +200,10 @@ pub async fn list_models(
         .await
         .map_err(|kind| UpstreamFailure::new(kind, "the listing could not be read"))?;
     if !(200..300).contains(&status) {
-        return Err(adapter.refine_failure(classify_error_response(
-            status,
-            body,
-            RateLimitInfo::default(),
-        )));
+        return Err(adapter.refine_failure(
+            classify_error_response(status, body, RateLimitInfo::default()),
+            crate::time::now_ms(),
+        ));
     }
     let json: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|_| UpstreamFailure::new(FailureKind::Malformed, "the listing is not JSON"))?;

@@ -16,6 +16,7 @@ mod ollama_cloud;
 mod openai;
 mod openrouter;
 pub mod ratelimit;
+pub mod spent;
 pub mod sse;
 pub mod web_search;
 mod zai;
@@ -24,7 +25,8 @@ pub use embeddings::{EmbeddingsReply, send_embeddings};
 pub use failure::{FailureKind, UpstreamFailure, classify_error_response};
 pub use http::{list_models, send_chat};
 pub use openai::OpenAiCompatible;
-pub use ratelimit::RateLimitInfo;
+pub use ratelimit::{RateLimitInfo, WindowHint};
+pub use spent::{Spent, SpentWindow};
 pub use sse::{SseEvent, SseParser};
 
 use crate::catalog::{ApiKey, Provider};
@@ -127,9 +129,16 @@ pub trait ProviderAdapter: Send + Sync + 'static {
         serde_json::json!({"role": "assistant", "content": partial})
     }
 
-    /// Refines how a failure is understood (a provider's own error codes).
-    fn refine_failure(&self, failure: UpstreamFailure) -> UpstreamFailure {
+    /// Refines how a failure is understood (a provider's own error codes, its form of saying
+    /// which quota is spent and until when). `now` turns absolute resets into waits.
+    fn refine_failure(&self, failure: UpstreamFailure, _now: EpochMs) -> UpstreamFailure {
         failure
+    }
+
+    /// Whether the rate-limit headers of this provider's answers describe the key across all its
+    /// models (OpenRouter's one allowance for every `:free` model) rather than the model called.
+    fn rate_headers_cover_the_key(&self) -> bool {
+        false
     }
 
     /// The id requests use for a model the listing calls `listed`.

@@ -10,7 +10,11 @@ impl ProviderAdapter for OllamaCloud {
         "ollama-cloud"
     }
 
-    fn refine_failure(&self, mut failure: UpstreamFailure) -> UpstreamFailure {
+    fn refine_failure(
+        &self,
+        mut failure: UpstreamFailure,
+        _now: crate::time::EpochMs,
+    ) -> UpstreamFailure {
         if failure.status == Some(403) {
             failure.kind = FailureKind::NotFound;
         }

@@ -19,7 +19,11 @@ impl ProviderAdapter for Zai {
         "zai"
     }
 
-    fn refine_failure(&self, mut failure: UpstreamFailure) -> UpstreamFailure {
+    fn refine_failure(
+        &self,
+        mut failure: UpstreamFailure,
+        _now: crate::time::EpochMs,
+    ) -> UpstreamFailure {
         match business_code(&failure).as_deref() {
             Some("1301") => failure.kind = FailureKind::ContentPolicy,
             Some("1113") => failure.kind = FailureKind::PaymentRequired,

@@ -348,6 +348,32 @@ impl Ledger {
         key.min(on_route)
     }
 
+    /// The share (0.0–1.0) of the key's daily request limit left on a route: the fewer of the
+    /// key's across its provider and the key's on this route, as last seen; `None` when neither
+    /// has a daily request limit.
+    pub fn day_share_left(
+        &self,
+        provider: &Provider,
+        route: &Route,
+        key_id: &str,
+        now: EpochMs,
+    ) -> Option<f64> {
+        let day_start = day_window_start(now, provider.day_reset_minute);
+        let (key, on_route) =
+            self.inner
+                .sightings(&provider.name, key_id, &route.route_id, now, day_start);
+        [
+            (provider.limits.rpd, key.map(|k| k.usage.day_requests)),
+            (route.limits.rpd, on_route.map(|r| r.usage.day_requests)),
+        ]
+        .into_iter()
+        .filter_map(|(limit, used)| {
+            let limit = limit.filter(|l| *l > 0)?;
+            Some(limit.saturating_sub(used.unwrap_or(0)) as f64 / limit as f64)
+        })
+        .reduce(f64::min)
+    }
+
     /// A key's use across its provider as last seen (the `/metrics` gauges).
     pub fn key_usage(&self, provider: &Provider, key_id: &str, now: EpochMs) -> Option<Usage> {
         let day_start = day_window_start(now, provider.day_reset_minute);

@@ -14,6 +14,44 @@ pub fn day_window_start(now: EpochMs, reset_minute: u32) -> EpochMs {
     (now - offset).div_euclid(DAY_MS) * DAY_MS + offset
 }
 
+/// The first instant of the calendar month (UTC) after the one containing `now`: when monthly
+/// quotas (Cohere's calls, Mistral's tokens) come back.
+pub fn next_month_start(now: EpochMs) -> EpochMs {
+    let days = now.div_euclid(DAY_MS);
+    let (year, month, _) = civil_from_days(days);
+    let (year, month) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
+    days_from_civil(year, month, 1) * DAY_MS
+}
+
+/// Days since 1970-01-01 → (year, month 1–12, day 1–31), proleptic Gregorian (H. Hinnant).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// (year, month, day) → days since 1970-01-01.
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let month = i64::from(month);
+    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// What one key has used, over one scope (the key across the provider, or the key on one route).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Usage {
@@ -90,6 +128,21 @@ mod tests {
     use super::*;
 
     const MIDNIGHT: EpochMs = 1_798_761_600_000; // 2027-01-01T00:00:00Z
+
+    #[test]
+    fn monthly_quotas_come_back_on_the_first_of_the_next_calendar_month_utc() {
+        // 2026-12-02 → 2027-01-01; the last millisecond of December still turns then.
+        assert_eq!(next_month_start(MIDNIGHT - 30 * DAY_MS), MIDNIGHT);
+        assert_eq!(next_month_start(MIDNIGHT - 1), MIDNIGHT);
+        // The first instant of January belongs to January: February 1st is next.
+        assert_eq!(next_month_start(MIDNIGHT), MIDNIGHT + 31 * DAY_MS);
+        // 2028 is a leap year: 2028-02-10 → 2028-03-01.
+        let feb_first_2028 = MIDNIGHT + (365 + 31) * DAY_MS;
+        assert_eq!(
+            next_month_start(feb_first_2028 + 9 * DAY_MS),
+            feb_first_2028 + 29 * DAY_MS
+        );
+    }
 
     #[test]
     fn the_day_window_starts_at_the_providers_reset_time() {

@@ -1,7 +1,7 @@
 //! The attempt driver: walks the plan route by route and key by key, applies the failure table,
 //! and keeps the budget, the deadline and the trail.
 
-use super::error::RoutingError;
+use super::error::{RoutingError, refills};
 use super::plan::{Candidate, KEYLESS_ID, usable_keys};
 use super::policy::{Decision, Effect, Judgement, RouteTries, decide};
 use super::sessions::SessionKey;
@@ -12,7 +12,7 @@ use crate::config::RoutingSettings;
 use crate::health::{HealthBoard, HealthState};
 use crate::metrics as m;
 use crate::providers::{FailureKind, UpstreamFailure};
-use crate::quota::window::{DAY_MS, day_window_start};
+use crate::quota::window::{DAY_MS, day_window_start, next_month_start};
 use crate::store::StoreWriter;
 use crate::time::EpochMs;
 use std::time::Instant;
@@ -69,6 +69,10 @@ pub struct Attempts {
     only_rate_limits: bool,
     /// The conversation this request continues, when it is one.
     pub session: Option<SessionKey>,
+    /// A low-priority request: routes whose daily window is below this share are kept from it.
+    pub low_priority_reserve: Option<f64>,
+    /// Providers whose routes were kept from this low-priority request, and when their day turns.
+    held_back: Vec<(String, EpochMs)>,
 }
 
 /// What the engine shares with the driver when judging a failure.
@@ -97,6 +101,8 @@ impl Attempts {
             needed_tokens,
             only_rate_limits: true,
             session: None,
+            low_priority_reserve: None,
+            held_back: Vec::new(),
         }
     }
 
@@ -206,6 +212,13 @@ impl Attempts {
         }
     }
 
+    /// The key's route is kept for requests of higher priority (its daily window is in the
+    /// reserve) until `day_turns_ms`: no call was made; go on to the route's next key.
+    pub fn held_back(&mut self, provider: &str, day_turns_ms: EpochMs) {
+        self.held_back.push((provider.to_string(), day_turns_ms));
+        self.quota_refused();
+    }
+
     /// Records a success on the trail.
     pub fn succeeded(&mut self, target: &Target) {
         self.trail.push(target.route_id(), "ok");
@@ -245,6 +258,7 @@ impl Attempts {
             window_tokens: current.candidate.window_tokens,
             next_day_reset_ms: day_window_start(now, current.candidate.provider.day_reset_minute)
                 + DAY_MS,
+            next_month_reset_ms: next_month_start(now),
         };
         let (decision, effects) = decide(failure, &mut current.tries, &judgement);
         apply(effects, target, ctx, now, failure);
@@ -308,16 +322,18 @@ impl Attempts {
             let glance = view.glance(route_id, now);
             (glance.state == HealthState::Cooling).then_some(glance.cooldown_until_ms)
         };
-        let soonest = self
+        let returns: Vec<(String, EpochMs)> = self
             .candidates
             .iter()
             .filter_map(|c| {
                 let route_until = route_cooling_until(&c.route.route_id);
                 let (keys, key_until) = usable_keys(&c.provider, &c.route.route_id, &view, now);
                 let key_until = if keys.is_empty() { key_until } else { None };
-                route_until.into_iter().chain(key_until).max()
+                let back = route_until.into_iter().chain(key_until).max()?;
+                Some((c.provider.name.clone(), back))
             })
-            .min();
+            .collect();
+        let soonest = returns.iter().map(|(_, at)| *at).min();
         let everything_cooling = self.candidates.iter().all(|c| {
             let (keys, _) = usable_keys(&c.provider, &c.route.route_id, &view, now);
             keys.is_empty() || route_cooling_until(&c.route.route_id).is_some()
@@ -329,9 +345,22 @@ impl Attempts {
                 trail: self.trail,
             };
         }
+        // Nothing called, and some route kept for higher priorities: this request's quota is
+        // spent for today, back when the first of those days turns (or a cooldown ends).
+        if self.attempts() == 0
+            && let Some(day_turns) = self.held_back.iter().map(|(_, at)| *at).min()
+        {
+            let back = soonest.map_or(day_turns, |s| s.min(day_turns));
+            return RoutingError::QuotaExhausted {
+                retry_after_ms: (back - now).max(0) as u64,
+                refills: refills(returns.into_iter().chain(self.held_back)),
+                trail: self.trail,
+            };
+        }
         if (self.attempts() == 0 || self.only_rate_limits) && everything_cooling {
             return RoutingError::QuotaExhausted {
                 retry_after_ms: soonest.map_or(1_000, |until| (until - now).max(0) as u64),
+                refills: refills(returns),
                 trail: self.trail,
             };
         }
@@ -356,9 +385,15 @@ fn apply(
     let (provider, key_id, route_id) = (target.provider(), target.key_id(), target.route_id());
     for effect in effects {
         let change = match effect {
-            Effect::CoolKey { until_ms, reason } => ctx
-                .health
-                .cool_key(provider, key_id, route_id, until_ms, reason, now),
+            Effect::CoolKey {
+                until_ms,
+                reason,
+                whole_key,
+            } => {
+                let on = if whole_key { "*" } else { route_id };
+                ctx.health
+                    .cool_key(provider, key_id, on, until_ms, reason, now)
+            }
             Effect::EscalateKey => {
                 ctx.health
                     .escalate_key(provider, key_id, route_id, now, ctx.settings)

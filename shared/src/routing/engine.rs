@@ -21,6 +21,7 @@ use crate::providers::{
     FailureKind, ProviderAdapter, RateLimitInfo, UpstreamCall, UpstreamFailure, UpstreamReply,
     adapter_for, send_chat,
 };
+use crate::quota::window::{DAY_MS, day_window_start};
 use crate::quota::{Grant, HeldReservation, Ledger, Reservation, Scope};
 use crate::store::{RateLimitHint, RequestLogRow, StoreWrite, StoreWriter};
 use crate::time::{EpochMs, now_ms};
@@ -42,6 +43,11 @@ pub struct RouteRequest {
     pub endpoint: &'static str,
     /// `/v1/chat/completions/web-search`: only `web-search` routes, asked in each provider's form.
     pub web_search: bool,
+    /// `X-FreeRouter-Priority` (or the client key's default).
+    pub priority: super::priority::Priority,
+    /// `X-FreeRouter-Exclude`: properties no route serving this request may have, besides
+    /// `routing.exclude` (`catalog::data_use`).
+    pub exclude: Vec<String>,
     pub received: Instant,
 }
 
@@ -130,7 +136,10 @@ impl Engine {
         if request.web_search && !required_tags.contains(&"web-search") {
             required_tags.push("web-search");
         }
+        let mut excluded = self.settings.exclude.clone();
+        excluded.extend(request.exclude.iter().cloned());
         let input = PlanInput {
+            excluded: &excluded,
             required_tags: &required_tags,
             model: &request.chat.model,
             strict: request.strict,
@@ -161,6 +170,9 @@ impl Engine {
             request.received,
         );
         attempts.session = session;
+        if request.priority == super::priority::Priority::Low {
+            attempts.low_priority_reserve = Some(self.settings.low_priority_reserve);
+        }
         Ok(attempts)
     }
 
@@ -187,6 +199,16 @@ impl Engine {
         let mut body = request.chat.upstream_body(&route.upstream_model, |name| {
             self.fields.reaches_route(name, adapter, reasoning)
         });
+        // More output than the route gives would be refused upstream: ask for what it gives.
+        if let Some(clamped) = super::output::clamped_max_tokens(request.chat.max_tokens, route)
+            && Some(clamped) != request.chat.max_tokens
+        {
+            for name in ["max_tokens", "max_completion_tokens"] {
+                if body.get(name).is_some() {
+                    body.set(name, &serde_json::Value::from(clamped));
+                }
+            }
+        }
         if request.web_search
             && let Some(adapter) = adapter
         {
@@ -202,12 +224,23 @@ impl Engine {
         body
     }
 
-    /// Tokens one attempt reserves: the prompt estimate plus the output asked for.
-    pub(crate) fn token_estimate(request: &RouteRequest) -> u64 {
+    /// Tokens one attempt on `target` reserves: the prompt estimate plus the output asked of
+    /// that route (`routing::output`).
+    pub(crate) fn token_estimate(request: &RouteRequest, target: &Target) -> u64 {
+        let output = super::output::reserved_output_tokens(
+            request.chat.max_tokens,
+            &target.candidate.route,
+            &target.candidate.provider,
+        );
         request
             .chat
             .estimated_prompt_tokens()
-            .saturating_add(request.chat.max_tokens.unwrap_or(0))
+            .saturating_add(output)
+    }
+
+    /// Tokens an answered attempt on `target` is charged (`routing::output::charged_tokens`).
+    pub(crate) fn charged(target: &Target, used: Option<u64>, estimate: u64) -> u64 {
+        super::output::charged_tokens(&target.candidate.provider, used, estimate)
     }
 
     /// Takes this attempt's quota (from memory; a new lease waits at most
@@ -337,6 +370,18 @@ impl Engine {
         if self.order_keys(attempts, target).await {
             return None;
         }
+        if let Some(reserve) = attempts.low_priority_reserve {
+            let (provider, route) = (&target.candidate.provider, &target.candidate.route);
+            let now = now_ms();
+            let left = self
+                .ledger
+                .day_share_left(provider, route, target.key_id(), now);
+            if super::priority::held_back(super::priority::Priority::Low, left, reserve) {
+                let day_turns = day_window_start(now, provider.day_reset_minute) + DAY_MS;
+                attempts.held_back(&provider.name, day_turns);
+                return None;
+            }
+        }
         match self.reserve(target, estimate).await {
             Ok(reservation) => Some(HeldReservation::new(&self.ledger, reservation)),
             Err(()) => {
@@ -417,8 +462,8 @@ impl Engine {
         request: &RouteRequest,
     ) -> Result<(Completion, Option<Usage>), RoutingError> {
         let mut attempts = self.start(request)?;
-        let estimate = Self::token_estimate(request);
         while let Some(target) = attempts.next_target(&self.health, now_ms()) {
+            let estimate = Self::token_estimate(request, &target);
             let Some(mut reservation) =
                 self.prepare_attempt(&mut attempts, &target, estimate).await
             else {
@@ -432,7 +477,8 @@ impl Engine {
                     self.after_success(&target, attempts.session, &rate, sent.elapsed())
                         .await;
                     let usage = info.usage;
-                    self.settle(reservation.take(), usage.map_or(estimate, |u| u.total()));
+                    let used = usage.map(|u| u.total());
+                    self.settle(reservation.take(), Self::charged(&target, used, estimate));
                     let served = Served {
                         route_id: target.route_id().to_string(),
                         provider: target.provider().to_string(),
@@ -498,7 +544,11 @@ impl Engine {
             // spent longer (its minute slides). It rests until the later of the two, so a client
             // told to come back then is not refused again. (As this process last saw the key.)
             let mut until = now + wait as EpochMs;
-            let mut on = target.route_id().to_string();
+            let mut on = if rate.whole_key {
+                "*".to_string()
+            } else {
+                target.route_id().to_string()
+            };
             let (provider, route) = (&target.candidate.provider, &target.candidate.route);
             if Ledger::limited(provider, route)
                 && let Some((room_at, scope)) =

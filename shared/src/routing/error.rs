@@ -2,7 +2,71 @@
 
 use super::request::InvalidRequest;
 use super::trail::Trail;
+use crate::time::EpochMs;
 use bytes::Bytes;
+
+/// When one provider's routes are back for a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refill {
+    pub provider: String,
+    pub at_ms: EpochMs,
+}
+
+/// The soonest refill of each provider, soonest first.
+pub fn refills(pairs: impl IntoIterator<Item = (String, EpochMs)>) -> Vec<Refill> {
+    let mut soonest: Vec<Refill> = Vec::new();
+    for (provider, at_ms) in pairs {
+        match soonest.iter_mut().find(|r| r.provider == provider) {
+            Some(known) => known.at_ms = known.at_ms.min(at_ms),
+            None => soonest.push(Refill { provider, at_ms }),
+        }
+    }
+    soonest.sort_by_key(|r| (r.at_ms, r.provider.clone()));
+    soonest
+}
+
+/// "; back: groq at 14:05:10 UTC, gemini at 08:00:00 UTC" (the first few).
+fn refill_note(refills: &[Refill]) -> String {
+    if refills.is_empty() {
+        return String::new();
+    }
+    let listed: Vec<String> = refills
+        .iter()
+        .take(6)
+        .map(|r| format!("{} at {}", r.provider, utc_time(r.at_ms)))
+        .collect();
+    format!("; back: {}", listed.join(", "))
+}
+
+/// `HH:MM:SS UTC` of an instant (the day is left out: every refill is within about a day).
+pub fn utc_time(at_ms: EpochMs) -> String {
+    let seconds = at_ms.div_euclid(1000).rem_euclid(86_400);
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
+}
+
+#[cfg(test)]
+mod refill_tests {
+    use super::*;
+
+    #[test]
+    fn each_provider_s_soonest_refill_is_named_soonest_first() {
+        let back = refills([
+            ("gemini".to_string(), 8 * 3_600_000),
+            ("groq".to_string(), 3_600_000 + 30_000),
+            ("gemini".to_string(), 9 * 3_600_000),
+        ]);
+        assert_eq!(
+            refill_note(&back),
+            "; back: groq at 01:00:30 UTC, gemini at 08:00:00 UTC"
+        );
+        assert_eq!(refill_note(&[]), "");
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RoutingError {
@@ -21,9 +85,17 @@ pub enum RoutingError {
     /// No enabled route has what the request needs.
     #[error("no enabled route supports what this request needs: {}", tags.join(", "))]
     NoCapableRoute { tags: Vec<String> },
-    /// Every eligible route is cooling or out of quota; the soonest one is back in `retry_after_ms`.
-    #[error("every eligible route is cooling or out of quota")]
-    QuotaExhausted { retry_after_ms: u64, trail: Trail },
+    /// Every eligible route is cooling or out of quota; the soonest one is back in
+    /// `retry_after_ms`, and `refills` says when each provider is (soonest first).
+    #[error(
+        "every eligible route is cooling or out of quota{}",
+        refill_note(refills)
+    )]
+    QuotaExhausted {
+        retry_after_ms: u64,
+        refills: Vec<Refill>,
+        trail: Trail,
+    },
     #[error("every route tried failed upstream")]
     AllRoutesFailed { trail: Trail },
     /// The upstream refused the request itself (a content policy, an invalid parameter): passed on as-is.

@@ -9,8 +9,10 @@ mod engine;
 mod error;
 pub mod fields;
 pub mod modes;
+pub mod output;
 pub mod plan;
 pub mod policy;
+pub mod priority;
 mod request;
 pub mod sessions;
 pub mod stats;
@@ -20,7 +22,7 @@ mod trail;
 pub use engine::{
     Completion, Engine, RequestRecord, RouteRequest, Served, error_status, record_request,
 };
-pub use error::RoutingError;
+pub use error::{Refill, RoutingError, utc_time as error_utc_time};
 pub use request::{ChatRequest, InvalidRequest};
 pub use stream::CommittedStream;
 pub use trail::{AttemptRecord, Trail};

@@ -2,7 +2,9 @@
 
 use super::error::RoutingError;
 use super::trail::Trail;
-use crate::catalog::{ApiKey, CatalogSnapshot, EMBEDDINGS_TAG, ModelMatch, Provider, Route};
+use crate::catalog::{
+    ApiKey, CatalogSnapshot, EMBEDDINGS_TAG, ModelMatch, Provider, Route, data_use,
+};
 use crate::health::{HealthBoard, HealthState, HealthView};
 use crate::time::EpochMs;
 use std::sync::Arc;
@@ -24,12 +26,15 @@ pub enum Skip {
     NoKey,
     Cooling {
         until_ms: EpochMs,
+        provider: String,
     },
     Outdated,
     ContextTooSmall,
     /// The route lacks a tag the request needs (`tools`, `vision`, `json`, `web-search`), or
     /// (`chat`) it is an embeddings route.
     Lacks(&'static str),
+    /// The route has a property the request excludes (`trains-on-prompts`, a tag).
+    Excluded,
 }
 
 #[derive(Debug, Default)]
@@ -47,6 +52,8 @@ pub struct PlanInput<'a> {
     pub max_tokens: Option<u64>,
     /// Tags a route must carry to be a candidate.
     pub required_tags: &'a [&'static str],
+    /// Properties a route must not have (`routing.exclude` and `X-FreeRouter-Exclude`).
+    pub excluded: &'a [String],
 }
 
 /// Candidates kept per request: twice the default attempt budget, few enough that a catalog of
@@ -126,6 +133,12 @@ pub fn plan(
         .filter(|(i, _)| !input.strict && !is_preferred.get(*i).copied().unwrap_or(false))
         .map(|(_, r)| r);
     let ordered = preferred.iter().map(|&i| &snapshot.routes[i]).chain(rest);
+    // What the request needs of a window: the prompt, and the output as the route will be asked
+    // for it (clamped to its maximum output; `routing::output`).
+    let needed_on = |route: &Route| {
+        input.prompt_tokens
+            + super::output::clamped_max_tokens(input.max_tokens, route).unwrap_or(0)
+    };
     let needed = input.prompt_tokens + input.max_tokens.unwrap_or(0);
     let mut plan = Plan::default();
     let mut slow = Vec::new();
@@ -152,6 +165,14 @@ pub fn plan(
             skip(&mut plan, Skip::NoKey);
             continue;
         };
+        if input
+            .excluded
+            .iter()
+            .any(|name| data_use::has_property(route, provider, name))
+        {
+            skip(&mut plan, Skip::Excluded);
+            continue;
+        }
         let glance = health.glance(&route.route_id, now);
         let state = glance.state;
         match state {
@@ -160,6 +181,7 @@ pub fn plan(
                     &mut plan,
                     Skip::Cooling {
                         until_ms: glance.cooldown_until_ms,
+                        provider: route.provider.clone(),
                     },
                 );
                 continue;
@@ -175,14 +197,20 @@ pub fn plan(
             .map_or(route.context_window_tokens, |w| {
                 w.min(route.context_window_tokens)
             });
-        if needed > window_tokens {
+        if needed_on(route) > window_tokens {
             skip(&mut plan, Skip::ContextTooSmall);
             continue;
         }
         let (keys, soonest) = usable_keys(provider, &route.route_id, &health, now);
         if keys.is_empty() {
             match soonest {
-                Some(until_ms) => skip(&mut plan, Skip::Cooling { until_ms }),
+                Some(until_ms) => skip(
+                    &mut plan,
+                    Skip::Cooling {
+                        until_ms,
+                        provider: route.provider.clone(),
+                    },
+                ),
                 None => skip(&mut plan, Skip::NoKey),
             }
             continue;
@@ -216,13 +244,17 @@ fn empty_plan_error(
         .skipped
         .iter()
         .filter_map(|s| match s {
-            Skip::Cooling { until_ms } => Some(*until_ms),
+            Skip::Cooling { until_ms, .. } => Some(*until_ms),
             _ => None,
         })
         .min();
     if let Some(until) = soonest {
         return RoutingError::QuotaExhausted {
             retry_after_ms: (until - now).max(0) as u64,
+            refills: super::error::refills(plan.skipped.iter().filter_map(|s| match s {
+                Skip::Cooling { until_ms, provider } => Some((provider.clone(), *until_ms)),
+                _ => None,
+            })),
             trail: Trail::default(),
         };
     }
@@ -240,6 +272,14 @@ fn empty_plan_error(
             _ => None,
         })
         .collect();
+    if lacking.is_empty() && plan.skipped.contains(&Skip::Excluded) {
+        let tags = input
+            .excluded
+            .iter()
+            .map(|name| format!("without {name}"))
+            .collect();
+        return RoutingError::NoCapableRoute { tags };
+    }
     if !lacking.is_empty() && snapshot.servable().next().is_some() {
         lacking.sort();
         lacking.dedup();

@@ -3,7 +3,7 @@
 
 use crate::config::RoutingSettings;
 use crate::health::RouteFailure;
-use crate::providers::{FailureKind, UpstreamFailure};
+use crate::providers::{FailureKind, Spent, SpentWindow, UpstreamFailure};
 use crate::time::EpochMs;
 
 /// What the request does next.
@@ -30,6 +30,8 @@ pub enum Effect {
     CoolKey {
         until_ms: EpochMs,
         reason: &'static str,
+        /// The key rests on every route of its provider (a quota of the key, not of the model).
+        whole_key: bool,
     },
     EscalateKey,
     RouteFailure(RouteFailure),
@@ -61,22 +63,8 @@ pub struct Judgement<'a> {
     pub window_tokens: u64,
     /// When the provider's daily quotas next reset.
     pub next_day_reset_ms: EpochMs,
-}
-
-/// Whether a refusal speaks of a daily quota (as opposed to a per-minute rate).
-fn says_daily(message: &str) -> bool {
-    let lower = message.to_ascii_lowercase();
-    [
-        "per day",
-        "daily",
-        "(rpd)",
-        "(tpd)",
-        "requests per day",
-        "tokens per day",
-        "quota exceeded for today",
-    ]
-    .iter()
-    .any(|needle| lower.contains(needle))
+    /// When monthly quotas next reset (the calendar month, UTC).
+    pub next_month_reset_ms: EpochMs,
 }
 
 fn jittered(base_ms: u64, jitter: f64) -> u64 {
@@ -91,41 +79,7 @@ pub fn decide(
 ) -> (Decision, Vec<Effect>) {
     let s = j.settings;
     match failure.kind {
-        FailureKind::RateLimited => match failure.rate.wait_hint_ms(true) {
-            Some(wait) if wait <= s.near_reset_ms && !tries.near_reset_waited => {
-                tries.near_reset_waited = true;
-                (Decision::RetrySame { after_ms: wait }, vec![])
-            }
-            Some(wait) => (
-                Decision::NextKey,
-                vec![Effect::CoolKey {
-                    until_ms: j.now + wait.max(1) as EpochMs,
-                    reason: "rate_limited",
-                }],
-            ),
-            // A spent daily quota without a reset hint rests until the provider's day turns.
-            None if says_daily(&failure.message) => (
-                Decision::NextKey,
-                vec![Effect::CoolKey {
-                    until_ms: j.next_day_reset_ms,
-                    reason: "daily_quota",
-                }],
-            ),
-            None => {
-                tries.hintless_429s += 1;
-                if tries.hintless_429s < s.hintless_429_tries {
-                    let backoff = s.retry_pause_ms << (tries.hintless_429s - 1).min(8);
-                    (
-                        Decision::RetrySame {
-                            after_ms: jittered(backoff, j.jitter),
-                        },
-                        vec![],
-                    )
-                } else {
-                    (Decision::NextKey, vec![Effect::EscalateKey])
-                }
-            }
-        },
+        FailureKind::RateLimited => rate_limited(failure, tries, j),
         FailureKind::Server | FailureKind::Reset => {
             let effects = vec![Effect::RouteFailure(RouteFailure::Error)];
             if tries.quick_retry_used {
@@ -187,11 +141,74 @@ pub fn decide(
             vec![Effect::CoolKey {
                 until_ms: j.now + s.short_cooldown_ms as EpochMs,
                 reason: failure.kind.label(),
+                whole_key: false,
             }],
         ),
         // Too large for this route, or nothing said to this prompt: this request moves on, and
         // nothing cools for the others (their requests are other sizes, other prompts).
         FailureKind::TooLarge | FailureKind::EmptyCompletion => (Decision::NextRoute, vec![]),
+    }
+}
+
+/// A 429: the window its adapter says is spent decides how long the key rests, the provider's
+/// hint (its own reset) when it gave one, else when that window turns.
+fn rate_limited(
+    failure: &UpstreamFailure,
+    tries: &mut RouteTries,
+    j: &Judgement<'_>,
+) -> (Decision, Vec<Effect>) {
+    let s = j.settings;
+    let whole_key = failure.spent.is_some_and(|spent| spent.whole_key);
+    let cool = |until_ms: EpochMs, reason: &'static str| {
+        (
+            Decision::NextKey,
+            vec![Effect::CoolKey {
+                until_ms,
+                reason,
+                whole_key,
+            }],
+        )
+    };
+    let hint = failure.rate.wait_hint_ms(true);
+    let window = failure.spent.map(|Spent { window, .. }| window);
+    match (window, hint) {
+        // Waiting does not help: the model is outside this key's tier. The longest rest there
+        // is (a health reset, or a re-probe after it, brings the route back).
+        (Some(SpentWindow::NotInTier), _) => cool(
+            j.now
+                .saturating_add(s.max_cooldown_s.saturating_mul(1000) as EpochMs),
+            SpentWindow::NotInTier.reason(),
+        ),
+        (_, Some(wait)) if wait <= s.near_reset_ms && !tries.near_reset_waited => {
+            tries.near_reset_waited = true;
+            (Decision::RetrySame { after_ms: wait }, vec![])
+        }
+        (window, Some(wait)) => cool(
+            j.now + wait.max(1) as EpochMs,
+            match window {
+                Some(window) => window.reason(),
+                None => "rate_limited",
+            },
+        ),
+        // A spent day or month without a reset hint rests until that window turns.
+        (Some(SpentWindow::Day), None) => cool(j.next_day_reset_ms, SpentWindow::Day.reason()),
+        (Some(SpentWindow::Month), None) => {
+            cool(j.next_month_reset_ms, SpentWindow::Month.reason())
+        }
+        (Some(SpentWindow::Minute) | None, None) => {
+            tries.hintless_429s += 1;
+            if tries.hintless_429s < s.hintless_429_tries {
+                let backoff = s.retry_pause_ms << (tries.hintless_429s - 1).min(8);
+                (
+                    Decision::RetrySame {
+                        after_ms: jittered(backoff, j.jitter),
+                    },
+                    vec![],
+                )
+            } else {
+                (Decision::NextKey, vec![Effect::EscalateKey])
+            }
+        }
     }
 }
 
@@ -216,6 +233,7 @@ mod tests {
             needed_tokens: 5_000,
             window_tokens: 8_192,
             next_day_reset_ms: 86_400_000,
+            next_month_reset_ms: 30 * 86_400_000,
         }
     }
 
@@ -242,7 +260,8 @@ mod tests {
             e,
             vec![Effect::CoolKey {
                 until_ms: 2_000,
-                reason: "rate_limited"
+                reason: "rate_limited",
+                whole_key: false
             }]
         );
     }
@@ -260,7 +279,8 @@ mod tests {
             e,
             vec![Effect::CoolKey {
                 until_ms: 31_000,
-                reason: "rate_limited"
+                reason: "rate_limited",
+                whole_key: false
             }]
         );
     }
@@ -277,32 +297,100 @@ mod tests {
         assert_eq!((d, e), (Decision::NextKey, vec![Effect::EscalateKey]));
     }
 
+    fn spent(window: SpentWindow, whole_key: bool, retry_after_ms: Option<u64>) -> UpstreamFailure {
+        UpstreamFailure {
+            spent: Some(Spent { window, whole_key }),
+            ..rate_limited(retry_after_ms)
+        }
+    }
+
     #[test]
     fn a_daily_refusal_rests_until_the_day_resets_while_a_minute_one_does_not() {
         let s = settings();
-        let daily = UpstreamFailure::new(
-            FailureKind::RateLimited,
-            "Rate limit reached for requests per day (RPD): Limit 1000, Used 1000",
+        let (d, e) = decide(
+            &spent(SpentWindow::Day, false, None),
+            &mut RouteTries::default(),
+            &judge(&s),
         );
-        let (d, e) = decide(&daily, &mut RouteTries::default(), &judge(&s));
         assert_eq!(d, Decision::NextKey);
         assert_eq!(
             e,
             vec![Effect::CoolKey {
                 until_ms: 86_400_000,
-                reason: "daily_quota"
+                reason: "daily_quota",
+                whole_key: false
             }]
         );
-        let minute = UpstreamFailure::new(
-            FailureKind::RateLimited,
-            "Rate limit reached for requests per minute (RPM): Limit 30, Used 30",
+        let (d, e) = decide(
+            &spent(SpentWindow::Minute, false, None),
+            &mut RouteTries::default(),
+            &judge(&s),
         );
-        let (d, e) = decide(&minute, &mut RouteTries::default(), &judge(&s));
         assert!(
             matches!(d, Decision::RetrySame { .. }),
             "a short backoff, not a day"
         );
         assert!(e.is_empty());
+    }
+
+    #[test]
+    fn a_spent_day_with_the_provider_s_own_reset_rests_exactly_until_it() {
+        let s = settings();
+        let (d, e) = decide(
+            &spent(SpentWindow::Day, true, Some(3_600_000)),
+            &mut RouteTries::default(),
+            &judge(&s),
+        );
+        assert_eq!(d, Decision::NextKey);
+        assert_eq!(
+            e,
+            vec![Effect::CoolKey {
+                until_ms: 3_601_000,
+                reason: "daily_quota",
+                whole_key: true
+            }]
+        );
+    }
+
+    #[test]
+    fn a_spent_month_rests_until_the_month_turns() {
+        let s = settings();
+        let (_, e) = decide(
+            &spent(SpentWindow::Month, true, None),
+            &mut RouteTries::default(),
+            &judge(&s),
+        );
+        assert_eq!(
+            e,
+            vec![Effect::CoolKey {
+                until_ms: 30 * 86_400_000,
+                reason: "monthly_quota",
+                whole_key: true
+            }]
+        );
+    }
+
+    #[test]
+    fn a_model_outside_the_key_s_tier_rests_the_longest_whatever_delay_came_with_it() {
+        let s = settings();
+        let (d, e) = decide(
+            &spent(SpentWindow::NotInTier, false, Some(1_000)),
+            &mut RouteTries::default(),
+            &judge(&s),
+        );
+        assert_eq!(
+            d,
+            Decision::NextKey,
+            "never the short wait on the same route"
+        );
+        assert_eq!(
+            e,
+            vec![Effect::CoolKey {
+                until_ms: 1_000 + (s.max_cooldown_s * 1000) as EpochMs,
+                reason: "not_in_tier",
+                whole_key: false
+            }]
+        );
     }
 
     #[test]

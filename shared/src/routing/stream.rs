@@ -259,7 +259,7 @@ impl Engine {
         let (attempts, target, opened, served, ttft, reservation) = result?;
         Ok(CommittedStream {
             engine: self.clone(),
-            estimate: Self::token_estimate(&request),
+            estimate: Self::token_estimate(&request, &target),
             request,
             attempts,
             target,
@@ -276,8 +276,8 @@ impl Engine {
         request: &RouteRequest,
     ) -> Result<(Attempts, Target, Opened, Served, Duration, HeldReservation), RoutingError> {
         let mut attempts = self.start(request)?;
-        let estimate = Self::token_estimate(request);
         while let Some(target) = attempts.next_target(&self.health, now_ms()) {
+            let estimate = Self::token_estimate(request, &target);
             let Some(mut reservation) =
                 self.prepare_attempt(&mut attempts, &target, estimate).await
             else {
@@ -704,7 +704,8 @@ impl CommittedStream {
     }
 
     fn finish(&mut self, out: &Output, outcome: &'static str) {
-        let tokens = out.usage.map_or(self.estimate, |u| u.total());
+        let used = out.usage.map(|u| u.total());
+        let tokens = Engine::charged(&self.target, used, self.estimate);
         self.engine.settle(self.reservation.take(), tokens);
         self.served_record(out, outcome);
     }

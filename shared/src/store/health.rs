@@ -210,6 +210,32 @@ impl Store {
         Ok(cleared)
     }
 
+    /// A key's rest on one route ends now, for every gateway (they reload on the health version).
+    pub async fn lift_key_cooldown(
+        &self,
+        provider: &str,
+        key_id: &str,
+        route_id: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let removed = sqlx::query(
+            "DELETE FROM key_cooldowns WHERE provider = ? AND key_id = ? AND route_id = ?",
+        )
+        .bind(provider)
+        .bind(key_id)
+        .bind(route_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if removed > 0 {
+            sqlx::query("UPDATE catalog_meta SET health_version = health_version + 1 WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(removed > 0)
+    }
+
     /// Keys the providers refused (401/403), by provider.
     pub async fn invalid_keys(&self) -> Result<Vec<(String, String)>, StoreError> {
         Ok(sqlx::query_as("SELECT provider, key_id FROM invalid_keys")

@@ -79,6 +79,40 @@ impl Behavior {
         }
     }
 
+    /// Gemini's 429 `RESOURCE_EXHAUSTED` (a JSON array, no headers) naming the window in
+    /// `quota_id` (`GenerateRequestsPerDayPerProjectPerModel-FreeTier`), the limit in
+    /// `quota_value` (0: the model is not in the key's tier) and `retryDelay` (`"37s"`).
+    pub fn gemini_exhausted(quota_id: &str, quota_value: u64, retry_delay: &str) -> Behavior {
+        Behavior::Status {
+            status: 429,
+            body: super::dialect::gemini_exhausted(quota_id, quota_value, retry_delay),
+            headers: Vec::new(),
+        }
+    }
+
+    /// OpenRouter's 429 `free-models-per-day`, its `X-RateLimit-*` (reset at `reset_epoch_ms`)
+    /// copied into `error.metadata.headers`, and sent as headers too when `with_headers`.
+    pub fn openrouter_free_per_day(reset_epoch_ms: u64, with_headers: bool) -> Behavior {
+        let copied = json!({"X-RateLimit-Limit": "50", "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": reset_epoch_ms.to_string()});
+        let headers = if with_headers {
+            copied
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Behavior::Status {
+            status: 429,
+            body: json!({"error": {"message": "Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 free model requests per day",
+                "code": 429, "metadata": {"headers": copied, "provider_name": null}}, "user_id": "user_sim"}),
+            headers,
+        }
+    }
+
     /// Adds a response header to a `Status` behaviour; other behaviours are returned unchanged.
     pub fn with_header(self, name: &str, value: &str) -> Behavior {
         match self {

@@ -67,7 +67,8 @@ async fn handle(state: &SimState, path: String, headers: HeaderMap, body: Bytes)
     model.record_call(recorded, state.recording());
     // Only well-formed requests are admitted and counted; the others get their 400 below.
     let mut grant = match &parsed {
-        Ok(request) => match state.admit(&key, &model, request.prompt_tokens()) {
+        Ok(request) => match state.admit(&key, &model, request.prompt_tokens(), request.max_tokens)
+        {
             Ok(grant) => grant,
             Err(refusal) => return respond::limit_refusal(&refusal),
         },

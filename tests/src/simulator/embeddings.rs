@@ -127,7 +127,7 @@ async fn handle(state: &SimState, path: String, headers: HeaderMap, body: Bytes)
         }
     };
     let prompt_tokens: u64 = inputs.iter().map(Input::tokens).sum();
-    let mut grant = match state.admit(&bearer_key(&headers), &model, prompt_tokens) {
+    let mut grant = match state.admit(&bearer_key(&headers), &model, prompt_tokens, 0) {
         Ok(grant) => grant,
         Err(refusal) => return respond::limit_refusal(&refusal),
     };

@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 
+use super::dialect::Dialect;
+
 /// Length of the minute window.
 pub(crate) const MINUTE_MS: u64 = 60_000;
 /// Length of the day window.
@@ -59,14 +61,14 @@ pub(crate) fn day_window_start(now_ms: u64, reset_minute: u32) -> u64 {
 
 /// Whether a limit counts requests or tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Requests,
     Tokens,
 }
 
 impl Kind {
     /// The suffix of its `x-ratelimit-*` headers.
-    fn suffix(self) -> &'static str {
+    pub(crate) fn suffix(self) -> &'static str {
         match self {
             Kind::Requests => "requests",
             Kind::Tokens => "tokens",
@@ -76,9 +78,19 @@ impl Kind {
 
 /// The window a limit applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Span {
+pub(crate) enum Span {
     Minute,
     Day,
+}
+
+impl Span {
+    /// `minute`, `day`: as header names and messages say it.
+    pub(crate) fn word(self) -> &'static str {
+        match self {
+            Span::Minute => "minute",
+            Span::Day => "day",
+        }
+    }
 }
 
 /// What one request is counted under: its key alone, and the model it asked for with its key.
@@ -174,17 +186,17 @@ impl Usage {
 
 /// One set limit and how much of it the current window used.
 #[derive(Clone, Copy, Debug)]
-struct Check {
-    kind: Kind,
-    span: Span,
-    limit: u64,
-    used: u64,
+pub(crate) struct Check {
+    pub(crate) kind: Kind,
+    pub(crate) span: Span,
+    pub(crate) limit: u64,
+    pub(crate) used: u64,
     /// When the window ends, in epoch milliseconds.
-    end_ms: u64,
+    pub(crate) end_ms: u64,
 }
 
 impl Check {
-    fn remaining(&self) -> u64 {
+    pub(crate) fn remaining(&self) -> u64 {
         self.limit.saturating_sub(self.used)
     }
 
@@ -202,6 +214,8 @@ impl Check {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Grant {
     scopes: Vec<(Scope, KeyLimits)>,
+    /// Completion tokens already counted on arrival (Cerebras counts `max_tokens` up front).
+    prepaid_completion: u64,
     /// `x-ratelimit-*` headers for the tightest limits, remaining counted after this request.
     pub headers: Vec<(String, String)>,
 }
@@ -214,14 +228,17 @@ pub(crate) struct Refusal {
     pub message: String,
     /// Whole seconds until the blocking window ends, at least 1.
     pub retry_after_secs: u64,
-    /// `x-ratelimit-*` headers for the tightest limits.
+    /// The refusal's headers in the simulator's dialect (`retry-after`, `x-ratelimit-*`…).
     pub headers: Vec<(String, String)>,
+    /// The 429's body in the simulator's dialect.
+    pub body: serde_json::Value,
 }
 
 /// The limits and the counters of one simulator.
 #[derive(Debug, Default)]
 pub(crate) struct Limiter {
     day_reset_minute: u32,
+    dialect: Dialect,
     keys: HashMap<String, KeyLimits>,
     usage: HashMap<Scope, Usage>,
     refusals: usize,
@@ -240,12 +257,17 @@ impl Limiter {
         self.day_reset_minute = minute;
     }
 
+    pub(crate) fn set_dialect(&mut self, dialect: Dialect) {
+        self.dialect = dialect;
+    }
+
     pub(crate) fn refusals(&self) -> usize {
         self.refusals
     }
 
     /// Admits a request with `prompt_tokens` from `key` to `model` (whose own per-key limits are
     /// `model_limits`) and counts it, or refuses it without counting.
+    #[cfg(test)]
     pub(crate) fn admit(
         &mut self,
         key: &str,
@@ -254,6 +276,26 @@ impl Limiter {
         prompt_tokens: u64,
         now_ms: u64,
     ) -> Result<Grant, Refusal> {
+        self.admit_asking(key, model, model_limits, prompt_tokens, 0, now_ms)
+    }
+
+    /// [`Limiter::admit`] for a request asking for `max_tokens` of output: a dialect that counts
+    /// them before answering ([`Dialect::counts_max_tokens`]) counts them on arrival.
+    pub(crate) fn admit_asking(
+        &mut self,
+        key: &str,
+        model: &str,
+        model_limits: KeyLimits,
+        prompt_tokens: u64,
+        max_tokens: u64,
+        now_ms: u64,
+    ) -> Result<Grant, Refusal> {
+        let prepaid_completion = if self.dialect.counts_max_tokens() {
+            max_tokens
+        } else {
+            0
+        };
+        let prompt_tokens = prompt_tokens.saturating_add(prepaid_completion);
         let mut scopes = Vec::new();
         if let Some(limits) = self.keys.get(key) {
             scopes.push((Scope::Key(key.to_string()), *limits));
@@ -290,16 +332,24 @@ impl Limiter {
                 need(block),
                 go_duration(wait_ms),
             );
+            let form = self.dialect.refusal(block, &checks, &message, now_ms);
             return Err(Refusal {
                 kind: block.kind.suffix(),
                 message,
                 retry_after_secs: wait_ms.div_ceil(1_000).max(1),
-                headers: headers(&checks, now_ms),
+                headers: form.headers,
+                body: form.body,
             });
         }
         self.add(&scopes, &windows, 1, prompt_tokens);
-        let headers = headers(&self.checks(&scopes, &windows), now_ms);
-        Ok(Grant { scopes, headers })
+        let headers = self
+            .dialect
+            .headers(&self.checks(&scopes, &windows), now_ms);
+        Ok(Grant {
+            scopes,
+            prepaid_completion,
+            headers,
+        })
     }
 
     /// Counts the completion tokens of an admitted request in its current windows and refreshes its
@@ -309,8 +359,11 @@ impl Limiter {
             return;
         }
         let windows = Windows::at(now_ms, self.day_reset_minute);
+        let completion_tokens = completion_tokens.saturating_sub(grant.prepaid_completion);
         self.add(&grant.scopes, &windows, 0, completion_tokens);
-        grant.headers = headers(&self.checks(&grant.scopes, &windows), now_ms);
+        grant.headers = self
+            .dialect
+            .headers(&self.checks(&grant.scopes, &windows), now_ms);
     }
 
     fn checks(&self, scopes: &[(Scope, KeyLimits)], windows: &Windows) -> Vec<Check> {
@@ -348,35 +401,6 @@ impl Limiter {
             usage.add(requests, tokens);
         }
     }
-}
-
-/// `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` for the tightest request limit and the
-/// tightest token limit: the fewest remaining, on a tie the window that ends last.
-fn headers(checks: &[Check], now_ms: u64) -> Vec<(String, String)> {
-    let mut headers = Vec::new();
-    for kind in [Kind::Requests, Kind::Tokens] {
-        let tightest = checks.iter().filter(|c| c.kind == kind).min_by(|a, b| {
-            a.remaining()
-                .cmp(&b.remaining())
-                .then(b.end_ms.cmp(&a.end_ms))
-        });
-        if let Some(check) = tightest {
-            let suffix = kind.suffix();
-            headers.push((
-                format!("x-ratelimit-limit-{suffix}"),
-                check.limit.to_string(),
-            ));
-            headers.push((
-                format!("x-ratelimit-remaining-{suffix}"),
-                check.remaining().to_string(),
-            ));
-            headers.push((
-                format!("x-ratelimit-reset-{suffix}"),
-                go_duration(check.end_ms.saturating_sub(now_ms)),
-            ));
-        }
-    }
-    headers
 }
 
 /// A Go-style duration as OpenAI-compatible providers send it: `500ms`, `12.5s`, `2m59.56s`,

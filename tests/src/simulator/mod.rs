@@ -30,6 +30,7 @@
 //! - `model`: [`ModelHandle`] settings and scripts, [`RecordedRequest`]s.
 //! - `behavior`: [`Behavior`], what a call does (answer, fail, misbehave on the wire).
 //! - `limits`: [`KeyLimits`], the windows and counters of the rate limits.
+//! - `dialect`: [`Dialect`], each provider's form of rate-limit headers and quota refusals.
 //! - `state`: what the handlers and the handle share.
 //! - `server`: routes and serving; `chat`, `embeddings` and `models`: the three endpoints
 //!   (`embeddings`: deterministic vectors, [`embedding_of`]).
@@ -42,6 +43,7 @@ mod behavior;
 mod chat;
 pub mod cli;
 mod completion;
+mod dialect;
 mod embeddings;
 mod faults;
 mod limits;
@@ -63,6 +65,7 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 
 pub use behavior::Behavior;
+pub use dialect::Dialect;
 pub use embeddings::{DEFAULT_DIMENSIONS, embedding_of, token_embedding_of};
 pub use faults::flood_text;
 pub use limits::KeyLimits;
@@ -158,6 +161,12 @@ impl Simulator {
     /// Minutes after UTC midnight when this simulator's day windows reset (default 0).
     pub fn day_reset_minute(&self, minute: u32) {
         self.state.set_day_reset_minute(minute);
+    }
+
+    /// Speaks about limits as this provider does: the shape of its rate-limit headers and of its
+    /// 429s when a limit is hit (see [`Dialect`]; OpenAI's by default).
+    pub fn speak(&self, dialect: Dialect) {
+        self.state.set_dialect(dialect);
     }
 
     /// How many 429s the simulator sent because a limit was hit (scripted [`Behavior`] 429s not

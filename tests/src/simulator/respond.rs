@@ -3,7 +3,7 @@
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::behavior::error_body;
 use super::limits::Refusal;
@@ -36,25 +36,16 @@ pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
     json(status, &error_body(status.as_u16(), code, message))
 }
 
-/// The 429 of a hit rate limit: OpenAI's body (`type` `requests` or `tokens`), `retry-after` and the
-/// `x-ratelimit-*` headers.
+/// The 429 of a hit rate limit, in the simulator's dialect: OpenAI's body (`type` `requests` or
+/// `tokens`), `retry-after` and the `x-ratelimit-*` headers by default.
 pub(crate) fn limit_refusal(refusal: &Refusal) -> Response {
-    let body = json!({"error": {
-        "message": refusal.message,
-        "type": refusal.kind,
-        "code": "rate_limit_exceeded",
-        "param": null,
-    }});
-    let mut response = json(StatusCode::TOO_MANY_REQUESTS, &body);
-    let retry_after = refusal.retry_after_secs.to_string();
+    let mut response = json(StatusCode::TOO_MANY_REQUESTS, &refusal.body);
     add_headers(
         &mut response,
-        std::iter::once(("retry-after", retry_after.as_str())).chain(
-            refusal
-                .headers
-                .iter()
-                .map(|(name, value)| (name.as_str(), value.as_str())),
-        ),
+        refusal
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str())),
     );
     response
 }

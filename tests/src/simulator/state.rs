@@ -111,6 +111,10 @@ impl SimState {
         self.limiter().set_day_reset_minute(minute);
     }
 
+    pub(crate) fn set_dialect(&self, dialect: super::Dialect) {
+        self.limiter().set_dialect(dialect);
+    }
+
     pub(crate) fn limit_refusals(&self) -> usize {
         self.limiter().refusals()
     }
@@ -121,10 +125,17 @@ impl SimState {
         key: &str,
         model: &ModelState,
         prompt_tokens: u64,
+        max_tokens: u64,
     ) -> Result<Grant, Refusal> {
         let model_limits = model.limits();
-        self.limiter()
-            .admit(key, model.id(), model_limits, prompt_tokens, unix_now_ms())
+        self.limiter().admit_asking(
+            key,
+            model.id(),
+            model_limits,
+            prompt_tokens,
+            max_tokens,
+            unix_now_ms(),
+        )
     }
 
     /// Counts the completion tokens of an admitted request; refreshes its headers.

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use freerouter::api::anthropic::{ListedModel, model_list};
 use freerouter::catalog::CatalogSnapshot;
+use freerouter::catalog::data_use::trains_on_prompts;
 use freerouter::routing::embeddings::{is_embeddings, resolve};
 use serde_json::{Value, json};
 
@@ -39,6 +40,7 @@ pub async fn list_models(State(state): State<AppState>, headers: HeaderMap) -> J
     );
     let chat = snapshot.servable().filter(|r| !is_embeddings(r));
     let routes = chat.map(|route| {
+        let provider = snapshot.provider(&route.provider);
         json!({
             "id": route.route_id,
             "object": "model",
@@ -50,6 +52,8 @@ pub async fn list_models(State(state): State<AppState>, headers: HeaderMap) -> J
             "max_output_tokens": route.max_output_tokens,
             "tags": route.tags,
             "type": "chat",
+            "trains_on_prompts": provider.is_some_and(|p| trains_on_prompts(route, p)),
+            "trains_on_prompts_source": provider.and_then(|p| p.trains_on_prompts_source.clone()),
         })
     });
     let embeddings = embedding_entries(&snapshot, &state);

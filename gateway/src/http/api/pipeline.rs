@@ -10,6 +10,7 @@ use crate::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, header};
 use freerouter::metrics as m;
+use freerouter::routing::priority::Priority;
 use freerouter::routing::{
     ChatRequest, CommittedStream, Completion, RequestRecord, RouteRequest, record_request,
 };
@@ -137,8 +138,25 @@ impl<'a> Incoming<'a> {
         let header = |name: &str| self.headers.get(name).and_then(|v| v.to_str().ok());
         let strict = header("x-freerouter-strict")
             .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+        let priority = match header(Priority::HEADER).map(Priority::parse) {
+            None => Priority::Normal,
+            Some(Ok(priority)) => priority,
+            Some(Err(invalid)) => {
+                return Err(self.refused(
+                    "invalid_request",
+                    ApiError::invalid_request(
+                        invalid.to_string(),
+                        Some("X-FreeRouter-Priority".to_string()),
+                    ),
+                ));
+            }
+        };
         let request = RouteRequest {
             strict,
+            priority,
+            exclude: header("x-freerouter-exclude")
+                .map(freerouter::catalog::data_use::parse_exclude)
+                .unwrap_or_default(),
             session_id: header("x-session-id").map(|v| v.chars().take(200).collect()),
             request_id: self.request_id.clone(),
             endpoint: self.endpoint.name,

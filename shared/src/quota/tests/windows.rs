@@ -260,3 +260,41 @@ async fn a_reservation_dropped_unresolved_is_settled_at_its_estimate() {
         "the abandoned request still counts"
     );
 }
+
+#[tokio::test]
+async fn the_share_of_a_day_left_falls_with_each_request_and_returns_when_the_day_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, _) = ledger(&dir).await;
+    let p = provider(
+        Limits {
+            rpd: Some(10),
+            ..Limits::default()
+        },
+        0,
+    );
+    let r = route("m", Limits::default());
+    let unlimited = route(
+        "n",
+        Limits {
+            rpm: Some(100),
+            ..Limits::default()
+        },
+    );
+    assert_eq!(ledger.day_share_left(&p, &r, "k", MIDNIGHT), Some(1.0));
+    for i in 0..8 {
+        let grant = ledger.reserve(&p, &r, "k", 1, MIDNIGHT + i * 1_000).await;
+        assert!(granted(&grant.unwrap()));
+    }
+    let share = ledger
+        .day_share_left(&p, &r, "k", MIDNIGHT + 9_000)
+        .unwrap();
+    assert!((share - 0.2).abs() < 1e-9, "two of ten left: {share}");
+    // Without a daily request limit there is no reserve to keep.
+    let no_day = provider(Limits::default(), 0);
+    assert_eq!(
+        ledger.day_share_left(&no_day, &unlimited, "k", MIDNIGHT),
+        None
+    );
+    let next_day = MIDNIGHT + DAY_MS + 1;
+    assert_eq!(ledger.day_share_left(&p, &r, "k", next_day), Some(1.0));
+}

@@ -249,6 +249,7 @@ pub fn candidates(
             model: model.name.clone(),
             error: RoutingError::QuotaExhausted {
                 retry_after_ms: (until - now).max(0) as u64,
+                refills: Vec::new(),
                 trail: Trail::default(),
             },
         });

@@ -231,6 +231,7 @@ fn chat_requests_never_plan_an_embeddings_route() {
         prompt_tokens: 10,
         max_tokens: None,
         required_tags: &[],
+        excluded: &[],
     };
     for model in ["auto", "bge-m3", "pa/baai/bge-m3"] {
         let error = plan(&snapshot, &health, &input(model, false), NOW).unwrap_err();
