@@ -49,6 +49,7 @@ use crate::api::embeddings::pack_base64;
 use crate::catalog::load_settings;
 use crate::config::{ConfigSource, Settings};
 use crate::routing::embeddings::{EmbedRequest, EmbeddingsRequest, Encoding};
+use crate::routing::priority::Priority;
 use crate::routing::{ChatRequest, RouteRequest};
 use crate::runtime::Runtime;
 use std::path::Path;
@@ -215,6 +216,12 @@ impl Router {
             request_id: new_request_id(),
             endpoint: ENDPOINT,
             web_search: false,
+            priority: if request.low_priority {
+                Priority::Low
+            } else {
+                Priority::Normal
+            },
+            exclude: request.exclude.clone(),
             received: Instant::now(),
         })
     }

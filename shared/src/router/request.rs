@@ -1,5 +1,5 @@
-//! A request to the router: an OpenAI-shaped JSON body, and the two choices the gateway reads from
-//! headers (strictness, a session).
+//! A request to the router: an OpenAI-shaped JSON body, and the choices the gateway reads from
+//! headers (strictness, a session, priority, excluded route properties).
 
 use serde_json::{Value, json};
 
@@ -14,6 +14,12 @@ pub struct Request {
     pub strict: bool,
     /// Keeps a conversation on the route that served it (the gateway's `X-Session-Id`).
     pub session_id: Option<String>,
+    /// Low priority (the gateway's `X-FreeRouter-Priority: low`): kept off routes whose daily
+    /// window is below `routing.low_priority_reserve`.
+    pub low_priority: bool,
+    /// Route properties this request may not be served by (the gateway's
+    /// `X-FreeRouter-Exclude`, e.g. `trains-on-prompts`), besides `routing.exclude`.
+    pub exclude: Vec<String>,
 }
 
 impl Request {
@@ -23,6 +29,8 @@ impl Request {
             body,
             strict: false,
             session_id: None,
+            low_priority: false,
+            exclude: Vec::new(),
         }
     }
 
@@ -51,6 +59,18 @@ impl Request {
     /// Only the model named may answer.
     pub fn strict(mut self) -> Self {
         self.strict = true;
+        self
+    }
+
+    /// A batch job's request: it leaves the scarce end of each daily window to others.
+    pub fn low_priority(mut self) -> Self {
+        self.low_priority = true;
+        self
+    }
+
+    /// Keeps routes with this property (e.g. `trains-on-prompts`) out of this request.
+    pub fn exclude(mut self, property: impl Into<String>) -> Self {
+        self.exclude.push(property.into());
         self
     }
 

@@ -134,16 +134,29 @@ pub(crate) async fn screenshot_to(client: &Client, path: &Path) {
     eprintln!("screenshot: {}", path.display());
 }
 
+/// The text of the first element matching `css`, once it appears. A page that is still loading
+/// (a form's redirect) can replace the element between finding and reading it: then it is looked
+/// up again.
 pub(crate) async fn text_of(client: &Client, css: &str) -> String {
-    client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
-        .text()
-        .await
-        .unwrap()
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let element = client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css} never appeared: {e}"));
+        match element.text().await {
+            Ok(text) => return text,
+            Err(fantoccini::error::CmdError::Standard(e))
+                if e.error == fantoccini::error::ErrorStatus::StaleElementReference
+                    && Instant::now() < deadline =>
+            {
+                continue;
+            }
+            Err(e) => panic!("the text of {css}: {e}"),
+        }
+    }
 }
 
 /// Runs a browser test body with a browser, one at a time, within [`TEST_TIMEOUT`]. The session is

@@ -300,3 +300,51 @@ async fn a_route_disabled_in_the_file_by_another_process_reaches_a_running_route
     assert!(!router.models().contains(&"pa/model-a".to_string()));
     router.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_request_may_exclude_routes_that_train_on_prompts_and_ask_at_low_priority() {
+    let (logged, private) = (Simulator::start().await, Simulator::start().await);
+    logged.model("logged").answer(ANSWER);
+    private.model("private").answer(ANSWER);
+    let config = GatewayConfig::new()
+        .toml(&format!(
+            "[providers.pa]\nbase_url = \"{}\"\napi_keys = [\"sk-pa\"]\nlimits = {{ rpd = 4 }}",
+            logged.base_url()
+        ))
+        .provider("pb", &private)
+        .route_with(
+            "pa",
+            "logged",
+            1,
+            "context_window = 100000\ntags = [\"trains-on-prompts\"]",
+        )
+        .route("pb", "private", 2)
+        .set("routing.low_priority_reserve", "0.5");
+    let dir = tempfile::tempdir().unwrap();
+    let router = router(&config, &dir.path().join("freerouter.db")).await;
+    let served = |answer: freerouter::ChatResponse| answer.served.route_id;
+
+    let kept_out = router
+        .chat(Request::user("my medical history").exclude("trains-on-prompts"))
+        .await
+        .expect("an answer");
+    assert_eq!(served(kept_out), "pb/private");
+    for turn in 0..3 {
+        let answer = router.chat(Request::user("hi")).await.unwrap();
+        assert_eq!(
+            answer.served.route_id, "pa/logged",
+            "turn {turn}: {}",
+            answer.served.trail
+        );
+    }
+    // One of four left today: below the half kept in reserve, which a low-priority request
+    // leaves to others.
+    let low = router.chat(Request::user("batch job").low_priority()).await;
+    assert_eq!(served(low.unwrap()), "pb/private");
+    assert_eq!(
+        served(router.chat(Request::user("a person")).await.unwrap()),
+        "pa/logged"
+    );
+    assert_eq!((logged.calls("logged"), private.calls("private")), (4, 2));
+    router.shutdown().await;
+}
