@@ -13,6 +13,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use freerouter::admin::capacity::{WindowLeft, capacity};
 use freerouter::admin::providers::{self, ProviderStatus};
 use freerouter::health::HealthState;
 use freerouter::store::{FailedRequest, HealthRecords, ROLLUP_MS, Reasons, TrafficBucket};
@@ -37,6 +38,15 @@ pub async fn page_handler(State(state): State<AppState>, headers: HeaderMap) -> 
     let now = now_ms();
     let viewer = viewer(&state, &headers, now);
     let store = &state.store;
+    let limited_routes: Vec<_> = state
+        .engine
+        .catalog
+        .snapshot()
+        .routes
+        .iter()
+        .filter(|r| r.limits != freerouter::config::Limits::default())
+        .map(|r| (r.provider.clone(), r.route_id.clone(), r.limits))
+        .collect();
     let read = tokio::try_join!(
         series(store, now, 12, FIVE_MINUTES),
         series(store, now, 24, HOUR_MS),
@@ -45,8 +55,9 @@ pub async fn page_handler(State(state): State<AppState>, headers: HeaderMap) -> 
         store.recent_failed_requests(RECENT_ERRORS),
         providers::status(store, &state.providers, Some(&state.engine.ledger), now),
         store.load_health(now),
+        capacity(store, &state.providers, &limited_routes, now),
     );
-    let (hour, day, hour_reasons, day_reasons, errors, quota, keys) = match read {
+    let (hour, day, hour_reasons, day_reasons, errors, quota, keys, room) = match read {
         Ok(found) => found,
         Err(error) => {
             tracing::warn!(%error, "the status page could not read the store");
@@ -57,6 +68,7 @@ pub async fn page_handler(State(state): State<AppState>, headers: HeaderMap) -> 
     routes_section(&mut body, &state, now);
     keys_section(&mut body, &keys, now);
     quota_section(&mut body, &quota);
+    route_quota_section(&mut body, &room.windows);
     traffic_section(&mut body, &hour, &day, &hour_reasons, &day_reasons);
     errors_section(&mut body, &errors, now);
     page("Status", Nav::Status, &viewer, &body)
@@ -180,6 +192,43 @@ fn quota_cell(label: &str, used: u64, limit: Option<u64>, returns: Option<EpochM
             number(used)
         ),
     }
+}
+
+/// The windows a route declares of its own (a free tier's per-model limits), per key: what is
+/// left and when it is whole again.
+fn route_quota_section(body: &mut String, windows: &[WindowLeft]) {
+    let on_routes: Vec<_> = windows.iter().filter(|w| w.scope != "*").collect();
+    if on_routes.is_empty() {
+        return;
+    }
+    body.push_str(
+        r#"<section><h2>Quota per route</h2><p class="muted">Limits a route has of its own, per key: what is left of each window and when it is whole again.</p><table class="quota"><thead><tr><th>route</th><th>key</th><th>window</th><th>left</th><th>capacity returns</th></tr></thead><tbody>"#,
+    );
+    for w in on_routes {
+        let span = if w.window == "day" {
+            "per day"
+        } else {
+            "per minute"
+        };
+        let _ = write!(
+            body,
+            r#"<tr><td>{}</td><td><code>{}</code></td><td>{} {}</td>{}<td>{}</td></tr>"#,
+            Esc(&w.scope),
+            Esc(&w.key_id),
+            w.counts,
+            span,
+            quota_cell(&format!("{} {span}", w.counts), w.used, Some(w.limit), None),
+            match w.full_at_ms {
+                Some(at) => format!(
+                    "back to {} at {}",
+                    number(w.limit),
+                    freerouter::routing::error_utc_time(at)
+                ),
+                None => "whole".to_string(),
+            },
+        );
+    }
+    body.push_str("</tbody></table></section>");
 }
 
 fn quota_section(body: &mut String, statuses: &[ProviderStatus]) {

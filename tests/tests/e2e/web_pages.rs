@@ -583,3 +583,24 @@ tags = ["tools", "json"]"#,
         report.join(", ")
     );
 }
+
+#[tokio::test]
+async fn the_status_page_shows_a_routes_own_window_left_and_when_its_capacity_returns() {
+    let sim = Simulator::start().await;
+    sim.model("m1");
+    let gateway = GatewayConfig::new()
+        .provider("lab", &sim)
+        .route_with("lab", "m1", 1, "limits = { rpd = 5 }")
+        .start()
+        .await;
+    assert_eq!(gateway.chat(&ask("auto", "hi")).await.status(), 200);
+    let (status, html) = get_html(&gateway, "/status", "").await;
+    assert_eq!(status, 200);
+    let section = html
+        .split("<h2>Quota per route</h2>")
+        .nth(1)
+        .expect("a section for the route's own limits");
+    assert!(section.contains("lab/m1"), "{section}");
+    assert!(section.contains("1 / 5 · 4 left"), "{section}");
+    assert!(section.contains("back to 5 at "), "{section}");
+}
