@@ -159,6 +159,23 @@ pub(crate) async fn text_of(client: &Client, css: &str) -> String {
     }
 }
 
+/// Waits until the first element matching `css` reads `expected`: after a click that submits a
+/// form, the page being left can still be read until the next one has loaded.
+pub(crate) async fn text_becomes(client: &Client, css: &str, expected: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let text = text_of(client, css).await;
+        if text == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css} reads {text:?}, never {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Runs a browser test body with a browser, one at a time, within [`TEST_TIMEOUT`]. The session is
 /// closed (so Chromium quits) whether the body passes, fails or times out.
 pub(crate) async fn with_browser<F, Fut>(body: F)

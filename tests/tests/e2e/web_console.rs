@@ -7,7 +7,7 @@
 //! Without `chromedriver` or Chromium these tests fail in CI and are skipped elsewhere (Debian:
 //! `apt-get install chromium chromium-driver`).
 
-use crate::browser::{WAIT, screenshot, text_of, with_browser};
+use crate::browser::{WAIT, screenshot, text_becomes, text_of, with_browser};
 use fantoccini::{Client, Locator};
 use freerouter::store::Store;
 use freerouter_tests::harness::{GatewayConfig, TestGateway, ask, ask_stream, header, sse_data};
@@ -206,7 +206,7 @@ async fn signing_in_and_accepting_a_pending_route_makes_the_gateway_route_to_it(
             .await
             .unwrap();
         // Signed in, the form redirects to the catalog, which now has its forms.
-        assert_eq!(text_of(&client, "main h1").await, "Models");
+        text_becomes(&client, "main h1", "Models").await;
         text_of(&client, "header .badge.ok").await;
         let cookie = client
             .execute("return document.cookie", vec![])
