@@ -10,7 +10,7 @@ mod snapshot;
 
 pub use check::{check_settings, load_settings};
 pub use provider::{ApiKey, Provider, parse_day_reset, resolve_providers};
-pub use route::{Origin, Route, RouteSeed, route_id};
+pub use route::{Origin, Route, RouteSeed, UNDECLARED_MAX_OUTPUT, route_id};
 pub use snapshot::{CatalogSnapshot, ModelMatch, is_auto_mode};
 
 /// The capability tags routes carry and requests can need.

@@ -44,6 +44,7 @@ pub struct Route {
     /// Other names clients use for this model (one model on several providers shares an alias).
     pub aliases: Vec<String>,
     pub context_window_tokens: u64,
+    /// The most the model writes in one answer; [`UNDECLARED_MAX_OUTPUT`] when nobody said.
     pub max_output_tokens: u64,
     pub enabled: bool,
     pub origin: Origin,
@@ -79,6 +80,10 @@ pub struct RouteSeed {
 /// The default context window assumed for a route that does not say.
 pub const DEFAULT_CONTEXT_WINDOW: u64 = 8192;
 
+/// A route whose maximum output nobody declared: a client's `max_tokens` is sent as asked (a
+/// guess would cut answers short), and the provider's own limit applies.
+pub const UNDECLARED_MAX_OUTPUT: u64 = 0;
+
 impl RouteSeed {
     /// `rank` is used when the seed has none of its own.
     pub fn into_route(self, origin: Origin, enabled: bool, rank: i64) -> Route {
@@ -91,7 +96,7 @@ impl RouteSeed {
             tags: self.tags,
             aliases: self.aliases,
             context_window_tokens: self.context_window.unwrap_or(DEFAULT_CONTEXT_WINDOW),
-            max_output_tokens: self.max_output.unwrap_or(4096),
+            max_output_tokens: self.max_output.unwrap_or(UNDECLARED_MAX_OUTPUT),
             enabled,
             origin,
             limits: self.limits.unwrap_or_default(),

@@ -331,7 +331,7 @@ fn discovered_route(provider: &str, id: &str, entry: &Value, rank: i64) -> Route
         aliases: Vec::new(),
         context_window_tokens: context,
         max_output_tokens: number(&["/top_provider/max_completion_tokens", "/max_output_tokens"])
-            .unwrap_or(4_096),
+            .unwrap_or(crate::catalog::UNDECLARED_MAX_OUTPUT),
         enabled: false,
         origin: Origin::Discovered,
         limits: Limits::default(),

@@ -4,11 +4,19 @@
 //! token window before answering (Cerebras) — that count kept, with the route's maximum standing
 //! in when the client set none.
 
-use crate::catalog::{Provider, Route};
+use crate::catalog::{Provider, Route, UNDECLARED_MAX_OUTPUT};
 
-/// The `max_tokens` this route is sent: the client's, clamped to the route's maximum output.
+/// What a counting provider is reserved for when neither the client nor the route says how long
+/// the answer may be.
+const OUTPUT_ESTIMATE_UNDECLARED: u64 = 4096;
+
+/// The `max_tokens` this route is sent: the client's, clamped to the route's maximum output where
+/// the route declares one.
 pub fn clamped_max_tokens(requested: Option<u64>, route: &Route) -> Option<u64> {
-    requested.map(|asked| asked.min(route.max_output_tokens))
+    requested.map(|asked| match route.max_output_tokens {
+        UNDECLARED_MAX_OUTPUT => asked,
+        most => asked.min(most),
+    })
 }
 
 /// The output tokens an attempt reserves against the key's token windows.
@@ -16,7 +24,10 @@ pub fn reserved_output_tokens(requested: Option<u64>, route: &Route, provider: &
     match clamped_max_tokens(requested, route) {
         Some(tokens) => tokens,
         // The provider counts what the model may write; the route's maximum is that bound.
-        None if provider.counts_max_tokens => route.max_output_tokens,
+        None if provider.counts_max_tokens => match route.max_output_tokens {
+            UNDECLARED_MAX_OUTPUT => OUTPUT_ESTIMATE_UNDECLARED,
+            most => most,
+        },
         None => 0,
     }
 }
@@ -37,6 +48,10 @@ mod tests {
     use crate::catalog::{Origin, RouteSeed};
 
     fn route(max_output: u64) -> Route {
+        seed(max_output).into_route(Origin::Manual, true, 1)
+    }
+
+    fn seed(max_output: u64) -> RouteSeed {
         RouteSeed {
             provider: "p".into(),
             model: "m".into(),
@@ -49,7 +64,6 @@ mod tests {
             tags: Vec::new(),
             limits: None,
         }
-        .into_route(Origin::Manual, true, 1)
     }
 
     fn provider(counts: bool) -> Provider {
@@ -64,6 +78,20 @@ mod tests {
         assert_eq!(clamped_max_tokens(Some(32_000), &route(8_192)), Some(8_192));
         assert_eq!(clamped_max_tokens(Some(1_000), &route(8_192)), Some(1_000));
         assert_eq!(clamped_max_tokens(None, &route(8_192)), None);
+    }
+
+    #[test]
+    fn a_route_that_declares_no_maximum_output_sends_max_tokens_as_asked() {
+        let undeclared = RouteSeed {
+            max_output: None,
+            ..seed(0)
+        }
+        .into_route(Origin::Manual, true, 1);
+        assert_eq!(clamped_max_tokens(Some(32_000), &undeclared), Some(32_000));
+        assert_eq!(
+            reserved_output_tokens(None, &undeclared, &provider(true)),
+            OUTPUT_ESTIMATE_UNDECLARED
+        );
     }
 
     #[test]

@@ -193,8 +193,22 @@ async fn a_gemini_model_outside_the_key_s_tier_stays_off_for_that_key_until_a_he
         resting_reason(&gateway, "gemini/gemini-2.5-pro").as_deref(),
         Some("not_in_tier")
     );
-    let status = gateway.get("/status").await.text().await.unwrap();
-    assert!(status.contains("not_in_tier"), "the console shows why");
+    // The console reads the store, which the writer brings up to date in the background.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !gateway
+        .get("/status")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("not_in_tier")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the console shows why"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(
         served_by(&gateway, "again").await,
         "gemini/gemini-2.5-flash"

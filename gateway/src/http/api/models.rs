@@ -31,7 +31,8 @@ pub async fn list_models(State(state): State<AppState>, headers: HeaderMap) -> J
                 id: &route.route_id,
                 display_name: &route.display_name,
                 max_input_tokens: Some(route.context_window_tokens),
-                max_tokens: Some(route.max_output_tokens),
+                max_tokens: Some(route.max_output_tokens)
+                    .filter(|&most| most != freerouter::catalog::UNDECLARED_MAX_OUTPUT),
             });
         return Json(model_list(modes.chain(routes)));
     }
