@@ -57,12 +57,13 @@ struct ToolCallIn<'a> {
     function: Option<FunctionIn<'a>>,
 }
 
+/// A tool call's function, whole or as a stream's delta (the same two optional fields).
 #[derive(Deserialize)]
-struct FunctionIn<'a> {
+pub(super) struct FunctionIn<'a> {
     #[serde(borrow, default)]
-    name: Option<Cow<'a, str>>,
+    pub(super) name: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    arguments: Option<Cow<'a, str>>,
+    pub(super) arguments: Option<Cow<'a, str>>,
 }
 
 /// Token counts as chat completions reports them.

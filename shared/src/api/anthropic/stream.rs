@@ -6,7 +6,7 @@
 //! never with `message_stop`: a truncated answer is not closed as if complete.
 
 use super::request::Asked;
-use super::response::{UsageIn, matched_stop, new_tool_id, stop_reason};
+use super::response::{FunctionIn, UsageIn, matched_stop, new_tool_id, stop_reason};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -75,15 +75,7 @@ struct ToolDeltaIn<'a> {
     #[serde(borrow, default)]
     id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    function: Option<FunctionDeltaIn<'a>>,
-}
-
-#[derive(Deserialize)]
-struct FunctionDeltaIn<'a> {
-    #[serde(borrow, default)]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    arguments: Option<Cow<'a, str>>,
+    function: Option<FunctionIn<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -243,7 +235,7 @@ impl StreamTranslator {
             (None, Some(current)) => current,
             _ => self.calls.len() as u64,
         });
-        let function = call.function.unwrap_or(FunctionDeltaIn {
+        let function = call.function.unwrap_or(FunctionIn {
             name: None,
             arguments: None,
         });
