@@ -9,8 +9,7 @@ use commands::Context;
 use freerouter::catalog::live::bootstrap;
 use freerouter::catalog::load_settings;
 use freerouter::config::ConfigSource;
-use freerouter::store::Store;
-use std::path::PathBuf;
+use freerouter::store::{Database, Store};
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -19,13 +18,14 @@ use std::time::Duration;
     version,
     about = "Manage FreeRouter's catalog, health and quotas from the shell",
     long_about = "Manage FreeRouter's catalog, health and quotas from the shell.\n\n\
-        adminctl works on the same SQLite file as the gateway and the maintainer (found through\n\
-        freerouter.toml / FREEROUTER__STORAGE__DATABASE, or --db), whether they run or not."
+        adminctl works on the same store as the gateway and the maintainer, a SQLite file or a\n\
+        PostgreSQL URL (found through freerouter.toml / FREEROUTER__STORAGE__DATABASE, or --db),\n\
+        whether they run or not."
 )]
 struct Cli {
-    /// The SQLite file (default: the configured `storage.database`).
+    /// The store: a SQLite file or a postgres:// URL (default: the configured `storage.database`).
     #[arg(long, global = true, env = "FREEROUTER_DB")]
-    db: Option<PathBuf>,
+    db: Option<Database>,
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     json: bool,
@@ -55,6 +55,9 @@ enum Command {
     Quota(commands::quota::QuotaCommand),
     /// Traffic over the last hour, day and week.
     Stats,
+    /// The store itself: copy it to another engine (SQLite to PostgreSQL).
+    #[command(subcommand)]
+    Store(commands::store::StoreCommand),
     /// The configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -82,6 +85,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Ping(opts) = &cli.command {
         return commands::ping::run(opts);
     }
+    // A copy names both stores itself, and must not seed the catalog into the empty target.
+    if let Command::Store(command) = &cli.command {
+        return commands::store::run(command, cli.json).await;
+    }
     let source = ConfigSource::from_process()?;
     let settings = load_settings(&source)?;
     let path = cli
@@ -107,6 +114,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stats => commands::stats::run(&ctx).await,
         Command::Config(ConfigCommand::Check) => commands::config::check(&ctx),
         Command::Ping(opts) => commands::ping::run(&opts),
+        Command::Store(command) => commands::store::run(&command, ctx.json).await,
     };
     ctx.store.close().await;
     result

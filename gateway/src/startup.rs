@@ -120,12 +120,12 @@ pub async fn spawn(
     };
     let addr = listener.local_addr().map_err(StartupError::Serve)?;
     let mode = if demo.is_some() { "demo" } else { "normal" };
-    tracing::info!(%addr, database = %settings.storage.database.display(), mode, "gateway listening");
+    tracing::info!(%addr, database = %settings.storage.database, mode, "gateway listening");
     if let Some(upstream) = &demo {
         tracing::warn!(
             routes = %demo::tiers::route_ids().join(", "),
             upstream = %upstream.base_url(),
-            database = %settings.storage.database.display(),
+            database = %settings.storage.database,
             "DEMO MODE: routing between simulated free tiers (demo/…) served in this process, on a \
              database of their own (your real catalog and quotas are untouched); answers are not from \
              a real model. Start without --demo / FREEROUTER_DEMO, with a provider key, for real free tiers."

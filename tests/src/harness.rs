@@ -44,6 +44,8 @@ pub struct GatewayConfig {
     toml: String,
     vars: HashMap<String, String>,
     dir: Option<Arc<tempfile::TempDir>>,
+    /// A store other than the folder's SQLite file (a `postgres://` URL).
+    database: Option<String>,
 }
 
 impl GatewayConfig {
@@ -121,12 +123,20 @@ impl GatewayConfig {
         self
     }
 
+    /// Uses this store (a `postgres://` URL) instead of a SQLite file in the folder.
+    pub fn on_database(mut self, url: &str) -> Self {
+        self.database = Some(url.to_string());
+        self
+    }
+
     pub fn source(&self, db: &Path) -> ConfigSource {
         let mut source = ConfigSource::from_toml(self.toml.clone());
         source.vars = self.vars.clone();
         source.vars.insert(
             "FREEROUTER__STORAGE__DATABASE".into(),
-            db.display().to_string(),
+            self.database
+                .clone()
+                .unwrap_or_else(|| db.display().to_string()),
         );
         source
     }
@@ -253,6 +263,16 @@ pub fn streamed_text(events: &[String]) -> String {
 }
 
 /// An address nothing listens on.
+/// Waits out the last seconds of a UTC day, so a test's requests share one day window.
+pub async fn clear_of_utc_midnight() {
+    const DAY_MS: i64 = 86_400_000;
+    let now = freerouter::time::now_ms();
+    let left = (now / DAY_MS + 1) * DAY_MS - now;
+    if left < 30_000 {
+        tokio::time::sleep(Duration::from_millis(left as u64 + 100)).await;
+    }
+}
+
 pub fn closed_port_url() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();

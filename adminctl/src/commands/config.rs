@@ -11,7 +11,7 @@ pub fn check(ctx: &Context) -> anyhow::Result<()> {
         .map(|p| p.name.as_str())
         .collect();
     println!("configuration is valid");
-    println!("database: {}", ctx.settings.storage.database.display());
+    println!("database: {}", ctx.settings.storage.database);
     println!("listen: {}", ctx.settings.server.listen);
     println!(
         "client keys: {}; admin token: {}",

@@ -8,6 +8,7 @@ pub mod ping;
 pub mod providers;
 pub mod quota;
 pub mod stats;
+pub mod store;
 
 use freerouter::config::{ConfigSource, Settings};
 use freerouter::store::Store;

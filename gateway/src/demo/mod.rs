@@ -14,6 +14,7 @@ pub mod tiers;
 mod upstream;
 
 use freerouter::config::{ConfigSource, ProviderSettings, Secret, Settings};
+use freerouter::store::Database;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use tokio::task::JoinHandle;
@@ -83,7 +84,13 @@ pub fn requested(
 /// Turns `settings` into demo settings: the demo provider at `base_url` and its routes only (the
 /// built-in catalog not seeded, routes declared in the file left out), on its own database file.
 pub fn apply(settings: &mut Settings, base_url: &str) {
-    settings.storage.database = demo_database(&settings.storage.database);
+    // A demo never writes into a real store: beside a SQLite file, or in ./data for a server.
+    let real = settings
+        .storage
+        .database
+        .sqlite_path()
+        .unwrap_or(Path::new("./data/freerouter.db"));
+    settings.storage.database = Database::Sqlite(demo_database(real));
     settings.catalog.defaults = false;
     settings.routes = tiers::routes();
     settings.providers.insert(

@@ -3,7 +3,6 @@
 use super::secret::{Secret, secret_list};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,7 +73,8 @@ fn string_list<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageSettings {
-    pub database: PathBuf,
+    /// A SQLite file (the default) or a `postgres://` URL shared by several hosts.
+    pub database: crate::store::Database,
     pub busy_timeout_ms: u64,
     /// How often the request-log writer flushes a batch.
     pub log_flush_ms: u64,

@@ -1,5 +1,6 @@
 //! The runtime's background loops: what another process changed in the store (the catalog, a
-//! health reset) is reloaded within `catalog.reload_interval_ms`; the quota ledger is pruned.
+//! health reset) is reloaded as soon as PostgreSQL announces it, else within
+//! `catalog.reload_interval_ms`; the quota ledger is pruned.
 
 use crate::config::Settings;
 use crate::health::HealthBoard;
@@ -11,7 +12,8 @@ use crate::time::now_ms;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Polls the version counters and reloads what another process changed.
+/// Polls the version counters (and wakes on the store's announcements) and reloads what another
+/// process changed.
 pub(super) async fn watch_catalog(
     engine: Arc<Engine>,
     store: Store,
@@ -20,11 +22,13 @@ pub(super) async fn watch_catalog(
 ) {
     let every = Duration::from_millis(settings.catalog.reload_interval_ms.max(50));
     let max_cooldown_ms = settings.routing.max_cooldown_s.saturating_mul(1000);
+    let mut changes = store.changes();
     let mut seen = store.versions().await.ok();
     loop {
         tokio::select! {
             _ = token.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
+            _ = changes.announced() => {}
         }
         let Ok(now) = store.versions().await else {
             continue;

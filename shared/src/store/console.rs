@@ -61,9 +61,10 @@ impl Store {
     ) -> Result<Vec<TrafficBucket>, StoreError> {
         let bucket_ms = bucket_ms.max(1);
         let rows: Vec<(i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
-            "SELECT (bucket_ms - ?1) / ?3 AS bucket, SUM(requests), SUM(served), SUM(fell_back), \
-                 SUM(tokens_in), SUM(tokens_out) \
-             FROM traffic_rollup WHERE bucket_ms >= ?1 AND bucket_ms < ?2 GROUP BY bucket ORDER BY bucket",
+            "SELECT (bucket_ms - $1) / $3 AS bucket, CAST(SUM(requests) AS BIGINT), \
+                 CAST(SUM(served) AS BIGINT), CAST(SUM(fell_back) AS BIGINT), \
+                 CAST(SUM(tokens_in) AS BIGINT), CAST(SUM(tokens_out) AS BIGINT) \
+             FROM traffic_rollup WHERE bucket_ms >= $1 AND bucket_ms < $2 GROUP BY bucket ORDER BY bucket",
         )
         .bind(since_ms)
         .bind(until_ms)
@@ -88,7 +89,7 @@ impl Store {
     /// Why requests fell back or failed in the buckets from `since_ms` on.
     pub async fn trouble_reasons(&self, since_ms: EpochMs) -> Result<Reasons, StoreError> {
         let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT kind, reason, SUM(count) FROM trouble_rollup WHERE bucket_ms >= ?1 \
+            "SELECT kind, reason, CAST(SUM(count) AS BIGINT) FROM trouble_rollup WHERE bucket_ms >= $1 \
              GROUP BY kind, reason",
         )
         .bind(since_ms)
@@ -125,7 +126,7 @@ impl Store {
         let rows: Vec<Tuple> = sqlx::query_as(
             "SELECT request_id, at_ms, requested_model, status, outcome, error_class, attempts, \
                  latency_ms, trail \
-             FROM request_log WHERE status <> 200 ORDER BY at_ms DESC LIMIT ?1",
+             FROM request_log WHERE status <> 200 ORDER BY at_ms DESC LIMIT $1",
         )
         .bind(limit as i64)
         .fetch_all(&self.pool)
@@ -151,6 +152,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::store::RequestLogRow;
+    use crate::store::testing::on_both_backends;
 
     fn row(id: &str, at_ms: EpochMs, status: u16, attempts: u32, trail: &str) -> RequestLogRow {
         RequestLogRow {
@@ -178,54 +180,51 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn the_rollups_sum_traffic_and_reasons_as_the_log_is_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db"), std::time::Duration::from_secs(5))
-            .await
-            .unwrap();
-        let day = 1_800_000_000_000 - 1_800_000_000_000 % 86_400_000;
-        // Route ids may hold ':' and even quotes: the result is what follows the last ':'.
-        let odd = r#"or/new:free"x\y"#;
-        store
-            .insert_request_logs(&[
-                row("a", day + 1_000, 200, 1, "p/m:ok"),
-                row("b", day + 2_000, 200, 2, &format!("{odd}:429,p/m:ok")),
-                row("c", day + ROLLUP_MS + 5, 502, 2, "p/x:5xx,p/m:timeout"),
-                row("d", day + 9 * ROLLUP_MS, 200, 1, "p/m:ok"),
-            ])
-            .await
-            .unwrap();
-        let buckets = store
-            .traffic_buckets(day, day + 9 * ROLLUP_MS, 3 * ROLLUP_MS)
-            .await
-            .unwrap();
-        assert_eq!(
-            buckets,
-            [TrafficBucket {
-                start_ms: day,
-                requests: 3,
-                served: 2,
-                fell_back: 1,
-                tokens_in: 30,
-                tokens_out: 15,
-            }],
-            "empty buckets and rows past the end are left out"
-        );
-        let all = store.trouble_reasons(day).await.unwrap();
-        let expected = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
-            pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
-        };
-        assert_eq!(
-            all.fallbacks,
-            expected(&[("429", 1), ("5xx", 1), ("timeout", 1)])
-        );
-        assert_eq!(all.errors, expected(&[("all_routes_failed", 1)]));
-        let later = store.trouble_reasons(day + ROLLUP_MS).await.unwrap();
-        assert_eq!(later.fallbacks, expected(&[("5xx", 1), ("timeout", 1)]));
+    on_both_backends! {
+        async fn the_rollups_sum_traffic_and_reasons_as_the_log_is_written(store: Store) {
+            let day = 1_800_000_000_000 - 1_800_000_000_000 % 86_400_000;
+            // Route ids may hold ':' and even quotes: the result is what follows the last ':'.
+            let odd = r#"or/new:free"x\y"#;
+            store
+                .insert_request_logs(&[
+                    row("a", day + 1_000, 200, 1, "p/m:ok"),
+                    row("b", day + 2_000, 200, 2, &format!("{odd}:429,p/m:ok")),
+                    row("c", day + ROLLUP_MS + 5, 502, 2, "p/x:5xx,p/m:timeout"),
+                    row("d", day + 9 * ROLLUP_MS, 200, 1, "p/m:ok"),
+                ])
+                .await
+                .unwrap();
+            let buckets = store
+                .traffic_buckets(day, day + 9 * ROLLUP_MS, 3 * ROLLUP_MS)
+                .await
+                .unwrap();
+            assert_eq!(
+                buckets,
+                [TrafficBucket {
+                    start_ms: day,
+                    requests: 3,
+                    served: 2,
+                    fell_back: 1,
+                    tokens_in: 30,
+                    tokens_out: 15,
+                }],
+                "empty buckets and rows past the end are left out"
+            );
+            let all = store.trouble_reasons(day).await.unwrap();
+            let expected = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
+                pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+            };
+            assert_eq!(
+                all.fallbacks,
+                expected(&[("429", 1), ("5xx", 1), ("timeout", 1)])
+            );
+            assert_eq!(all.errors, expected(&[("all_routes_failed", 1)]));
+            let later = store.trouble_reasons(day + ROLLUP_MS).await.unwrap();
+            assert_eq!(later.fallbacks, expected(&[("5xx", 1), ("timeout", 1)]));
 
-        let failed = store.recent_failed_requests(10).await.unwrap();
-        assert_eq!(failed.len(), 1);
-        assert_eq!(failed[0].request_id, "c");
+            let failed = store.recent_failed_requests(10).await.unwrap();
+            assert_eq!(failed.len(), 1);
+            assert_eq!(failed[0].request_id, "c");
+    }
     }
 }

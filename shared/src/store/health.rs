@@ -44,7 +44,7 @@ impl Store {
         }
         let keys = sqlx::query(
             "SELECT provider, key_id, route_id, cooldown_until_ms, reason, strikes \
-             FROM key_cooldowns WHERE cooldown_until_ms > ? OR strikes > 0",
+             FROM key_cooldowns WHERE cooldown_until_ms > $1 OR strikes > 0",
         )
         .bind(now)
         .fetch_all(&self.pool)
@@ -99,7 +99,7 @@ impl Store {
                         "INSERT INTO route_health (route_id, state, cooldown_until_ms, consecutive_failures, \
                              consecutive_timeouts, consecutive_not_found, learned_context_window, last_error, \
                              last_error_ms, last_success_ms, updated_ms) \
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
                          ON CONFLICT (route_id) DO UPDATE SET state = excluded.state, \
                              cooldown_until_ms = excluded.cooldown_until_ms, \
                              consecutive_failures = excluded.consecutive_failures, \
@@ -126,7 +126,7 @@ impl Store {
                 HealthChange::Key(k) => {
                     sqlx::query(
                         "INSERT INTO key_cooldowns (provider, key_id, route_id, cooldown_until_ms, reason, strikes, updated_ms) \
-                         VALUES (?, ?, ?, ?, ?, ?, ?) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) \
                          ON CONFLICT (provider, key_id, route_id) DO UPDATE SET \
                              cooldown_until_ms = excluded.cooldown_until_ms, reason = excluded.reason, \
                              strikes = excluded.strikes, updated_ms = excluded.updated_ms",
@@ -143,8 +143,11 @@ impl Store {
                 }
                 HealthChange::KeyInvalid(mark) => {
                     sqlx::query(
-                        "INSERT OR REPLACE INTO invalid_keys (provider, key_id, since_ms, last_status, retry_at_ms, strikes) \
-                         VALUES (?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO invalid_keys (provider, key_id, since_ms, last_status, retry_at_ms, strikes) \
+                         VALUES ($1, $2, $3, $4, $5, $6) \
+                         ON CONFLICT (provider, key_id) DO UPDATE SET since_ms = excluded.since_ms, \
+                             last_status = excluded.last_status, retry_at_ms = excluded.retry_at_ms, \
+                             strikes = excluded.strikes",
                     )
                     .bind(&mark.provider)
                     .bind(&mark.key_id)
@@ -156,7 +159,7 @@ impl Store {
                     .await?;
                 }
                 HealthChange::KeyValid { provider, key_id } => {
-                    sqlx::query("DELETE FROM invalid_keys WHERE provider = ? AND key_id = ?")
+                    sqlx::query("DELETE FROM invalid_keys WHERE provider = $1 AND key_id = $2")
                         .bind(provider)
                         .bind(key_id)
                         .execute(&mut *tx)
@@ -174,17 +177,17 @@ impl Store {
         let mut tx = self.writer.begin().await?;
         let cleared = match route_id {
             Some(id) => {
-                sqlx::query("DELETE FROM key_cooldowns WHERE route_id = ?")
+                sqlx::query("DELETE FROM key_cooldowns WHERE route_id = $1")
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
                 sqlx::query(
-                    "DELETE FROM invalid_keys WHERE provider IN (SELECT provider FROM routes WHERE route_id = ?)",
+                    "DELETE FROM invalid_keys WHERE provider IN (SELECT provider FROM routes WHERE route_id = $1)",
                 )
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query("DELETE FROM route_health WHERE route_id = ?")
+                sqlx::query("DELETE FROM route_health WHERE route_id = $1")
                     .bind(id)
                     .execute(&mut *tx)
                     .await?
@@ -219,7 +222,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut tx = self.writer.begin().await?;
         let removed = sqlx::query(
-            "DELETE FROM key_cooldowns WHERE provider = ? AND key_id = ? AND route_id = ?",
+            "DELETE FROM key_cooldowns WHERE provider = $1 AND key_id = $2 AND route_id = $3",
         )
         .bind(provider)
         .bind(key_id)
@@ -246,7 +249,7 @@ impl Store {
     /// A key seen working again: usable at once by every gateway (they reload on the health version).
     pub async fn restore_key(&self, provider: &str, key_id: &str) -> Result<bool, StoreError> {
         let mut tx = self.writer.begin().await?;
-        let removed = sqlx::query("DELETE FROM invalid_keys WHERE provider = ? AND key_id = ?")
+        let removed = sqlx::query("DELETE FROM invalid_keys WHERE provider = $1 AND key_id = $2")
             .bind(provider)
             .bind(key_id)
             .execute(&mut *tx)
@@ -266,7 +269,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::catalog::{Origin, RouteSeed};
-    use std::time::Duration;
+    use crate::store::testing::on_both_backends;
 
     fn mark(provider: &str) -> HealthChange {
         HealthChange::KeyInvalid(InvalidKey {
@@ -279,38 +282,35 @@ mod tests {
         })
     }
 
-    #[tokio::test]
-    async fn a_health_reset_clears_the_invalid_key_marks_of_the_route_s_provider_or_of_all() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("h.db"), Duration::from_secs(5))
-            .await
-            .unwrap();
-        let route = RouteSeed {
-            provider: "pa".into(),
-            model: "m".into(),
-            display_name: None,
-            rank: Some(1),
-            score: None,
-            aliases: Vec::new(),
-            context_window: None,
-            max_output: None,
-            tags: Vec::new(),
-            limits: None,
-        }
-        .into_route(Origin::Manual, true, 1);
-        store.upsert_route(&route, 1).await.unwrap();
-        store
-            .apply_health_changes(&[mark("pa"), mark("pb")], 1)
-            .await
-            .unwrap();
-        store.reset_health(Some("pa/m")).await.unwrap();
-        let left = store.load_health(2).await.unwrap().invalid_keys;
-        assert_eq!(
-            left.iter().map(|k| k.provider.as_str()).collect::<Vec<_>>(),
-            vec!["pb"],
-            "the route's provider's marks are gone, the others stay"
-        );
-        store.reset_health(None).await.unwrap();
-        assert!(store.load_health(2).await.unwrap().invalid_keys.is_empty());
+    on_both_backends! {
+        async fn a_health_reset_clears_the_invalid_key_marks_of_the_route_s_provider_or_of_all(store: Store) {
+            let route = RouteSeed {
+                provider: "pa".into(),
+                model: "m".into(),
+                display_name: None,
+                rank: Some(1),
+                score: None,
+                aliases: Vec::new(),
+                context_window: None,
+                max_output: None,
+                tags: Vec::new(),
+                limits: None,
+            }
+            .into_route(Origin::Manual, true, 1);
+            store.upsert_route(&route, 1).await.unwrap();
+            store
+                .apply_health_changes(&[mark("pa"), mark("pb")], 1)
+                .await
+                .unwrap();
+            store.reset_health(Some("pa/m")).await.unwrap();
+            let left = store.load_health(2).await.unwrap().invalid_keys;
+            assert_eq!(
+                left.iter().map(|k| k.provider.as_str()).collect::<Vec<_>>(),
+                vec!["pb"],
+                "the route's provider's marks are gone, the others stay"
+            );
+            store.reset_health(None).await.unwrap();
+            assert!(store.load_health(2).await.unwrap().invalid_keys.is_empty());
+    }
     }
 }

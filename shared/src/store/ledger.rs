@@ -5,14 +5,14 @@
 use super::ledger_batch::{BatchOp, Batcher};
 use super::ledger_sql::{
     ADJUST, CLOSE, COMMIT, DELETE_OLD_BUCKETS, DELETE_OLD_ROWS, DROP_UNUSED, GRANT, GRANTED_BEFORE,
-    HINT_BLOCKS_UNTIL, OTHER_HOLDERS, SEAL, SETTLE_STRANDED, UNRESERVED, USAGE,
+    HINT_BLOCKS_UNTIL, OTHER_HOLDERS, SEAL, SETTLE_STRANDED, Sql, UNRESERVED, USAGE,
 };
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 use crate::config::Limits;
 use crate::quota::window::Usage;
 use crate::time::EpochMs;
 use futures::future::BoxFuture;
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 use std::future::Future;
 
 /// Rows one pruning statement touches, so retention never holds the write lock for long.
@@ -137,14 +137,24 @@ fn grant_of((id, requests, tokens, committed_requests, committed_tokens): GrantR
 impl BatchOp for LedgerOp {
     type Reply = LedgerReply;
 
+    fn serial_key(&self) -> Option<String> {
+        match self {
+            LedgerOp::Grant(ask) => {
+                Some(format!("quota\u{1f}{}\u{1f}{}", ask.provider, ask.key_id))
+            }
+            _ => None,
+        }
+    }
+
     fn apply<'c>(
         &'c self,
-        conn: &'c mut SqliteConnection,
+        conn: &'c mut AnyConnection,
+        backend: Backend,
     ) -> BoxFuture<'c, Result<LedgerReply, sqlx::Error>> {
         Box::pin(async move {
             match self {
                 LedgerOp::Grant(ask) => {
-                    let row: Option<GrantRow> = sqlx::query_as(GRANT)
+                    let row: Option<GrantRow> = sqlx::query_as(GRANT.text(backend))
                         .bind(&ask.provider)
                         .bind(&ask.key_id)
                         .bind(&ask.route_id)
@@ -172,7 +182,7 @@ impl BatchOp for LedgerOp {
                         Some(row) => Some(row),
                         // Refused, or this very lease was written by an earlier try of ours.
                         None => {
-                            sqlx::query_as(GRANTED_BEFORE)
+                            sqlx::query_as(GRANTED_BEFORE.text(backend))
                                 .bind(&ask.holder)
                                 .bind(ask.seq)
                                 .fetch_optional(&mut *conn)
@@ -186,7 +196,7 @@ impl BatchOp for LedgerOp {
                     requests,
                     tokens,
                 } => {
-                    sqlx::query(COMMIT)
+                    sqlx::query(COMMIT.text(backend))
                         .bind(id)
                         .bind(sql_int(*requests))
                         .bind(sql_int(*tokens))
@@ -195,7 +205,7 @@ impl BatchOp for LedgerOp {
                     Ok(LedgerReply::Done)
                 }
                 LedgerOp::Seal(seal) => {
-                    sqlx::query(SEAL)
+                    sqlx::query(SEAL.text(backend))
                         .bind(seal.id)
                         .bind(seal.at_ms)
                         .bind(sql_int(seal.requests))
@@ -205,14 +215,14 @@ impl BatchOp for LedgerOp {
                     Ok(LedgerReply::Done)
                 }
                 LedgerOp::Close(close) if close.requests == 0 => {
-                    sqlx::query(DROP_UNUSED)
+                    sqlx::query(DROP_UNUSED.text(backend))
                         .bind(close.id)
                         .execute(&mut *conn)
                         .await?;
                     Ok(LedgerReply::Done)
                 }
                 LedgerOp::Close(close) => {
-                    sqlx::query(CLOSE)
+                    sqlx::query(CLOSE.text(backend))
                         .bind(close.id)
                         .bind(sql_int(close.requests))
                         .bind(sql_int(close.tokens))
@@ -226,7 +236,7 @@ impl BatchOp for LedgerOp {
                     requests,
                     tokens,
                 } => {
-                    sqlx::query(ADJUST)
+                    sqlx::query(ADJUST.text(backend))
                         .bind(id)
                         .bind(requests)
                         .bind(tokens)
@@ -235,7 +245,7 @@ impl BatchOp for LedgerOp {
                     Ok(LedgerReply::Done)
                 }
                 LedgerOp::Unreserved(used) => {
-                    sqlx::query(UNRESERVED)
+                    sqlx::query(UNRESERVED.text(backend))
                         .bind(&used.provider)
                         .bind(&used.key_id)
                         .bind(&used.route_id)
@@ -355,7 +365,7 @@ impl Store {
         now: EpochMs,
         day_start: EpochMs,
     ) -> Result<Usage, StoreError> {
-        let row: (i64, i64, Option<i64>, i64, i64) = sqlx::query_as(USAGE)
+        let row: (i64, i64, Option<i64>, i64, i64) = sqlx::query_as(USAGE.text(self.backend))
             .bind(provider)
             .bind(key_id)
             .bind(now)
@@ -386,7 +396,7 @@ impl Store {
         let route = self
             .usage(provider, key_id, Some(route_id), now, day_start)
             .await?;
-        let (other_holders,): (i64,) = sqlx::query_as(OTHER_HOLDERS)
+        let (other_holders,): (i64,) = sqlx::query_as(OTHER_HOLDERS.text(self.backend))
             .bind(provider)
             .bind(key_id)
             .bind(now)
@@ -408,7 +418,7 @@ impl Store {
         route_id: &str,
         now: EpochMs,
     ) -> Result<Option<EpochMs>, StoreError> {
-        let row: Option<(Option<i64>,)> = sqlx::query_as(HINT_BLOCKS_UNTIL)
+        let row: Option<(Option<i64>,)> = sqlx::query_as(HINT_BLOCKS_UNTIL.text(self.backend))
             .bind(provider)
             .bind(key_id)
             .bind(route_id)
@@ -491,10 +501,10 @@ impl Store {
 }
 
 /// Runs `statement` (bound to `at` and the batch size) until a batch touches fewer rows than that.
-async fn batched(store: &Store, statement: &'static str, at: EpochMs) -> Result<u64, StoreError> {
+async fn batched(store: &Store, statement: Sql, at: EpochMs) -> Result<u64, StoreError> {
     let mut total = 0;
     loop {
-        let done = sqlx::query(statement)
+        let done = sqlx::query(statement.text(store.backend))
             .bind(at)
             .bind(PRUNE_BATCH)
             .execute(&store.writer)

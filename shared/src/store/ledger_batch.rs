@@ -6,10 +6,19 @@
 //! `ledger.rs`. When another process holds the file's write lock past the busy timeout, the batch
 //! waits and tries again as a whole: nothing of it was written, so a write is applied exactly once,
 //! however long the caller gave up waiting for it before.
+//!
+//! On PostgreSQL several hosts write at once, so a write that must see every earlier one of its key
+//! (a lease grant) names that key (`BatchOp::serial_key`): the batch takes each named key's
+//! transaction-scoped advisory lock first, in sorted order so two hosts' batches never deadlock on
+//! them, and holds it to its commit. Row locks on the running totals may still meet another host's
+//! in the other order; PostgreSQL then aborts one transaction (deadlock or serialization failure),
+//! and that batch, nothing of it written, is tried again like a locked SQLite file. A write that
+//! fails on its own aborts a PostgreSQL transaction as a whole: the batch is then written one write
+//! per transaction, so each still hears its own result.
 
-use super::StoreError;
+use super::{Backend, StoreError};
 use futures::future::BoxFuture;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{AnyConnection, AnyPool};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,8 +35,15 @@ pub(super) trait BatchOp: Send + Sync + 'static {
     type Reply: Send + 'static;
     fn apply<'c>(
         &'c self,
-        conn: &'c mut SqliteConnection,
+        conn: &'c mut AnyConnection,
+        backend: Backend,
     ) -> BoxFuture<'c, Result<Self::Reply, sqlx::Error>>;
+
+    /// The key whose writes must follow one another across hosts (PostgreSQL's advisory lock),
+    /// if this write is one of them.
+    fn serial_key(&self) -> Option<String> {
+        None
+    }
 }
 
 type Reply<Op> = Result<<Op as BatchOp>::Reply, StoreError>;
@@ -88,13 +104,13 @@ impl<Op: BatchOp> std::fmt::Debug for Batcher<Op> {
 
 impl<Op: BatchOp> Batcher<Op> {
     /// Starts the batching task on `writer`; it ends when every handle is dropped.
-    pub fn start(writer: SqlitePool) -> Self {
+    pub fn start(writer: AnyPool, backend: Backend) -> Self {
         let (queue, requests) = mpsc::unbounded_channel();
         let progress = Arc::new(Progress {
             start: Instant::now(),
             batch_since_ms: AtomicU64::new(IDLE),
         });
-        tokio::spawn(run(writer, requests, progress.clone()));
+        tokio::spawn(run(writer, backend, requests, progress.clone()));
         Self { queue, progress }
     }
 
@@ -119,7 +135,8 @@ impl<Op: BatchOp> Batcher<Op> {
 }
 
 async fn run<Op: BatchOp>(
-    writer: SqlitePool,
+    writer: AnyPool,
+    backend: Backend,
     mut requests: mpsc::UnboundedReceiver<Queued<Op>>,
     progress: Arc<Progress>,
 ) {
@@ -131,7 +148,7 @@ async fn run<Op: BatchOp>(
         }
         progress.writing();
         loop {
-            match write_together(&writer, &batch).await {
+            match write_together(&writer, backend, &batch).await {
                 Ok(results) => {
                     for ((_, reply), result) in batch.drain(..).zip(results) {
                         let _ = reply.send(result.map_err(StoreError::from));
@@ -155,13 +172,40 @@ async fn run<Op: BatchOp>(
 
 /// Writes the batch in one transaction; each write's own result, or why the whole failed.
 async fn write_together<Op: BatchOp>(
-    writer: &SqlitePool,
+    writer: &AnyPool,
+    backend: Backend,
     batch: &[Queued<Op>],
 ) -> Result<Vec<Result<Op::Reply, sqlx::Error>>, sqlx::Error> {
+    let ops: Vec<&Op> = batch.iter().map(|(op, _)| op).collect();
+    match backend {
+        Backend::Sqlite => write_sqlite(writer, &ops).await,
+        Backend::Postgres => match write_postgres(writer, &ops).await {
+            Err(error) if !is_locked(&error) && ops.len() > 1 => {
+                let mut results = Vec::with_capacity(ops.len());
+                for op in &ops {
+                    results.push(
+                        match write_postgres(writer, std::slice::from_ref(op)).await {
+                            Ok(mut one) => one.pop().unwrap_or(Err(error_of_nothing())),
+                            Err(error) if is_locked(&error) => return Err(error),
+                            Err(error) => Err(error),
+                        },
+                    );
+                }
+                Ok(results)
+            }
+            other => other,
+        },
+    }
+}
+
+async fn write_sqlite<Op: BatchOp>(
+    writer: &AnyPool,
+    ops: &[&Op],
+) -> Result<Vec<Result<Op::Reply, sqlx::Error>>, sqlx::Error> {
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-    let mut results = Vec::with_capacity(batch.len());
-    for (op, _) in batch {
-        let result = op.apply(&mut tx).await;
+    let mut results = Vec::with_capacity(ops.len());
+    for op in ops {
+        let result = op.apply(&mut tx, Backend::Sqlite).await;
         if let Err(error) = &result
             && is_locked(error)
         {
@@ -174,14 +218,44 @@ async fn write_together<Op: BatchOp>(
     Ok(results)
 }
 
-/// SQLITE_BUSY or SQLITE_LOCKED (any extended form), or no connection in time: try again later.
+/// The whole batch in one transaction holding its keys' advisory locks; any failure fails it all.
+async fn write_postgres<Op: BatchOp>(
+    writer: &AnyPool,
+    ops: &[&Op],
+) -> Result<Vec<Result<Op::Reply, sqlx::Error>>, sqlx::Error> {
+    let mut keys: Vec<String> = ops.iter().filter_map(|op| op.serial_key()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut tx = writer.begin().await?;
+    for key in &keys {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let mut results = Vec::with_capacity(ops.len());
+    for op in ops {
+        results.push(Ok(op.apply(&mut tx, Backend::Postgres).await?));
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+fn error_of_nothing() -> sqlx::Error {
+    sqlx::Error::Protocol("a write returned no result".into())
+}
+
+/// SQLITE_BUSY or SQLITE_LOCKED (any extended form), PostgreSQL's deadlock or serialization
+/// failure, or no connection in time: nothing was written, try again later.
 pub(super) fn is_locked(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::PoolTimedOut => true,
-        sqlx::Error::Database(db) => db
-            .code()
-            .and_then(|code| code.parse::<i64>().ok())
-            .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            matches!(&*code, "40P01" | "40001" | "55P03")
+                || code
+                    .parse::<i64>()
+                    .is_ok_and(|code| matches!(code & 0xff, 5 | 6))
+        }),
         _ => false,
     }
 }

@@ -10,7 +10,7 @@
 //! partial index of unsettled rows. A read is therefore bounded by time (60 one-second buckets,
 //! 1,440 one-minute buckets, the rows of one boundary second), not by the day's traffic.
 
-/// What (provider ?1, key ?2) has taken since `$since` (exclusive, in ms) over `$scope` ('*' or
+/// What (provider $1, key $2) has taken since `$since` (exclusive, in ms) over `$scope` ('*' or
 /// a route id, an SQL expression), to hold against what the provider said was left at `$since`:
 /// the leases taken after it (a lease taken before was already in the provider's count as far as
 /// it had been used; its holder caps the rest in memory), live ones whole, expired unsettled ones
@@ -21,7 +21,7 @@ macro_rules! requests_since {
             "(SELECT COALESCE(SUM(CASE WHEN l.settled = 0 AND l.expires_ms <= ",
             $now,
             " THEN l.committed_requests ELSE l.requests END), 0)",
-            " FROM quota_ledger l WHERE l.provider = ?1 AND l.key_id = ?2",
+            " FROM quota_ledger l WHERE l.provider = $1 AND l.key_id = $2",
             " AND (",
             $scope,
             " = '*' OR l.route_id = ",
@@ -36,28 +36,28 @@ macro_rules! requests_since {
     };
 }
 
-/// What (provider ?1, key ?2) counts at `$now` with the day starting at `$day`, as rows of
+/// What (provider $1, key $2) counts at `$now` with the day starting at `$day`, as rows of
 /// `(is_key, minute_requests, minute_tokens, day_requests, day_tokens)` to be summed: the key
 /// across routes (`is_key` 1) and on route `$route` (`is_key` 0).
 macro_rules! usage_parts {
-    ($route:literal, $now:literal, $day:literal) => {
+    ($route:literal, $now:literal, $day:literal, $route_col:literal) => {
         concat!(
-            "SELECT scope = '*', SUM(requests), SUM(tokens), 0, 0 FROM quota_buckets
-              WHERE provider = ?1 AND key_id = ?2 AND scope IN ('*', ", $route, ")
+            "SELECT CASE WHEN scope = '*' THEN 1 ELSE 0 END, SUM(requests), SUM(tokens), 0, 0 FROM quota_buckets
+              WHERE provider = $1 AND key_id = $2 AND scope IN ('*', ", $route, ")
                 AND grain = 1000 AND start_ms > ", $now, " - 60000
               GROUP BY scope
              UNION ALL
-             SELECT scope = '*', 0, 0, SUM(requests), SUM(tokens) FROM quota_buckets
-              WHERE provider = ?1 AND key_id = ?2 AND scope IN ('*', ", $route, ")
+             SELECT CASE WHEN scope = '*' THEN 1 ELSE 0 END, 0, 0, SUM(requests), SUM(tokens) FROM quota_buckets
+              WHERE provider = $1 AND key_id = $2 AND scope IN ('*', ", $route, ")
                 AND grain = 60000 AND start_ms >= ", $day, "
               GROUP BY scope
              UNION ALL
              SELECT 1, SUM(requests), SUM(tokens), 0, 0 FROM quota_ledger
-              WHERE provider = ?1 AND key_id = ?2
+              WHERE provider = $1 AND key_id = $2
                 AND at_ms > ", $now, " - 60000 AND at_ms < ", $now, " - 60000 - (", $now, " - 60000) % 1000 + 1000
              UNION ALL
              SELECT 0, SUM(requests), SUM(tokens), 0, 0 FROM quota_ledger
-              WHERE provider = ?1 AND key_id = ?2 AND route_id = ", $route, "
+              WHERE provider = $1 AND key_id = $2 AND route_id = ", $route, "
                 AND at_ms > ", $now, " - 60000 AND at_ms < ", $now, " - 60000 - (", $now, " - 60000) % 1000 + 1000
              UNION ALL
              SELECT 1,
@@ -65,141 +65,223 @@ macro_rules! usage_parts {
                     -SUM(CASE WHEN at_ms > ", $now, " - 60000 THEN tokens - committed_tokens ELSE 0 END),
                     -SUM(CASE WHEN at_ms >= ", $day, " THEN requests - committed_requests ELSE 0 END),
                     -SUM(CASE WHEN at_ms >= ", $day, " THEN tokens - committed_tokens ELSE 0 END)
-               FROM quota_ledger WHERE provider = ?1 AND key_id = ?2 AND settled = 0 AND expires_ms <= ", $now, "
+               FROM quota_ledger WHERE provider = $1 AND key_id = $2 AND settled = 0 AND expires_ms <= ", $now, "
              UNION ALL
              SELECT 0,
                     -SUM(CASE WHEN at_ms > ", $now, " - 60000 THEN requests - committed_requests ELSE 0 END),
                     -SUM(CASE WHEN at_ms > ", $now, " - 60000 THEN tokens - committed_tokens ELSE 0 END),
                     -SUM(CASE WHEN at_ms >= ", $day, " THEN requests - committed_requests ELSE 0 END),
                     -SUM(CASE WHEN at_ms >= ", $day, " THEN tokens - committed_tokens ELSE 0 END)
-               FROM quota_ledger WHERE provider = ?1 AND key_id = ?2 AND +route_id = ", $route, "
+               FROM quota_ledger WHERE provider = $1 AND key_id = $2 AND ", $route_col, " = ", $route, "
                 AND settled = 0 AND expires_ms <= ", $now
         )
     };
 }
 
-/// Takes a lease of at most ?5 requests and ?6 tokens, as much of it as every limit has room for,
-/// and at least one request and ?7 tokens — or nothing. One statement, so processes sharing the
-/// file never overspend a key. Parameters: ?1 provider, ?2 key, ?3 route, ?4 now, ?8 the lease's
-/// expiry (its date too: a request handed out from it counts in the sliding minute at least as long
-/// as it really is in it), ?9–?12 the key's rpm/tpm/rpd/tpd, ?13 day start, ?14–?17 the route's,
-/// ?18–?19 the committed mark to start with, ?20 holder, ?21 its sequence number (a second try of
-/// the same lease is ignored).
-pub(super) const GRANT: &str = concat!(
-    "WITH parts (is_key, mr, mt, dr, dt) AS (",
-    usage_parts!("?3", "?4", "?13"),
-    "), used AS (
-         SELECT COALESCE(SUM(CASE WHEN is_key THEN mr END), 0) AS kmr,
-                COALESCE(SUM(CASE WHEN is_key THEN mt END), 0) AS kmt,
-                COALESCE(SUM(CASE WHEN is_key THEN dr END), 0) AS kdr,
-                COALESCE(SUM(CASE WHEN is_key THEN dt END), 0) AS kdt,
-                COALESCE(SUM(CASE WHEN NOT is_key THEN mr END), 0) AS rmr,
-                COALESCE(SUM(CASE WHEN NOT is_key THEN mt END), 0) AS rmt,
-                COALESCE(SUM(CASE WHEN NOT is_key THEN dr END), 0) AS rdr,
-                COALESCE(SUM(CASE WHEN NOT is_key THEN dt END), 0) AS rdt
+/// The GRANT statement for one engine: `$least` is the engine's scalar minimum (`MIN` in SQLite,
+/// `LEAST` in PostgreSQL), `$route_col` the route column as the engine's planner should see it.
+macro_rules! grant {
+    ($least:literal, $route_col:literal) => {
+        concat!(
+            "WITH parts (is_key, mr, mt, dr, dt) AS (",
+            usage_parts!("$3", "$4", "$13", $route_col),
+            "), used AS (
+         SELECT COALESCE(SUM(CASE WHEN is_key = 1 THEN mr END), 0) AS kmr,
+                COALESCE(SUM(CASE WHEN is_key = 1 THEN mt END), 0) AS kmt,
+                COALESCE(SUM(CASE WHEN is_key = 1 THEN dr END), 0) AS kdr,
+                COALESCE(SUM(CASE WHEN is_key = 1 THEN dt END), 0) AS kdt,
+                COALESCE(SUM(CASE WHEN is_key = 0 THEN mr END), 0) AS rmr,
+                COALESCE(SUM(CASE WHEN is_key = 0 THEN mt END), 0) AS rmt,
+                COALESCE(SUM(CASE WHEN is_key = 0 THEN dr END), 0) AS rdr,
+                COALESCE(SUM(CASE WHEN is_key = 0 THEN dt END), 0) AS rdt
            FROM parts),
      hinted AS (
          SELECT MIN(h.remaining_requests - ",
-    requests_since!("h.window_start_ms", "h.scope", "?4"),
-    ") AS room FROM quota_windows h
-          WHERE h.provider = ?1 AND h.key_id = ?2 AND h.scope IN ('*', ?3) AND h.window = 'minute'
-            AND h.reset_at_ms > ?4 AND h.remaining_requests IS NOT NULL),
+            requests_since!("h.window_start_ms", "h.scope", "$4"),
+            ") AS room FROM quota_windows h
+          WHERE h.provider = $1 AND h.key_id = $2 AND h.scope IN ('*', $3) AND h.\"window\" = 'minute'
+            AND h.reset_at_ms > $4 AND h.remaining_requests IS NOT NULL),
      granted AS (
-         SELECT MIN(?5, COALESCE(?9 - kmr, ?5), COALESCE(?11 - kdr, ?5),
-                    COALESCE(?14 - rmr, ?5), COALESCE(?16 - rdr, ?5),
-                    COALESCE((SELECT room FROM hinted), ?5)) AS r,
-                MIN(?6, COALESCE(?10 - kmt, ?6), COALESCE(?12 - kdt, ?6),
-                    COALESCE(?15 - rmt, ?6), COALESCE(?17 - rdt, ?6)) AS t
+         SELECT CAST(", $least, "($5, COALESCE($9 - kmr, $5), COALESCE($11 - kdr, $5),
+                    COALESCE($14 - rmr, $5), COALESCE($16 - rdr, $5),
+                    COALESCE((SELECT room FROM hinted), $5)) AS BIGINT) AS r,
+                CAST(", $least, "($6, COALESCE($10 - kmt, $6), COALESCE($12 - kdt, $6),
+                    COALESCE($15 - rmt, $6), COALESCE($17 - rdt, $6)) AS BIGINT) AS t
            FROM used)
-     INSERT OR IGNORE INTO quota_ledger (provider, key_id, route_id, at_ms, requests, tokens,
+     INSERT INTO quota_ledger (provider, key_id, route_id, at_ms, requests, tokens,
             committed_requests, committed_tokens, settled, expires_ms, holder, seq, granted_ms)
-     SELECT ?1, ?2, ?3, ?8, r, t, MIN(?18, r), MIN(?19, t), 0, ?8, ?20, ?21, ?4 FROM granted
-      WHERE r >= 1 AND t >= ?7
+     SELECT $1, $2, $3, $8, r, t, ", $least, "($18, r), ", $least, "($19, t), 0, $8, $20, $21, $4
+       FROM granted
+      WHERE r >= 1 AND t >= $7
+     ON CONFLICT DO NOTHING
      RETURNING id, requests, tokens, committed_requests, committed_tokens"
-);
+        )
+    };
+}
+
+/// A statement in each engine's dialect (the same text where they agree).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Sql {
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+impl Sql {
+    pub const fn both(text: &'static str) -> Self {
+        Sql {
+            sqlite: text,
+            postgres: text,
+        }
+    }
+
+    pub fn text(&self, backend: super::Backend) -> &'static str {
+        match backend {
+            super::Backend::Sqlite => self.sqlite,
+            super::Backend::Postgres => self.postgres,
+        }
+    }
+}
+
+/// Takes a lease of at most $5 requests and $6 tokens, as much of it as every limit has room for,
+/// and at least one request and $7 tokens — or nothing. One statement, so processes sharing a
+/// SQLite file never overspend a key (SQLite runs one writer at a time); on PostgreSQL the batch
+/// that runs it first holds the key's advisory lock (`ledger_batch.rs`), so grants of one key on
+/// every host run one after another, each seeing the last one committed. Parameters: $1 provider,
+/// $2 key, $3 route, $4 now, $8 the lease's expiry (its date too: a request handed out from it
+/// counts in the sliding minute at least as long as it really is in it), $9–$12 the key's
+/// rpm/tpm/rpd/tpd, $13 day start, $14–$17 the route's, $18–$19 the committed mark to start with,
+/// $20 holder, $21 its sequence number (a second try of the same lease is ignored).
+pub(super) const GRANT: Sql = Sql {
+    sqlite: grant!("MIN", "+route_id"),
+    postgres: grant!("LEAST", "route_id"),
+};
 
 /// A lease this holder already took under this sequence number (a second try of one write).
-pub(super) const GRANTED_BEFORE: &str =
+pub(super) const GRANTED_BEFORE: Sql = Sql::both(
     "SELECT id, requests, tokens, committed_requests, committed_tokens
-       FROM quota_ledger WHERE holder = ?1 AND seq = ?2";
+       FROM quota_ledger WHERE holder = $1 AND seq = $2",
+);
 
 /// Raises a live lease's committed mark (never lowers it, never past its block).
-pub(super) const COMMIT: &str = "UPDATE quota_ledger
-        SET committed_requests = MAX(committed_requests, MIN(?2, requests)),
-            committed_tokens = MAX(committed_tokens, MIN(?3, tokens))
-      WHERE id = ?1 AND settled = 0";
+pub(super) const COMMIT: Sql = Sql {
+    sqlite: "UPDATE quota_ledger
+        SET committed_requests = MAX(committed_requests, MIN($2, requests)),
+            committed_tokens = MAX(committed_tokens, MIN($3, tokens))
+      WHERE id = $1 AND settled = 0",
+    postgres: "UPDATE quota_ledger
+        SET committed_requests = GREATEST(committed_requests, LEAST($2, requests)),
+            committed_tokens = GREATEST(committed_tokens, LEAST($3, tokens))
+      WHERE id = $1 AND settled = 0",
+};
 
 /// Seals a lease whose every request is handed out: dated at its last hand-out (no request from it
 /// is later), its mark at what was handed out. It still counts its block until settled.
-pub(super) const SEAL: &str = "UPDATE quota_ledger
-        SET at_ms = ?2,
-            committed_requests = MAX(committed_requests, MIN(?3, requests)),
-            committed_tokens = MAX(committed_tokens, MIN(?4, tokens))
-      WHERE id = ?1 AND settled = 0";
+pub(super) const SEAL: Sql = Sql {
+    sqlite: "UPDATE quota_ledger
+        SET at_ms = $2,
+            committed_requests = MAX(committed_requests, MIN($3, requests)),
+            committed_tokens = MAX(committed_tokens, MIN($4, tokens))
+      WHERE id = $1 AND settled = 0",
+    postgres: "UPDATE quota_ledger
+        SET at_ms = $2,
+            committed_requests = GREATEST(committed_requests, LEAST($3, requests)),
+            committed_tokens = GREATEST(committed_tokens, LEAST($4, tokens))
+      WHERE id = $1 AND settled = 0",
+};
 
 /// Settles a lease with its exact use, dated at its last hand-out.
-pub(super) const CLOSE: &str = "UPDATE quota_ledger
-        SET requests = ?2, tokens = ?3, at_ms = ?4, committed_requests = ?2, committed_tokens = ?3,
+pub(super) const CLOSE: Sql = Sql::both(
+    "UPDATE quota_ledger
+        SET requests = $2, tokens = $3, at_ms = $4, committed_requests = $2, committed_tokens = $3,
             settled = 1
-      WHERE id = ?1";
+      WHERE id = $1",
+);
 
 /// A lease nothing was handed out from: it goes.
-pub(super) const DROP_UNUSED: &str = "DELETE FROM quota_ledger WHERE id = ?1";
+pub(super) const DROP_UNUSED: Sql = Sql::both("DELETE FROM quota_ledger WHERE id = $1");
 
 /// Corrects a settled lease once requests that were in flight at its close end.
-pub(super) const ADJUST: &str = "UPDATE quota_ledger
-        SET requests = MAX(0, requests + ?2), tokens = MAX(0, tokens + ?3),
-            committed_requests = MAX(0, requests + ?2), committed_tokens = MAX(0, tokens + ?3)
-      WHERE id = ?1 AND settled = 1";
+pub(super) const ADJUST: Sql = Sql {
+    sqlite: "UPDATE quota_ledger
+        SET requests = MAX(0, requests + $2), tokens = MAX(0, tokens + $3),
+            committed_requests = MAX(0, requests + $2), committed_tokens = MAX(0, tokens + $3)
+      WHERE id = $1 AND settled = 1",
+    postgres: "UPDATE quota_ledger
+        SET requests = GREATEST(0, requests + $2), tokens = GREATEST(0, tokens + $3),
+            committed_requests = GREATEST(0, requests + $2),
+            committed_tokens = GREATEST(0, tokens + $3)
+      WHERE id = $1 AND settled = 1",
+};
 
 /// Requests sent without a lease while the store did not answer, written once it does.
-pub(super) const UNRESERVED: &str = "INSERT OR IGNORE INTO quota_ledger (provider, key_id, route_id,
+pub(super) const UNRESERVED: Sql = Sql::both(
+    "INSERT INTO quota_ledger (provider, key_id, route_id,
             at_ms, requests, tokens, committed_requests, committed_tokens, settled, expires_ms, holder, seq,
             granted_ms)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?6, 1, ?4, ?7, ?8, ?4)";
-
-/// What a key has used over one scope: ?1 provider, ?2 key, ?3 now, ?4 day start, ?5 route or NULL.
-pub(super) const USAGE: &str = concat!(
-    "WITH parts (is_key, mr, mt, dr, dt) AS (",
-    usage_parts!("?5", "?3", "?4"),
-    ")
-     SELECT COALESCE(SUM(mr), 0), COALESCE(SUM(mt), 0),
-            (SELECT at_ms FROM quota_ledger
-              WHERE provider = ?1 AND key_id = ?2 AND (?5 IS NULL OR route_id = ?5)
-                AND at_ms > ?3 - 60000 AND requests > 0
-                AND (settled = 1 OR expires_ms > ?3 OR committed_requests > 0)
-              ORDER BY at_ms LIMIT 1),
-            COALESCE(SUM(dr), 0), COALESCE(SUM(dt), 0)
-       FROM parts WHERE is_key = (?5 IS NULL)"
+     VALUES ($1, $2, $3, $4, $5, $6, $5, $6, 1, $4, $7, $8, $4)
+     ON CONFLICT DO NOTHING",
 );
 
-/// How many other processes hold a live lease on a key: ?1 provider, ?2 key, ?3 now, ?4 holder.
-pub(super) const OTHER_HOLDERS: &str = "SELECT COUNT(DISTINCT holder) FROM quota_ledger
-      WHERE provider = ?1 AND key_id = ?2 AND settled = 0 AND at_ms > ?3 AND expires_ms > ?3
-        AND holder IS NOT ?4";
+/// What a key has used over one scope, for one engine: $1 provider, $2 key, $3 now, $4 day
+/// start, $5 route or NULL.
+macro_rules! usage {
+    ($route_col:literal) => {
+        concat!(
+            "WITH parts (is_key, mr, mt, dr, dt) AS (",
+            usage_parts!("$5", "$3", "$4", $route_col),
+            ")
+     SELECT CAST(COALESCE(SUM(mr), 0) AS BIGINT), CAST(COALESCE(SUM(mt), 0) AS BIGINT),
+            (SELECT at_ms FROM quota_ledger
+              WHERE provider = $1 AND key_id = $2 AND ($5 IS NULL OR route_id = $5)
+                AND at_ms > $3 - 60000 AND requests > 0
+                AND (settled = 1 OR expires_ms > $3 OR committed_requests > 0)
+              ORDER BY at_ms LIMIT 1),
+            CAST(COALESCE(SUM(dr), 0) AS BIGINT), CAST(COALESCE(SUM(dt), 0) AS BIGINT)
+       FROM parts WHERE is_key = CASE WHEN $5 IS NULL THEN 1 ELSE 0 END"
+        )
+    };
+}
+
+pub(super) const USAGE: Sql = Sql {
+    sqlite: usage!("+route_id"),
+    postgres: usage!("route_id"),
+};
+
+/// How many other processes hold a live lease on a key: $1 provider, $2 key, $3 now, $4 holder.
+pub(super) const OTHER_HOLDERS: Sql = Sql::both(
+    "SELECT COUNT(DISTINCT holder) FROM quota_ledger
+      WHERE provider = $1 AND key_id = $2 AND settled = 0 AND at_ms > $3 AND expires_ms > $3
+        AND holder IS DISTINCT FROM $4",
+);
 
 /// The end of what the provider said is left, when it has been used up since it was said.
-pub(super) const HINT_BLOCKS_UNTIL: &str = concat!(
+pub(super) const HINT_BLOCKS_UNTIL: Sql = Sql::both(concat!(
     "SELECT MAX(h.reset_at_ms) FROM quota_windows h
-     WHERE h.provider = ?1 AND h.key_id = ?2 AND h.scope IN ('*', ?3) AND h.window = 'minute'
-       AND h.reset_at_ms > ?4 AND h.remaining_requests IS NOT NULL
+     WHERE h.provider = $1 AND h.key_id = $2 AND h.scope IN ('*', $3) AND h.\"window\" = 'minute'
+       AND h.reset_at_ms > $4 AND h.remaining_requests IS NOT NULL
        AND ",
-    requests_since!("h.window_start_ms", "h.scope", "?4"),
+    requests_since!("h.window_start_ms", "h.scope", "$4"),
     " >= h.remaining_requests"
-);
+));
 
 /// Leases whose process never came back to settle them settle at their committed mark, a bounded
-/// batch at a time: ?1 the moment before which an expired lease is left to its holder no longer.
-pub(super) const SETTLE_STRANDED: &str = "UPDATE quota_ledger
+/// batch at a time: $1 the moment before which an expired lease is left to its holder no longer.
+pub(super) const SETTLE_STRANDED: Sql = Sql::both(
+    "UPDATE quota_ledger
         SET requests = committed_requests, tokens = committed_tokens, settled = 1
-      WHERE id IN (SELECT id FROM quota_ledger WHERE settled = 0 AND expires_ms <= ?1 LIMIT ?2)";
+      WHERE id IN (SELECT id FROM quota_ledger WHERE settled = 0 AND expires_ms <= $1 LIMIT $2)",
+);
 
 /// Rows older than any window, a bounded batch at a time.
-pub(super) const DELETE_OLD_ROWS: &str = "DELETE FROM quota_ledger
-      WHERE id IN (SELECT id FROM quota_ledger WHERE at_ms < ?1 - 2 * 86400000 LIMIT ?2)";
+pub(super) const DELETE_OLD_ROWS: Sql = Sql::both(
+    "DELETE FROM quota_ledger
+      WHERE id IN (SELECT id FROM quota_ledger WHERE at_ms < $1 - 2 * 86400000 LIMIT $2)",
+);
 
 /// Buckets emptied by settles and deletes, or older than any window, a bounded batch at a time.
-pub(super) const DELETE_OLD_BUCKETS: &str = "DELETE FROM quota_buckets
+pub(super) const DELETE_OLD_BUCKETS: Sql = Sql::both(
+    "DELETE FROM quota_buckets
       WHERE (provider, key_id, scope, grain, start_ms) IN (
             SELECT provider, key_id, scope, grain, start_ms FROM quota_buckets
-             WHERE (requests <= 0 AND tokens <= 0) OR start_ms < ?1 - 2 * 86400000 LIMIT ?2)";
+             WHERE (requests <= 0 AND tokens <= 0) OR start_ms < $1 - 2 * 86400000 LIMIT $2)",
+);

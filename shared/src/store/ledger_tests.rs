@@ -1,18 +1,13 @@
-//! The ledger's statements against a real SQLite file: grants checked for a block, second tries,
+//! The ledger's statements against a real SQLite file and a real PostgreSQL database: grants checked for a block, second tries,
 //! what each state of a lease counts, the running totals, pruning in batches, bounded reads.
 
 use super::super::Store;
 use super::super::ledger_sql::GRANT;
 use super::*;
+use crate::store::testing::on_both_backends;
 use std::time::Duration;
 
 const MIDNIGHT: EpochMs = 1_798_761_600_000; // 2027-01-01T00:00:00Z
-
-async fn store(dir: &tempfile::TempDir) -> Store {
-    Store::open(&dir.path().join("l.db"), Duration::from_secs(5))
-        .await
-        .unwrap()
-}
 
 fn ask(seq: i64, now: EpochMs, requests: u64, tokens: u64) -> LeaseAsk {
     LeaseAsk {
@@ -38,134 +33,131 @@ async fn key_usage(store: &Store, now: EpochMs) -> Usage {
     store.usage("p", "k", None, now, MIDNIGHT).await.unwrap()
 }
 
-#[tokio::test]
-async fn a_lease_takes_what_every_limit_has_room_for_and_nothing_below_one_request() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
-    let limits = |mut a: LeaseAsk| {
-        a.key_limits = Limits {
-            rpm: Some(10),
-            tpm: Some(1_000),
-            ..Limits::default()
+on_both_backends! {
+    async fn a_lease_takes_what_every_limit_has_room_for_and_nothing_below_one_request(store: Store) {
+        let limits = |mut a: LeaseAsk| {
+            a.key_limits = Limits {
+                rpm: Some(10),
+                tpm: Some(1_000),
+                ..Limits::default()
+            };
+            a.route_limits = Limits {
+                rpd: Some(6),
+                ..Limits::default()
+            };
+            a
         };
-        a.route_limits = Limits {
-            rpd: Some(6),
-            ..Limits::default()
-        };
-        a
-    };
-    let first = store
-        .grant_lease(limits(ask(1, MIDNIGHT, 8, 400)))
-        .await
-        .unwrap()
-        .expect("granted");
-    assert_eq!(
-        (first.requests, first.tokens),
-        (6, 400),
-        "the route's 6 a day bind"
-    );
-    assert_eq!((first.committed_requests, first.committed_tokens), (2, 20));
-    assert_eq!(
-        store
-            .grant_lease(limits(ask(2, MIDNIGHT + 1, 8, 400)))
+        let first = store
+            .grant_lease(limits(ask(1, MIDNIGHT, 8, 400)))
             .await
-            .unwrap(),
-        None,
-        "no request left on the route"
-    );
-    // On another route the key's own room is left: 4 requests, 600 tokens.
-    let mut other = limits(ask(3, MIDNIGHT + 2, 8, 800));
-    other.route_id = "p/other".into();
-    other.route_limits = Limits::default();
-    let second = store.grant_lease(other.clone()).await.unwrap().unwrap();
-    assert_eq!((second.requests, second.tokens), (4, 600));
-    other.seq = 4;
-    assert_eq!(store.grant_lease(other).await.unwrap(), None);
-    let used = key_usage(&store, MIDNIGHT + 3).await;
-    assert_eq!((used.minute_requests, used.minute_tokens), (10, 1_000));
+            .unwrap()
+            .expect("granted");
+        assert_eq!(
+            (first.requests, first.tokens),
+            (6, 400),
+            "the route's 6 a day bind"
+        );
+        assert_eq!((first.committed_requests, first.committed_tokens), (2, 20));
+        assert_eq!(
+            store
+                .grant_lease(limits(ask(2, MIDNIGHT + 1, 8, 400)))
+                .await
+                .unwrap(),
+            None,
+            "no request left on the route"
+        );
+        // On another route the key's own room is left: 4 requests, 600 tokens.
+        let mut other = limits(ask(3, MIDNIGHT + 2, 8, 800));
+        other.route_id = "p/other".into();
+        other.route_limits = Limits::default();
+        let second = store.grant_lease(other.clone()).await.unwrap().unwrap();
+        assert_eq!((second.requests, second.tokens), (4, 600));
+        other.seq = 4;
+        assert_eq!(store.grant_lease(other).await.unwrap(), None);
+        let used = key_usage(&store, MIDNIGHT + 3).await;
+        assert_eq!((used.minute_requests, used.minute_tokens), (10, 1_000));
+}
 }
 
-#[tokio::test]
-async fn a_second_try_of_one_lease_lands_once_and_is_answered_with_the_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
-    let first = store.grant_lease(ask(7, MIDNIGHT, 5, 50)).await.unwrap();
-    let again = store.grant_lease(ask(7, MIDNIGHT, 5, 50)).await.unwrap();
-    assert_eq!(first, again);
-    let used = UnreservedUse {
-        provider: "p".into(),
-        key_id: "k".into(),
-        route_id: "p/m".into(),
-        holder: "h".into(),
-        seq: 8,
-        at_ms: MIDNIGHT,
-        requests: 3,
-        tokens: 30,
-    };
-    store.record_unreserved(used.clone()).await.unwrap();
-    store.record_unreserved(used).await.unwrap();
-    assert_eq!(store.lease_rows().await.len(), 2);
-    let counted = key_usage(&store, MIDNIGHT + 1).await;
-    assert_eq!((counted.day_requests, counted.day_tokens), (8, 80));
+on_both_backends! {
+    async fn a_second_try_of_one_lease_lands_once_and_is_answered_with_the_first(store: Store) {
+        let first = store.grant_lease(ask(7, MIDNIGHT, 5, 50)).await.unwrap();
+        let again = store.grant_lease(ask(7, MIDNIGHT, 5, 50)).await.unwrap();
+        assert_eq!(first, again);
+        let used = UnreservedUse {
+            provider: "p".into(),
+            key_id: "k".into(),
+            route_id: "p/m".into(),
+            holder: "h".into(),
+            seq: 8,
+            at_ms: MIDNIGHT,
+            requests: 3,
+            tokens: 30,
+        };
+        store.record_unreserved(used.clone()).await.unwrap();
+        store.record_unreserved(used).await.unwrap();
+        assert_eq!(store.lease_rows().await.len(), 2);
+        let counted = key_usage(&store, MIDNIGHT + 1).await;
+        assert_eq!((counted.day_requests, counted.day_tokens), (8, 80));
+}
 }
 
-#[tokio::test]
-async fn a_live_lease_counts_its_block_an_expired_one_its_committed_mark_a_settled_one_its_use() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
-    let lease = store
-        .grant_lease(ask(1, MIDNIGHT, 10, 100))
-        .await
-        .unwrap()
-        .unwrap();
-    let live = key_usage(&store, MIDNIGHT + 1).await;
-    assert_eq!((live.minute_requests, live.day_tokens), (10, 100));
-    store.commit_lease(lease.id, 5, 50).await.unwrap();
-    store.commit_lease(lease.id, 3, 30).await.unwrap();
-    let expired = key_usage(&store, MIDNIGHT + 5_000).await;
-    assert_eq!(
-        (expired.minute_requests, expired.minute_tokens),
-        (5, 50),
-        "the mark never goes down"
-    );
-    assert_eq!((expired.day_requests, expired.day_tokens), (5, 50));
-    // Dated at its expiry, it counts in the minute until a minute after that.
-    assert_eq!(expired.minute_oldest_ms, Some(MIDNIGHT + 5_000));
-    store
-        .close_lease(LeaseClose {
-            id: lease.id,
-            requests: 4,
-            tokens: 37,
-            at_ms: MIDNIGHT + 1_200,
-        })
-        .await
-        .unwrap();
-    let settled = key_usage(&store, MIDNIGHT + 6_000).await;
-    assert_eq!((settled.minute_requests, settled.minute_tokens), (4, 37));
-    assert_eq!(settled.minute_oldest_ms, Some(MIDNIGHT + 1_200));
-    assert_eq!(
-        key_usage(&store, MIDNIGHT + 61_200).await.minute_requests,
-        0
-    );
-    store.adjust_lease(lease.id, -1, 3).await.unwrap();
-    let corrected = key_usage(&store, MIDNIGHT + 6_000).await;
-    assert_eq!((corrected.day_requests, corrected.day_tokens), (3, 40));
-    // A lease nothing was handed out from leaves nothing behind.
-    let unused = store
-        .grant_lease(ask(2, MIDNIGHT, 10, 100))
-        .await
-        .unwrap()
-        .unwrap();
-    store
-        .close_lease(LeaseClose {
-            id: unused.id,
-            requests: 0,
-            tokens: 0,
-            at_ms: 0,
-        })
-        .await
-        .unwrap();
-    assert_eq!(store.lease_rows().await.len(), 1);
+on_both_backends! {
+    async fn a_live_lease_counts_its_block_an_expired_one_its_committed_mark_a_settled_one_its_use(store: Store) {
+        let lease = store
+            .grant_lease(ask(1, MIDNIGHT, 10, 100))
+            .await
+            .unwrap()
+            .unwrap();
+        let live = key_usage(&store, MIDNIGHT + 1).await;
+        assert_eq!((live.minute_requests, live.day_tokens), (10, 100));
+        store.commit_lease(lease.id, 5, 50).await.unwrap();
+        store.commit_lease(lease.id, 3, 30).await.unwrap();
+        let expired = key_usage(&store, MIDNIGHT + 5_000).await;
+        assert_eq!(
+            (expired.minute_requests, expired.minute_tokens),
+            (5, 50),
+            "the mark never goes down"
+        );
+        assert_eq!((expired.day_requests, expired.day_tokens), (5, 50));
+        // Dated at its expiry, it counts in the minute until a minute after that.
+        assert_eq!(expired.minute_oldest_ms, Some(MIDNIGHT + 5_000));
+        store
+            .close_lease(LeaseClose {
+                id: lease.id,
+                requests: 4,
+                tokens: 37,
+                at_ms: MIDNIGHT + 1_200,
+            })
+            .await
+            .unwrap();
+        let settled = key_usage(&store, MIDNIGHT + 6_000).await;
+        assert_eq!((settled.minute_requests, settled.minute_tokens), (4, 37));
+        assert_eq!(settled.minute_oldest_ms, Some(MIDNIGHT + 1_200));
+        assert_eq!(
+            key_usage(&store, MIDNIGHT + 61_200).await.minute_requests,
+            0
+        );
+        store.adjust_lease(lease.id, -1, 3).await.unwrap();
+        let corrected = key_usage(&store, MIDNIGHT + 6_000).await;
+        assert_eq!((corrected.day_requests, corrected.day_tokens), (3, 40));
+        // A lease nothing was handed out from leaves nothing behind.
+        let unused = store
+            .grant_lease(ask(2, MIDNIGHT, 10, 100))
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .close_lease(LeaseClose {
+                id: unused.id,
+                requests: 0,
+                tokens: 0,
+                at_ms: 0,
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.lease_rows().await.len(), 1);
+}
 }
 
 /// What the rows say, counted the slow way: live leases whole, expired unsettled ones at their
@@ -193,100 +185,97 @@ fn counted_by_rows(rows: &[LeaseRow], now: EpochMs, route: Option<&str>) -> (i64
     sum
 }
 
-#[tokio::test]
-async fn the_running_totals_agree_with_the_rows_through_grants_marks_settles_corrections_and_pruning()
- {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
-    let routes = ["p/a", "p/b"];
-    for i in 0..40_i64 {
-        let now = MIDNIGHT + i * 1_597;
-        let mut a = ask(i, now, 1 + (i as u64 % 7), 50 + i as u64);
-        a.route_id = routes[i as usize % 2].into();
-        let lease = store.grant_lease(a).await.unwrap().unwrap();
-        match i % 5 {
-            0 => store.commit_lease(lease.id, 4, 40).await.unwrap(),
-            1 => store
-                .close_lease(LeaseClose {
-                    id: lease.id,
-                    requests: lease.requests / 2,
-                    tokens: 17,
-                    at_ms: now + 700,
-                })
-                .await
-                .unwrap(),
-            2 => {
-                store
+on_both_backends! {
+    async fn the_running_totals_agree_with_the_rows_through_grants_marks_settles_corrections_and_pruning(store: Store) {
+        let routes = ["p/a", "p/b"];
+        for i in 0..40_i64 {
+            let now = MIDNIGHT + i * 1_597;
+            let mut a = ask(i, now, 1 + (i as u64 % 7), 50 + i as u64);
+            a.route_id = routes[i as usize % 2].into();
+            let lease = store.grant_lease(a).await.unwrap().unwrap();
+            match i % 5 {
+                0 => store.commit_lease(lease.id, 4, 40).await.unwrap(),
+                1 => store
                     .close_lease(LeaseClose {
                         id: lease.id,
-                        requests: lease.requests,
-                        tokens: 99,
-                        at_ms: now + 1_300,
+                        requests: lease.requests / 2,
+                        tokens: 17,
+                        at_ms: now + 700,
                     })
                     .await
-                    .unwrap();
-                store.adjust_lease(lease.id, -1, -20).await.unwrap();
+                    .unwrap(),
+                2 => {
+                    store
+                        .close_lease(LeaseClose {
+                            id: lease.id,
+                            requests: lease.requests,
+                            tokens: 99,
+                            at_ms: now + 1_300,
+                        })
+                        .await
+                        .unwrap();
+                    store.adjust_lease(lease.id, -1, -20).await.unwrap();
+                }
+                _ => {} // left live, or to expire at its mark
             }
-            _ => {} // left live, or to expire at its mark
         }
-    }
-    let rows = store.lease_rows().await;
-    for now in [MIDNIGHT + 30_000, MIDNIGHT + 64_123, MIDNIGHT + 90_000] {
-        for route in [None, Some("p/a"), Some("p/b")] {
-            let used = store.usage("p", "k", route, now, MIDNIGHT).await.unwrap();
-            let by_rows = counted_by_rows(&rows, now, route);
-            assert_eq!(
-                (
-                    used.minute_requests as i64,
-                    used.minute_tokens as i64,
-                    used.day_requests as i64,
-                    used.day_tokens as i64
-                ),
-                by_rows,
-                "at {now} on {route:?}"
-            );
+        let rows = store.lease_rows().await;
+        for now in [MIDNIGHT + 30_000, MIDNIGHT + 64_123, MIDNIGHT + 90_000] {
+            for route in [None, Some("p/a"), Some("p/b")] {
+                let used = store.usage("p", "k", route, now, MIDNIGHT).await.unwrap();
+                let by_rows = counted_by_rows(&rows, now, route);
+                assert_eq!(
+                    (
+                        used.minute_requests as i64,
+                        used.minute_tokens as i64,
+                        used.day_requests as i64,
+                        used.day_tokens as i64
+                    ),
+                    by_rows,
+                    "at {now} on {route:?}"
+                );
+            }
         }
-    }
-    // Pruning settles the stranded leases at their mark: nothing counted changes.
-    let later = MIDNIGHT + 300_000;
-    let before = key_usage(&store, later).await;
-    let pruned = store.prune_ledger(later).await.unwrap();
-    assert!(pruned.stranded_settled > 0);
-    assert_eq!(key_usage(&store, later).await, before);
-    assert!(store.lease_rows().await.iter().all(|r| r.settled == 1));
+        // Pruning settles the stranded leases at their mark: nothing counted changes.
+        let later = MIDNIGHT + 300_000;
+        let before = key_usage(&store, later).await;
+        let pruned = store.prune_ledger(later).await.unwrap();
+        assert!(pruned.stranded_settled > 0);
+        assert_eq!(key_usage(&store, later).await, before);
+        assert!(store.lease_rows().await.iter().all(|r| r.settled == 1));
+}
 }
 
-#[tokio::test]
-async fn pruning_deletes_old_rows_and_buckets_in_bounded_batches() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
-    let rows = 2 * PRUNE_BATCH + 17;
-    let writes: Vec<_> = (0..rows)
-        .map(|i| {
-            store.record_unreserved(UnreservedUse {
-                provider: "p".into(),
-                key_id: "k".into(),
-                route_id: "p/m".into(),
-                holder: "h".into(),
-                seq: i,
-                at_ms: MIDNIGHT + i * 1_000,
-                requests: 1,
-                tokens: 10,
+on_both_backends! {
+    async fn pruning_deletes_old_rows_and_buckets_in_bounded_batches(store: Store) {
+        let rows = 2 * PRUNE_BATCH + 17;
+        let writes: Vec<_> = (0..rows)
+            .map(|i| {
+                store.record_unreserved(UnreservedUse {
+                    provider: "p".into(),
+                    key_id: "k".into(),
+                    route_id: "p/m".into(),
+                    holder: "h".into(),
+                    seq: i,
+                    at_ms: MIDNIGHT + i * 1_000,
+                    requests: 1,
+                    tokens: 10,
+                })
             })
-        })
-        .collect();
-    for write in writes {
-        write.await.unwrap();
-    }
-    let three_days = MIDNIGHT + 3 * 86_400_000;
-    let pruned = store.prune_ledger(three_days).await.unwrap();
-    assert_eq!(pruned.rows_deleted, rows as u64);
-    assert!(store.lease_rows().await.is_empty());
-    let (buckets,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM quota_buckets")
-        .fetch_one(&store.pool)
-        .await
-        .unwrap();
-    assert_eq!(buckets, 0);
+            .collect();
+        for write in writes {
+            write.await.unwrap();
+        }
+        let three_days = MIDNIGHT + 3 * 86_400_000;
+        let pruned = store.prune_ledger(three_days).await.unwrap();
+        assert_eq!(pruned.rows_deleted, rows as u64);
+        assert!(store.lease_rows().await.is_empty());
+        let (buckets,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM quota_buckets")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(buckets, 0);
+}
 }
 
 /// Every ledger lookup of a grant is bounded by time (or by the few unsettled rows), so its
@@ -297,7 +286,7 @@ async fn a_grant_reads_only_recent_buckets_and_rows() {
     let store = Store::open(&dir.path().join("plan.db"), Duration::from_secs(5))
         .await
         .unwrap();
-    let explain = format!("EXPLAIN QUERY PLAN {GRANT}");
+    let explain = format!("EXPLAIN QUERY PLAN {}", GRANT.sqlite);
     let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(explain))
         .bind("p")
         .bind("k")
@@ -326,5 +315,41 @@ async fn a_grant_reads_only_recent_buckets_and_rows() {
             bounded && !read.starts_with("SCAN"),
             "unbounded read: {read}"
         );
+    }
+}
+
+on_both_backends! {
+    /// Three processes' stores (three pools, as three hosts have) asking at once for more than a
+    /// key's minute holds: together they are granted exactly the minute, never a request more.
+    async fn grants_from_three_stores_at_once_never_pass_the_keys_minute_together(store: Store) {
+        let mut stores = vec![store.clone()];
+        for _ in 0..2 {
+            stores.push(Store::open(store.database(), Duration::from_secs(5)).await.unwrap());
+        }
+        let mut asks = Vec::new();
+        for (holder, store) in stores.iter().enumerate() {
+            for seq in 0..20 {
+                let mut lease = ask(seq, MIDNIGHT, 3, 30);
+                lease.holder = format!("host-{holder}");
+                lease.key_limits = Limits {
+                    rpm: Some(50),
+                    ..Limits::default()
+                };
+                let store = store.clone();
+                asks.push(tokio::spawn(async move {
+                    store
+                        .grant_lease(lease)
+                        .await
+                        .unwrap()
+                        .map_or(0, |grant| grant.requests)
+                }));
+            }
+        }
+        let mut granted = 0;
+        for ask in asks {
+            granted += ask.await.unwrap();
+        }
+        assert_eq!(granted, 50, "180 requests asked of a 50 RPM key");
+        assert_eq!(key_usage(&store, MIDNIGHT).await.minute_requests, 50);
     }
 }

@@ -1,7 +1,16 @@
-//! The store: the one SQLite file all processes share. All SQL of the project lives under this module.
+//! The store: the one database all processes share, a SQLite file by default or PostgreSQL for
+//! several hosts. All SQL of the project lives under this module.
 
+mod changes;
+pub use changes::Changes;
 mod console;
+mod copy;
+pub use copy::{Copied, CopyError};
+mod database;
+#[doc(hidden)]
+pub mod testing;
 pub use console::{FailedRequest, ROLLUP_MS, Reasons, TrafficBucket};
+pub use database::{Backend, Database};
 mod health;
 mod ledger;
 mod ledger_batch;
@@ -27,9 +36,9 @@ pub use meta::Versions;
 pub use quota::RateLimitHint;
 pub use request_log::RequestLogRow;
 
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use std::path::Path;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AnyPool, ConnectOptions, Executor};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,67 +60,95 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// A handle on the shared SQLite file (cheap to clone).
+/// A handle on the shared store, a SQLite file or a PostgreSQL database (cheap to clone).
 ///
-/// Writes go through one connection: SQLite takes one writer at a time anyway, and connections of
-/// one process competing for the lock would wait in SQLite's busy handler, which sleeps whole
-/// milliseconds. Reads have their own connections and never wait for a write (WAL).
+/// The statements are written once where both engines read them alike (`$1` placeholders, upserts,
+/// `IS DISTINCT FROM`, `CAST(SUM(..) AS BIGINT)`) and per engine where they differ
+/// (`ledger_sql::Sql`); the domain never knows which engine it talks to.
+///
+/// On SQLite, writes go through one connection: SQLite takes one writer at a time anyway, and
+/// connections of one process competing for the lock would wait in SQLite's busy handler, which
+/// sleeps whole milliseconds. Reads have their own connections and never wait for a write (WAL).
+/// On PostgreSQL reads and writes share one pool: the server orders concurrent writers itself.
+///
+/// The quota ledger stays atomic across hosts on PostgreSQL by a lock per key, not by
+/// SERIALIZABLE: a lease grant is one checked statement (as on SQLite), run in a transaction that
+/// first takes the key's transaction-scoped advisory lock (`pg_advisory_xact_lock`, keys sorted;
+/// `ledger_batch.rs`). Grants of one key on every host then run one after another, each seeing
+/// every lease committed before it under READ COMMITTED, while grants of different keys never
+/// wait for each other. SERIALIZABLE would be as safe, but under a burst from several hosts on one
+/// key every conflicting transaction but one aborts and retries, so the busiest key pays the most;
+/// a lock queues them instead, one short statement each.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
-    writer: SqlitePool,
+    pool: AnyPool,
+    writer: AnyPool,
+    backend: Backend,
+    database: Database,
     ledger: ledger::LedgerQueue,
 }
 
-/// The files of `migrations/`, embedded (without sqlx's `macros` feature, which doubles build time).
-const MIGRATIONS: &[(i64, &str, &str)] = &[
+/// One migration file: version, name, text.
+type MigrationFile = (i64, &'static str, &'static str);
+
+/// The files of `migrations/sqlite/`, embedded (without sqlx's `macros` feature, which doubles
+/// build time).
+const SQLITE_MIGRATIONS: &[MigrationFile] = &[
     (
         1,
         "initial",
-        include_str!("../../../migrations/0001_initial.sql"),
+        include_str!("../../../migrations/sqlite/0001_initial.sql"),
     ),
     (
         2,
         "aliases and quota ledger",
-        include_str!("../../../migrations/0002_aliases_and_quota_ledger.sql"),
+        include_str!("../../../migrations/sqlite/0002_aliases_and_quota_ledger.sql"),
     ),
     (
         3,
         "maintenance",
-        include_str!("../../../migrations/0003_maintenance.sql"),
+        include_str!("../../../migrations/sqlite/0003_maintenance.sql"),
     ),
     (
         4,
         "console rollups",
-        include_str!("../../../migrations/0004_console_rollups.sql"),
+        include_str!("../../../migrations/sqlite/0004_console_rollups.sql"),
     ),
     (
         5,
         "quota buckets",
-        include_str!("../../../migrations/0005_quota_buckets.sql"),
+        include_str!("../../../migrations/sqlite/0005_quota_buckets.sql"),
     ),
     (
         6,
         "quota leases",
-        include_str!("../../../migrations/0006_quota_leases.sql"),
+        include_str!("../../../migrations/sqlite/0006_quota_leases.sql"),
     ),
     (
         9,
         "health reprobes",
-        include_str!("../../../migrations/0009_health_reprobes.sql"),
+        include_str!("../../../migrations/sqlite/0009_health_reprobes.sql"),
     ),
     (
         12,
         "stored responses",
-        include_str!("../../../migrations/0012_stored_responses.sql"),
+        include_str!("../../../migrations/sqlite/0012_stored_responses.sql"),
     ),
 ];
 
-fn migrator() -> sqlx::migrate::Migrator {
+/// The files of `migrations/postgres/`: the schema SQLite's migrations add up to, in one step,
+/// then whatever changes both engines later.
+const POSTGRES_MIGRATIONS: &[MigrationFile] = &[(
+    1,
+    "schema",
+    include_str!("../../../migrations/postgres/0001_schema.sql"),
+)];
+
+fn migrator(files: &[MigrationFile]) -> sqlx::migrate::Migrator {
     use sqlx::SqlSafeStr;
     use sqlx::migrate::{Migration, MigrationType, Migrator};
     Migrator::with_migrations(
-        MIGRATIONS
+        files
             .iter()
             .map(|(version, name, sql)| {
                 Migration::new(
@@ -126,45 +163,65 @@ fn migrator() -> sqlx::migrate::Migrator {
     )
 }
 
+/// Connections of one process to a PostgreSQL database (the ledger's batches, reads, the request
+/// log and health writes share them).
+const POSTGRES_POOL: u32 = 8;
+
 impl Store {
-    /// Opens (creating if needed) the file in WAL mode with a busy timeout, and applies migrations.
-    pub async fn open(path: &Path, busy_timeout: Duration) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.display().to_string(),
-                source,
-            })?;
-        }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(busy_timeout)
-            .foreign_keys(true);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
-        let ledger = ledger_batch::Batcher::start(writer.clone());
+    /// Opens the store: a SQLite file (created if needed, WAL mode, `busy_timeout`) or a
+    /// PostgreSQL database, and applies pending migrations.
+    pub async fn open(
+        database: impl Into<Database>,
+        busy_timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let database = database.into();
+        let (pool, writer) = match &database {
+            Database::Sqlite(path) => open_sqlite(path, busy_timeout).await?,
+            Database::Postgres(url) => {
+                let options: AnyConnectOptions = url.parse()?;
+                let pool = AnyPoolOptions::new()
+                    .max_connections(POSTGRES_POOL)
+                    .acquire_timeout(busy_timeout.max(Duration::from_secs(5)))
+                    .connect_with(options)
+                    .await?;
+                (pool.clone(), pool)
+            }
+        };
+        let backend = database.backend();
+        let ledger = ledger_batch::Batcher::start(writer.clone(), backend);
         let store = Self {
             pool,
             writer,
+            backend,
+            database,
             ledger,
         };
         store.migrate().await?;
         Ok(store)
     }
 
-    /// Applies pending migrations. Two processes may race here; the loser re-reads and finds them applied.
+    /// Which engine this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Where this store lives.
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// Applies pending migrations. Several processes may start at once: on PostgreSQL sqlx holds
+    /// an advisory lock while it migrates, so one applies and the others find it done; on SQLite
+    /// the write lock orders them, and a loser that met the lock re-reads and finds them applied.
     async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = migrator(match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS,
+            Backend::Postgres => POSTGRES_MIGRATIONS,
+        });
         let mut last = None;
         for _ in 0..5 {
-            match migrator().run(&self.writer).await {
+            match migrator.run(&self.writer).await {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     last = Some(e);
@@ -186,4 +243,52 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The SQLite file's two pools (reads, the one writer), through sqlx's `Any` driver so the
+/// statements are shared with PostgreSQL; WAL, synchronous and the busy timeout are set on every
+/// connection, since a URL cannot carry them.
+async fn open_sqlite(
+    path: &std::path::Path,
+    busy_timeout: Duration,
+) -> Result<(AnyPool, AnyPool), StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let absolute = std::path::absolute(path).map_err(|source| StoreError::CreateDir {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let url = SqliteConnectOptions::new()
+        .filename(&absolute)
+        .create_if_missing(true)
+        .to_url_lossy();
+    let options = AnyConnectOptions::from_url(&url)?;
+    let busy_ms = busy_timeout.as_millis().min(i32::MAX as u128);
+    let pragmas: std::sync::Arc<str> = format!(
+        "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; \
+         PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+    )
+    .into();
+    let pool = |connections: u32| {
+        AnyPoolOptions::new()
+            .max_connections(connections)
+            .after_connect({
+                let pragmas = pragmas.clone();
+                move |conn, _| {
+                    let pragmas = sqlx::AssertSqlSafe(pragmas.to_string());
+                    Box::pin(async move {
+                        conn.execute(sqlx::raw_sql(pragmas)).await?;
+                        Ok(())
+                    })
+                }
+            })
+            .connect_with(options.clone())
+    };
+    let writer = pool(1).await?;
+    let reads = pool(4).await?;
+    Ok((reads, writer))
 }

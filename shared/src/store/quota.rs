@@ -27,10 +27,10 @@ impl Store {
         let mut tx = self.writer.begin().await?;
         for hint in hints {
             sqlx::query(
-                "INSERT INTO quota_windows (provider, key_id, scope, window, window_start_ms, \
+                "INSERT INTO quota_windows (provider, key_id, scope, \"window\", window_start_ms, \
                      remaining_requests, remaining_tokens, reset_at_ms, updated_ms) \
-                 VALUES (?, ?, ?, 'minute', ?, ?, ?, ?, ?) \
-                 ON CONFLICT (provider, key_id, scope, window) DO UPDATE SET \
+                 VALUES ($1, $2, $3, 'minute', $4, $5, $6, $7, $8) \
+                 ON CONFLICT (provider, key_id, scope, \"window\") DO UPDATE SET \
                      window_start_ms = excluded.window_start_ms, remaining_requests = excluded.remaining_requests, \
                      remaining_tokens = excluded.remaining_tokens, \
                      reset_at_ms = excluded.reset_at_ms, updated_ms = excluded.updated_ms",
@@ -60,7 +60,7 @@ impl Store {
         type HintRow = (Option<i64>, Option<i64>, Option<i64>, i64);
         let row: Option<HintRow> = sqlx::query_as(
             "SELECT remaining_requests, remaining_tokens, reset_at_ms, window_start_ms FROM quota_windows \
-             WHERE provider = ? AND key_id = ? AND scope = ? AND window = 'minute'",
+             WHERE provider = $1 AND key_id = $2 AND scope = $3 AND \"window\" = 'minute'",
         )
         .bind(provider)
         .bind(key_id)

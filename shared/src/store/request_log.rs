@@ -2,7 +2,6 @@
 
 use super::{Store, StoreError};
 use crate::time::EpochMs;
-use sqlx::QueryBuilder;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct RequestLogRow {
@@ -24,35 +23,55 @@ pub struct RequestLogRow {
     pub trail: String,
 }
 
+/// The columns one request-log row binds.
+const LOG_COLUMNS: usize = 16;
+
 impl Store {
     /// Inserts a batch in one statement.
     pub async fn insert_request_logs(&self, rows: &[RequestLogRow]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut builder = QueryBuilder::new(
+        // The rows as numbered placeholders (`$1` … `$16`, `$17` …), which both engines read;
+        // sqlx's `QueryBuilder` writes `?` for the `Any` driver, which PostgreSQL refuses.
+        let mut sql = String::from(
             "INSERT INTO request_log (request_id, at_ms, endpoint, requested_model, route_id, provider, \
-                 attempts, status, outcome, error_class, latency_ms, ttft_ms, tokens_in, tokens_out, stream, trail) ",
+                 attempts, status, outcome, error_class, latency_ms, ttft_ms, tokens_in, tokens_out, stream, trail) \
+             VALUES ",
         );
-        builder.push_values(rows, |mut b, row| {
-            b.push_bind(&row.request_id)
-                .push_bind(row.at_ms)
-                .push_bind(&row.endpoint)
-                .push_bind(&row.requested_model)
-                .push_bind(&row.route_id)
-                .push_bind(&row.provider)
-                .push_bind(row.attempts as i64)
-                .push_bind(row.status as i64)
-                .push_bind(&row.outcome)
-                .push_bind(&row.error_class)
-                .push_bind(row.latency_ms as i64)
-                .push_bind(row.ttft_ms.map(|v| v as i64))
-                .push_bind(row.tokens_in.map(|v| v as i64))
-                .push_bind(row.tokens_out.map(|v| v as i64))
-                .push_bind(row.stream)
-                .push_bind(&row.trail);
-        });
-        builder.build().execute(&self.writer).await?;
+        for (i, _) in rows.iter().enumerate() {
+            let first = i * LOG_COLUMNS;
+            let placeholders: Vec<String> = (1..=LOG_COLUMNS)
+                .map(|c| format!("${}", first + c))
+                .collect();
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            sql.push_str(&placeholders.join(", "));
+            sql.push(')');
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in rows {
+            query = query
+                .bind(&row.request_id)
+                .bind(row.at_ms)
+                .bind(&row.endpoint)
+                .bind(&row.requested_model)
+                .bind(&row.route_id)
+                .bind(&row.provider)
+                .bind(row.attempts as i64)
+                .bind(row.status as i64)
+                .bind(&row.outcome)
+                .bind(&row.error_class)
+                .bind(row.latency_ms as i64)
+                .bind(row.ttft_ms.map(|v| v as i64))
+                .bind(row.tokens_in.map(|v| v as i64))
+                .bind(row.tokens_out.map(|v| v as i64))
+                .bind(i64::from(row.stream))
+                .bind(&row.trail);
+        }
+        query.execute(&self.writer).await?;
         Ok(())
     }
 
@@ -91,12 +110,12 @@ impl Store {
             Option<i64>,
             Option<i64>,
             Option<i64>,
-            bool,
+            i64,
             String,
         )> = sqlx::query_as(
             "SELECT request_id, at_ms, endpoint, requested_model, route_id, provider, attempts, status, \
                  outcome, error_class, latency_ms, ttft_ms, tokens_in, tokens_out, stream, trail \
-             FROM request_log WHERE (?1 IS NULL OR at_ms >= ?1) ORDER BY id DESC LIMIT ?2",
+             FROM request_log WHERE ($1 IS NULL OR at_ms >= $1) ORDER BY id DESC LIMIT $2",
         )
         .bind(since_ms)
         .bind(limit as i64)
@@ -119,7 +138,7 @@ impl Store {
                 ttft_ms: r.11.map(|v| v.max(0) as u64),
                 tokens_in: r.12.map(|v| v.max(0) as u64),
                 tokens_out: r.13.map(|v| v.max(0) as u64),
-                stream: r.14,
+                stream: r.14 != 0,
                 trail: r.15,
             })
             .collect())

@@ -23,13 +23,16 @@ impl Store {
         stored: &StoredResponse,
     ) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await?;
-        sqlx::query("DELETE FROM stored_responses WHERE expires_ms <= ?")
+        sqlx::query("DELETE FROM stored_responses WHERE expires_ms <= $1")
             .bind(now)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT OR REPLACE INTO stored_responses (id, created_ms, expires_ms, response, conversation) \
-             VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO stored_responses (id, created_ms, expires_ms, response, conversation) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (id) DO UPDATE SET created_ms = excluded.created_ms, \
+                 expires_ms = excluded.expires_ms, response = excluded.response, \
+                 conversation = excluded.conversation",
         )
         .bind(id)
         .bind(now)
@@ -49,7 +52,7 @@ impl Store {
         now: EpochMs,
     ) -> Result<Option<StoredResponse>, StoreError> {
         let row: Option<(String, String)> = sqlx::query_as(
-            "SELECT response, conversation FROM stored_responses WHERE id = ? AND expires_ms > ?",
+            "SELECT response, conversation FROM stored_responses WHERE id = $1 AND expires_ms > $2",
         )
         .bind(id)
         .bind(now)
@@ -63,7 +66,7 @@ impl Store {
 
     /// Deletes a response; whether there was one (expired ones count as gone).
     pub async fn delete_response(&self, id: &str, now: EpochMs) -> Result<bool, StoreError> {
-        let deleted = sqlx::query("DELETE FROM stored_responses WHERE id = ? AND expires_ms > ?")
+        let deleted = sqlx::query("DELETE FROM stored_responses WHERE id = $1 AND expires_ms > $2")
             .bind(id)
             .bind(now)
             .execute(&self.writer)
@@ -76,15 +79,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    async fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db"), Duration::from_secs(5))
-            .await
-            .unwrap();
-        (dir, store)
-    }
+    use crate::store::testing::on_both_backends;
 
     fn stored(text: &str) -> StoredResponse {
         StoredResponse {
@@ -93,39 +88,39 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_response_is_read_back_until_it_expires_then_trimmed_by_the_next_save() {
-        let (_dir, store) = store().await;
-        store
-            .save_response("resp_a", 1_000, 5_000, &stored("a"))
-            .await
-            .unwrap();
-        assert_eq!(
-            store.stored_response("resp_a", 4_999).await.unwrap(),
-            Some(stored("a"))
-        );
-        assert_eq!(store.stored_response("resp_a", 5_000).await.unwrap(), None);
-        assert_eq!(store.stored_response("resp_b", 1_000).await.unwrap(), None);
-        store
-            .save_response("resp_b", 6_000, 9_000, &stored("b"))
-            .await
-            .unwrap();
-        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stored_responses")
-            .fetch_one(&store.pool)
-            .await
-            .unwrap();
-        assert_eq!(rows, 1, "the expired one went with the next save");
+    on_both_backends! {
+        async fn a_response_is_read_back_until_it_expires_then_trimmed_by_the_next_save(store: Store) {
+            store
+                .save_response("resp_a", 1_000, 5_000, &stored("a"))
+                .await
+                .unwrap();
+            assert_eq!(
+                store.stored_response("resp_a", 4_999).await.unwrap(),
+                Some(stored("a"))
+            );
+            assert_eq!(store.stored_response("resp_a", 5_000).await.unwrap(), None);
+            assert_eq!(store.stored_response("resp_b", 1_000).await.unwrap(), None);
+            store
+                .save_response("resp_b", 6_000, 9_000, &stored("b"))
+                .await
+                .unwrap();
+            let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stored_responses")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+            assert_eq!(rows, 1, "the expired one went with the next save");
+    }
     }
 
-    #[tokio::test]
-    async fn a_deleted_response_is_gone_and_deleting_twice_says_so() {
-        let (_dir, store) = store().await;
-        store
-            .save_response("resp_a", 1_000, 5_000, &stored("a"))
-            .await
-            .unwrap();
-        assert!(store.delete_response("resp_a", 2_000).await.unwrap());
-        assert!(!store.delete_response("resp_a", 2_000).await.unwrap());
-        assert_eq!(store.stored_response("resp_a", 2_000).await.unwrap(), None);
+    on_both_backends! {
+        async fn a_deleted_response_is_gone_and_deleting_twice_says_so(store: Store) {
+            store
+                .save_response("resp_a", 1_000, 5_000, &stored("a"))
+                .await
+                .unwrap();
+            assert!(store.delete_response("resp_a", 2_000).await.unwrap());
+            assert!(!store.delete_response("resp_a", 2_000).await.unwrap());
+            assert_eq!(store.stored_response("resp_a", 2_000).await.unwrap(), None);
+    }
     }
 }

@@ -1,4 +1,5 @@
-//! Retention: old request-log rows, decided suggestions and expired verdicts go; SQLite tidies up.
+//! Retention: old request-log rows, decided suggestions and expired verdicts go; SQLite tidies up
+//! (PostgreSQL's autovacuum does on its own).
 
 use super::{Store, StoreError};
 use crate::time::EpochMs;
@@ -28,32 +29,37 @@ impl Store {
         let request_log = self
             .delete_in_batches(
                 "DELETE FROM request_log WHERE id IN \
-                 (SELECT id FROM request_log WHERE at_ms < ?1 LIMIT ?2)",
+                 (SELECT id FROM request_log WHERE at_ms < $1 LIMIT $2)",
                 log_before_ms,
             )
             .await?;
         let suggestions = self
             .delete_in_batches(
                 "DELETE FROM suggestions WHERE id IN (SELECT id FROM suggestions \
-                 WHERE status != 'pending' AND decided_ms < ?1 LIMIT ?2)",
+                 WHERE status != 'pending' AND decided_ms < $1 LIMIT $2)",
                 suggestions_before_ms,
             )
             .await?;
         let verdicts = self
             .delete_in_batches(
-                "DELETE FROM supervisor_verdicts WHERE rowid IN \
-                 (SELECT rowid FROM supervisor_verdicts WHERE expires_ms <= ?1 LIMIT ?2)",
+                "DELETE FROM supervisor_verdicts WHERE (provider, upstream_model) IN \
+                 (SELECT provider, upstream_model FROM supervisor_verdicts \
+                  WHERE expires_ms <= $1 LIMIT $2)",
                 now,
             )
             .await?;
         let key_cooldowns = self
             .delete_in_batches(
-                "DELETE FROM key_cooldowns WHERE rowid IN (SELECT rowid FROM key_cooldowns \
-                 WHERE cooldown_until_ms <= ?1 AND strikes = 0 LIMIT ?2)",
+                "DELETE FROM key_cooldowns WHERE (provider, key_id, route_id) IN \
+                 (SELECT provider, key_id, route_id FROM key_cooldowns \
+                  WHERE cooldown_until_ms <= $1 AND strikes = 0 LIMIT $2)",
                 now,
             )
             .await?;
-        sqlx::query("PRAGMA optimize").execute(&self.writer).await?;
+        // PostgreSQL's autovacuum keeps its statistics; SQLite refreshes them when asked.
+        if self.backend == super::Backend::Sqlite {
+            sqlx::query("PRAGMA optimize").execute(&self.writer).await?;
+        }
         Ok(Trimmed {
             request_log,
             suggestions,
@@ -87,9 +93,9 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{RequestLogRow, Store};
+    use super::super::RequestLogRow;
     use super::BATCH;
-    use std::time::Duration;
+    use crate::store::testing::on_both_backends;
 
     fn row(i: i64, at_ms: i64) -> RequestLogRow {
         RequestLogRow {
@@ -112,26 +118,23 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_backlog_larger_than_a_batch_is_trimmed_whole_and_what_is_recent_stays() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("r.db"), Duration::from_secs(5))
-            .await
-            .unwrap();
-        let old = 2 * BATCH + 321;
-        let rows: Vec<_> = (0..old)
-            .map(|i| row(i, 1_000 + i))
-            .chain((0..10).map(|i| row(old + i, 1_000_000)))
-            .collect();
-        for chunk in rows.chunks(500) {
-            store.insert_request_logs(chunk).await.unwrap();
-        }
-        let trimmed = store.trim(500_000, 0, 0).await.unwrap();
-        assert_eq!(trimmed.request_log, old as u64);
-        let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM request_log")
-            .fetch_one(&store.pool)
-            .await
-            .unwrap();
-        assert_eq!(left, 10);
+    on_both_backends! {
+        async fn a_backlog_larger_than_a_batch_is_trimmed_whole_and_what_is_recent_stays(store: Store) {
+            let old = 2 * BATCH + 321;
+            let rows: Vec<_> = (0..old)
+                .map(|i| row(i, 1_000 + i))
+                .chain((0..10).map(|i| row(old + i, 1_000_000)))
+                .collect();
+            for chunk in rows.chunks(500) {
+                store.insert_request_logs(chunk).await.unwrap();
+            }
+            let trimmed = store.trim(500_000, 0, 0).await.unwrap();
+            assert_eq!(trimmed.request_log, old as u64);
+            let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM request_log")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+            assert_eq!(left, 10);
+    }
     }
 }

@@ -5,7 +5,7 @@ use crate::catalog::{Origin, Route};
 use crate::config::Limits;
 use crate::time::EpochMs;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 macro_rules! route_columns {
     () => {
@@ -14,7 +14,7 @@ macro_rules! route_columns {
     };
 }
 
-fn route_from_row(row: &SqliteRow) -> Result<Route, StoreError> {
+fn route_from_row(row: &AnyRow) -> Result<Route, StoreError> {
     let tags: String = row.try_get("tags")?;
     let aliases: String = row.try_get("aliases")?;
     let limits: String = row.try_get("limits")?;
@@ -35,7 +35,7 @@ fn route_from_row(row: &SqliteRow) -> Result<Route, StoreError> {
         rank: row.try_get("rank")?,
         context_window_tokens: row.try_get::<i64, _>("context_window_tokens")?.max(0) as u64,
         max_output_tokens: row.try_get::<i64, _>("max_output_tokens")?.max(0) as u64,
-        enabled: row.try_get("enabled")?,
+        enabled: row.try_get::<i64, _>("enabled")? != 0,
         route_id,
     })
 }
@@ -44,10 +44,10 @@ fn route_from_row(row: &SqliteRow) -> Result<Route, StoreError> {
 /// route_id, provider, upstream_model, display_name, rank, tags, context_window_tokens,
 /// max_output_tokens, enabled, origin, limits, aliases, created_ms, updated_ms.
 fn bind_route<'q>(
-    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     route: &'q Route,
     now: EpochMs,
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
     query
         .bind(&route.route_id)
         .bind(&route.provider)
@@ -57,7 +57,7 @@ fn bind_route<'q>(
         .bind(json(&route.tags))
         .bind(route.context_window_tokens as i64)
         .bind(route.max_output_tokens as i64)
-        .bind(route.enabled)
+        .bind(i64::from(route.enabled))
         .bind(route.origin.as_str())
         .bind(json(&route.limits))
         .bind(json(&route.aliases))
@@ -86,7 +86,7 @@ impl Store {
         let row = sqlx::query(concat!(
             "SELECT ",
             route_columns!(),
-            " FROM routes WHERE route_id = ?"
+            " FROM routes WHERE route_id = $1"
         ))
         .bind(route_id)
         .fetch_optional(&self.pool)
@@ -99,7 +99,7 @@ impl Store {
         bind_route(sqlx::query(
             "INSERT INTO routes (route_id, provider, upstream_model, display_name, rank, tags, \
                  context_window_tokens, max_output_tokens, enabled, origin, limits, aliases, created_ms, updated_ms) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
              ON CONFLICT (route_id) DO UPDATE SET provider = excluded.provider, \
                  upstream_model = excluded.upstream_model, display_name = excluded.display_name, \
                  rank = excluded.rank, tags = excluded.tags, \
@@ -131,10 +131,11 @@ impl Store {
         if claimed {
             for route in routes {
                 bind_route(sqlx::query(
-                    "INSERT OR IGNORE INTO routes (route_id, provider, upstream_model, display_name, rank, \
+                    "INSERT INTO routes (route_id, provider, upstream_model, display_name, rank, \
                          tags, context_window_tokens, max_output_tokens, enabled, origin, limits, \
                          aliases, created_ms, updated_ms) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                     ON CONFLICT DO NOTHING",
                 ), route, now)
                 .execute(&mut *tx)
                 .await?;
@@ -151,12 +152,13 @@ impl Store {
         enabled: bool,
         now: EpochMs,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE routes SET enabled = ?, updated_ms = ? WHERE route_id = ?")
-            .bind(enabled)
-            .bind(now)
-            .bind(route_id)
-            .execute(&self.writer)
-            .await?;
+        let done =
+            sqlx::query("UPDATE routes SET enabled = $1, updated_ms = $2 WHERE route_id = $3")
+                .bind(i64::from(enabled))
+                .bind(now)
+                .bind(route_id)
+                .execute(&self.writer)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -167,7 +169,7 @@ impl Store {
         rank: i64,
         now: EpochMs,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE routes SET rank = ?, updated_ms = ? WHERE route_id = ?")
+        let done = sqlx::query("UPDATE routes SET rank = $1, updated_ms = $2 WHERE route_id = $3")
             .bind(rank)
             .bind(now)
             .bind(route_id)
@@ -177,7 +179,7 @@ impl Store {
     }
 
     pub async fn delete_route(&self, route_id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM routes WHERE route_id = ?")
+        let done = sqlx::query("DELETE FROM routes WHERE route_id = $1")
             .bind(route_id)
             .execute(&self.writer)
             .await?;
@@ -197,12 +199,17 @@ impl Store {
             .await?
             .rows_affected();
         for route in defaults {
-            bind_route(sqlx::query(
-                "INSERT OR IGNORE INTO routes (route_id, provider, upstream_model, display_name, rank, \
+            bind_route(
+                sqlx::query(
+                    "INSERT INTO routes (route_id, provider, upstream_model, display_name, rank, \
                      tags, context_window_tokens, max_output_tokens, enabled, origin, limits, \
                      aliases, created_ms, updated_ms) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ), route, now)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                 ON CONFLICT DO NOTHING",
+                ),
+                route,
+                now,
+            )
             .execute(&mut *tx)
             .await?;
         }
@@ -218,7 +225,7 @@ impl Store {
             bind_route(sqlx::query(
                 "INSERT INTO routes (route_id, provider, upstream_model, display_name, rank, tags, \
                      context_window_tokens, max_output_tokens, enabled, origin, limits, aliases, created_ms, updated_ms) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             ), route, now)
             .execute(&mut *tx)
             .await?;

@@ -77,7 +77,7 @@ pub struct Suggestion {
     pub decided_by: Option<String>,
 }
 
-fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Suggestion, StoreError> {
+fn from_row(row: &sqlx::any::AnyRow) -> Result<Suggestion, StoreError> {
     let kind: String = row.try_get("kind")?;
     let status: String = row.try_get("status")?;
     let evidence: String = row.try_get("evidence")?;
@@ -111,7 +111,7 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO suggestions (kind, route_id, provider, upstream_model, status, evidence, created_ms, seen_ms)
-             VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)
+             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7)
              ON CONFLICT (kind, route_id) WHERE status = 'pending'
              DO UPDATE SET evidence = excluded.evidence, seen_ms = excluded.seen_ms
              RETURNING id",
@@ -137,7 +137,7 @@ impl Store {
         now: EpochMs,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE suggestions SET status = ?, decided_ms = ?, decided_by = ? WHERE id = ? AND status = 'pending'",
+            "UPDATE suggestions SET status = $1, decided_ms = $2, decided_by = $3 WHERE id = $4 AND status = 'pending'",
         )
         .bind(status.as_str())
         .bind(now)
@@ -156,7 +156,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT id, kind, route_id, provider, upstream_model, status, evidence, created_ms, seen_ms,
                     decided_ms, decided_by
-             FROM suggestions WHERE (?1 IS NULL OR status = ?1) ORDER BY seen_ms DESC, id DESC",
+             FROM suggestions WHERE ($1 IS NULL OR status = $1) ORDER BY seen_ms DESC, id DESC",
         )
         .bind(status.map(SuggestionStatus::as_str))
         .fetch_all(&self.pool)
@@ -173,7 +173,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT id, kind, route_id, provider, upstream_model, status, evidence, created_ms, seen_ms,
                     decided_ms, decided_by
-             FROM suggestions WHERE kind = ? AND route_id = ? AND status = 'pending'",
+             FROM suggestions WHERE kind = $1 AND route_id = $2 AND status = 'pending'",
         )
         .bind(kind.as_str())
         .bind(route_id)

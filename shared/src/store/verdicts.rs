@@ -21,7 +21,7 @@ pub struct Verdict {
 type VerdictRow = (
     String,
     String,
-    bool,
+    i64,
     String,
     String,
     String,
@@ -33,13 +33,18 @@ type VerdictRow = (
 impl Store {
     pub async fn save_verdict(&self, verdict: &Verdict) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT OR REPLACE INTO supervisor_verdicts
+            "INSERT INTO supervisor_verdicts
                  (provider, upstream_model, free_chat_model, confidence, reason, sources, asked_route, created_ms, expires_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (provider, upstream_model) DO UPDATE SET
+                 free_chat_model = excluded.free_chat_model, confidence = excluded.confidence,
+                 reason = excluded.reason, sources = excluded.sources,
+                 asked_route = excluded.asked_route, created_ms = excluded.created_ms,
+                 expires_ms = excluded.expires_ms",
         )
         .bind(&verdict.provider)
         .bind(&verdict.upstream_model)
-        .bind(verdict.free_chat_model)
+        .bind(i64::from(verdict.free_chat_model))
         .bind(&verdict.confidence)
         .bind(&verdict.reason)
         .bind(serde_json::to_string(&verdict.sources).unwrap_or_else(|_| "[]".into()))
@@ -60,7 +65,7 @@ impl Store {
     ) -> Result<Option<Verdict>, StoreError> {
         let row: Option<VerdictRow> = sqlx::query_as(
             "SELECT provider, upstream_model, free_chat_model, confidence, reason, sources, asked_route, created_ms, expires_ms
-             FROM supervisor_verdicts WHERE provider = ? AND upstream_model = ? AND expires_ms > ?",
+             FROM supervisor_verdicts WHERE provider = $1 AND upstream_model = $2 AND expires_ms > $3",
         )
         .bind(provider)
         .bind(upstream_model)
@@ -70,7 +75,7 @@ impl Store {
         Ok(row.map(|r| Verdict {
             provider: r.0,
             upstream_model: r.1,
-            free_chat_model: r.2,
+            free_chat_model: r.2 != 0,
             confidence: r.3,
             reason: r.4,
             sources: serde_json::from_str(&r.5).unwrap_or_default(),

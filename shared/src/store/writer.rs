@@ -148,29 +148,27 @@ fn failed(kind: &'static str, error: &super::StoreError) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::on_both_backends;
 
-    #[tokio::test]
-    async fn flushed_returns_once_every_write_queued_before_it_is_in_the_store() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("w.db"), Duration::from_secs(5))
-            .await
-            .unwrap();
-        // A tick an hour away: only the barrier can make the hint land now.
-        let token = CancellationToken::new();
-        let (writer, task) = spawn_writer(store.clone(), Duration::from_secs(3600), token.clone());
-        writer.send(StoreWrite::RateHint(RateLimitHint {
-            provider: "p".into(),
-            key_id: "k".into(),
-            scope: "*".into(),
-            remaining_requests: Some(7),
-            remaining_tokens: None,
-            reset_at_ms: None,
-            observed_ms: now_ms(),
-        }));
-        assert!(writer.flushed(Duration::from_secs(5)).await);
-        let hint = store.rate_limit_hint("p", "k", "*").await.unwrap();
-        assert_eq!(hint.and_then(|h| h.remaining_requests), Some(7));
-        token.cancel();
-        task.await.unwrap();
+    on_both_backends! {
+        async fn flushed_returns_once_every_write_queued_before_it_is_in_the_store(store: Store) {
+            // A tick an hour away: only the barrier can make the hint land now.
+            let token = CancellationToken::new();
+            let (writer, task) = spawn_writer(store.clone(), Duration::from_secs(3600), token.clone());
+            writer.send(StoreWrite::RateHint(RateLimitHint {
+                provider: "p".into(),
+                key_id: "k".into(),
+                scope: "*".into(),
+                remaining_requests: Some(7),
+                remaining_tokens: None,
+                reset_at_ms: None,
+                observed_ms: now_ms(),
+            }));
+            assert!(writer.flushed(Duration::from_secs(5)).await);
+            let hint = store.rate_limit_hint("p", "k", "*").await.unwrap();
+            assert_eq!(hint.and_then(|h| h.remaining_requests), Some(7));
+            token.cancel();
+            task.await.unwrap();
+    }
     }
 }

@@ -95,6 +95,9 @@ async fn run_overhead(args: &[String]) -> bool {
         rounds: arg(args, "--rounds", 5).max(1) as usize,
         peer,
         peer_binary: text_arg(args, "--peer-bin").map(PathBuf::from),
+        postgres: text_arg(args, "--postgres")
+            .map(str::to_string)
+            .or_else(|| std::env::var("FREEROUTER_BENCH_POSTGRES").ok()),
     };
     println!("overhead: {config:?}");
     let report = overhead::run(config).await;

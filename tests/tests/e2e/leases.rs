@@ -4,15 +4,13 @@
 //! (leases must not strand capacity). Each test makes one limit the binding one, with the others
 //! set and enforced too.
 
-use freerouter::time::{EpochMs, now_ms};
-use freerouter_tests::harness::{GatewayConfig, GatewayProcess};
+use freerouter_tests::harness::{GatewayConfig, GatewayProcess, clear_of_utc_midnight};
 use freerouter_tests::simulator::{KeyLimits, Simulator};
 use serde_json::{Value, json};
 use std::time::Duration;
 
 /// The gateway's real `main.rs`, built by this package as `gateway-under-test`.
 const GATEWAY: &str = env!("CARGO_BIN_EXE_gateway-under-test");
-const DAY_MS: EpochMs = 86_400_000;
 
 fn limits_toml(limits: KeyLimits) -> String {
     let field = |name: &str, value: Option<u64>| value.map(|v| format!("{name} = {v}"));
@@ -36,6 +34,17 @@ async fn gateways(
     processes: usize,
     dir: &tempfile::TempDir,
 ) -> Vec<GatewayProcess> {
+    gateways_on(sim, limits, processes, dir, None).await
+}
+
+/// The same on `database` (a `postgres://` URL) instead of a file in `dir`.
+pub(crate) async fn gateways_on(
+    sim: &Simulator,
+    limits: KeyLimits,
+    processes: usize,
+    dir: &tempfile::TempDir,
+    database: Option<&str>,
+) -> Vec<GatewayProcess> {
     sim.model("m").answer("ok");
     sim.limit_key("sk-shared", limits);
     let config = GatewayConfig::new()
@@ -46,6 +55,10 @@ async fn gateways(
             limits_toml(limits)
         ))
         .route("p", "m", 1);
+    let config = match database {
+        Some(url) => config.on_database(url),
+        None => config,
+    };
     let mut started = Vec::new();
     for _ in 0..processes {
         started.push(config.start_process(GATEWAY, dir.path()).await);
@@ -55,7 +68,7 @@ async fn gateways(
 
 /// `clients` clients per gateway, each asking until it is refused; what was served, and every
 /// refusal's status and code.
-async fn spend(
+pub(crate) async fn spend(
     gateways: &[GatewayProcess],
     clients: usize,
     prompt: &str,
@@ -100,16 +113,7 @@ async fn spend(
     (served, refusals)
 }
 
-/// Waits out the last seconds of a UTC day, so a test's requests share one day window.
-async fn clear_of_utc_midnight() {
-    let now = now_ms();
-    let left = (now / DAY_MS + 1) * DAY_MS - now;
-    if left < 30_000 {
-        tokio::time::sleep(Duration::from_millis(left as u64 + 100)).await;
-    }
-}
-
-async fn stop(gateways: Vec<GatewayProcess>) {
+pub(crate) async fn stop(gateways: Vec<GatewayProcess>) {
     for gateway in gateways {
         gateway.kill().await;
     }

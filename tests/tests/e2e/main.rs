@@ -32,6 +32,7 @@ mod openai_sdk;
 mod original_paths;
 mod output_tokens;
 mod persistence;
+mod postgres_hosts;
 mod priority;
 mod processes;
 mod provider_quirks;

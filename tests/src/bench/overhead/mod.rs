@@ -45,6 +45,9 @@ pub struct OverheadConfig {
     pub peer: Option<PeerKind>,
     /// The peer's command, else found on `PATH`.
     pub peer_binary: Option<PathBuf>,
+    /// A PostgreSQL server's admin URL: a gateway with the ledger on a fresh database of it is
+    /// measured too, beside the one on SQLite.
+    pub postgres: Option<String>,
 }
 
 /// One closed-loop run against `subject`'s `target`, with the CPU spent meanwhile by the subject
@@ -93,7 +96,7 @@ pub async fn run(config: OverheadConfig) -> OverheadReport {
 
     let (on_dir, off_dir) = (temp_dir(), temp_dir());
     let gateway = |ledger, dir| {
-        subjects::start_gateway(&config.gateway_binary, &fast, &slow, 10, ledger, dir)
+        subjects::start_gateway(&config.gateway_binary, &fast, &slow, 10, ledger, dir, None)
     };
     let ledger_on = gateway(true, on_dir.path()).await;
     let ledger_off = gateway(false, off_dir.path()).await;
@@ -105,6 +108,7 @@ pub async fn run(config: OverheadConfig) -> OverheadReport {
         1_000,
         true,
         big_dir.path(),
+        None,
     )
     .await;
     let mut subjects = vec![
@@ -112,6 +116,32 @@ pub async fn run(config: OverheadConfig) -> OverheadReport {
         subjects::gateway("FreeRouter, ledger on", &ledger_on),
         subjects::gateway("FreeRouter, ledger off", &ledger_off),
     ];
+    let pg_dir = temp_dir();
+    let mut on_postgres = None;
+    if let Some(admin) = &config.postgres {
+        match freerouter::store::testing::create_database(admin, "bench").await {
+            Ok(url) => {
+                let started = subjects::start_gateway(
+                    &config.gateway_binary,
+                    &fast,
+                    &slow,
+                    10,
+                    true,
+                    pg_dir.path(),
+                    Some(&url),
+                )
+                .await;
+                on_postgres = Some(started);
+            }
+            Err(error) => eprintln!("the PostgreSQL gateway is skipped: {error}"),
+        }
+    }
+    if let Some(started) = &on_postgres {
+        subjects.push(subjects::gateway(
+            "FreeRouter, ledger on, PostgreSQL",
+            started,
+        ));
+    }
     let mut peer_skipped = None;
     let mut running_peer = None;
     if let Some(kind) = &config.peer {

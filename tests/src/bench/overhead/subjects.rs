@@ -112,7 +112,8 @@ pub fn peer(peer: &Peer) -> Subject {
 /// Starts a gateway process with providers `fast` and `slow` (one simulator each, one key each)
 /// and `routes` routes: `fast/chat` first (what `auto` picks), `slow/chat`, then spares on `fast`
 /// that rank below and are never needed. With `ledger`, both providers have limits far above what
-/// the run spends, so every request reserves and settles quota; without, they have none.
+/// the run spends, so every request reserves and settles quota; without, they have none. The store
+/// is a SQLite file in `dir`, or `database` (a `postgres://` URL).
 ///
 /// Default settings but a larger concurrency limit and queue (`256`, `1024`) and no per-client
 /// limit (its default, 20 a second, would refuse a benchmark from one address).
@@ -123,6 +124,7 @@ pub async fn start_gateway(
     routes: usize,
     ledger: bool,
     dir: &Path,
+    database: Option<&str>,
 ) -> GatewayProcess {
     let limits = if ledger {
         "limits = { rpm = 100000000, rpd = 1000000000, tpm = 1000000000000, tpd = 1000000000000 }"
@@ -158,6 +160,9 @@ pub async fn start_gateway(
     }
     for n in 2..routes {
         config = config.route("fast", &format!("spare-{n}"), n as i64 + 1);
+    }
+    if let Some(url) = database {
+        config = config.on_database(url);
     }
     config
         .start_process(&binary.display().to_string(), dir)
