@@ -3,8 +3,8 @@
 -- text TEXT, so one set of statements reads both engines alike. What SQLite's triggers keep (the
 -- catalog version, the quota ledger's running totals, the console's rollups) PL/pgSQL triggers keep
 -- here, in the same transaction as the row that changed them. A change to the catalog or health
--- version is also announced on the `freerouter_changes` channel (LISTEN/NOTIFY), so every host
--- reloads at once instead of at its next poll.
+-- version, and any health a process writes, is also announced on the `freerouter_changes` channel
+-- (LISTEN/NOTIFY), so every host reloads at once instead of at its next poll.
 
 CREATE TABLE IF NOT EXISTS catalog_meta (
     id              BIGINT PRIMARY KEY CHECK (id = 1),
@@ -85,6 +85,20 @@ CREATE TABLE IF NOT EXISTS invalid_keys (
     strikes     BIGINT NOT NULL DEFAULT 1,
     PRIMARY KEY (provider, key_id)
 );
+
+-- Health written by any process is announced too: every other gateway takes in a cooldown or an
+-- invalid key another host met, instead of meeting it again itself.
+CREATE OR REPLACE FUNCTION freerouter_announce_health() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('freerouter_changes', 'health');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER route_health_announce AFTER INSERT OR UPDATE ON route_health
+FOR EACH STATEMENT EXECUTE FUNCTION freerouter_announce_health();
+CREATE TRIGGER key_cooldowns_announce AFTER INSERT OR UPDATE ON key_cooldowns
+FOR EACH STATEMENT EXECUTE FUNCTION freerouter_announce_health();
+CREATE TRIGGER invalid_keys_announce AFTER INSERT OR UPDATE ON invalid_keys
+FOR EACH STATEMENT EXECUTE FUNCTION freerouter_announce_health();
 
 CREATE TABLE IF NOT EXISTS quota_windows (
     provider           TEXT NOT NULL,

@@ -199,6 +199,61 @@ impl HealthBoard {
         until_ms.min(now.saturating_add(self.max_cooldown_ms as EpochMs))
     }
 
+    /// Takes in what other processes persisted (PostgreSQL announces it as it commits): a key
+    /// resting longer, a key marked invalid, a route cooling longer. Nothing here is shortened or
+    /// cleared by it: an ending comes from this process's own answers, or as a health reset, which
+    /// replaces the board.
+    pub fn absorb(
+        &self,
+        routes: Vec<RouteHealth>,
+        keys: Vec<KeyCooldown>,
+        invalid: Vec<InvalidKey>,
+        now: EpochMs,
+    ) {
+        let mut board = self.lock();
+        for key in keys {
+            let until_ms = self.capped(key.until_ms, now);
+            if until_ms <= now {
+                continue;
+            }
+            let entry = board.key_entry(&key.provider, &key.key_id, &key.route_id);
+            if until_ms > entry.until_ms {
+                entry.until_ms = until_ms;
+                entry.reason = key.reason;
+                entry.strikes = entry.strikes.max(key.strikes);
+            }
+        }
+        for mut mark in invalid {
+            mark.retry_at_ms = self.capped(mark.retry_at_ms, now);
+            if mark.retry_at_ms <= now {
+                continue;
+            }
+            let marks = board.invalid.entry(mark.provider.clone()).or_default();
+            if marks
+                .get(&mark.key_id)
+                .is_none_or(|known| known.retry_at_ms < mark.retry_at_ms)
+            {
+                marks.insert(mark.key_id.clone(), mark);
+            }
+        }
+        for route in routes {
+            let until_ms = self.capped(route.cooldown_until_ms, now);
+            if route.state != HealthState::Cooling || until_ms <= now {
+                continue;
+            }
+            let health = board
+                .routes
+                .entry(route.route_id.clone())
+                .or_insert_with(|| RouteHealth::new(&route.route_id));
+            if until_ms > health.cooldown_until_ms {
+                health.state = HealthState::Cooling;
+                health.cooldown_until_ms = until_ms;
+                health.last_error = route.last_error;
+                health.last_error_ms = route.last_error_ms;
+            }
+        }
+    }
+
     /// Replaces everything (after a health reset made by another process).
     pub fn replace(&self, other: HealthBoard) {
         let other = other.board.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -588,5 +643,51 @@ mod tests {
             60_000,
         );
         assert_eq!(loaded.key_cooling_until("p", "k", "r", 5_000), Some(65_000));
+    }
+
+    #[test]
+    fn another_hosts_longer_rest_is_taken_in_and_a_shorter_one_never_shortens_ours() {
+        let board = HealthBoard::default();
+        board.cool_key("p", "k", "p/m", 50_000, "429", 1_000);
+        let theirs = |until_ms| KeyCooldown {
+            provider: "p".into(),
+            key_id: "k".into(),
+            route_id: "p/m".into(),
+            until_ms,
+            reason: "theirs".into(),
+            strikes: 2,
+        };
+        board.absorb(Vec::new(), vec![theirs(20_000)], Vec::new(), 2_000);
+        assert_eq!(
+            board.key_cooling_until("p", "k", "p/m", 2_000),
+            Some(50_000)
+        );
+        board.absorb(Vec::new(), vec![theirs(90_000)], Vec::new(), 2_000);
+        assert_eq!(
+            board.key_cooling_until("p", "k", "p/m", 2_000),
+            Some(90_000)
+        );
+
+        let mut cooling = RouteHealth::new("p/other");
+        cooling.state = HealthState::Cooling;
+        cooling.cooldown_until_ms = 60_000;
+        let mut ended = RouteHealth::new("p/ended");
+        ended.state = HealthState::Cooling;
+        ended.cooldown_until_ms = 1_500;
+        let invalid = InvalidKey {
+            provider: "p".into(),
+            key_id: "bad".into(),
+            since_ms: 1_000,
+            status: 401,
+            retry_at_ms: 70_000,
+            strikes: 1,
+        };
+        board.absorb(vec![cooling, ended], Vec::new(), vec![invalid], 2_000);
+        assert_eq!(board.route("p/other").unwrap().cooldown_until_ms, 60_000);
+        assert!(
+            board.route("p/ended").is_none(),
+            "an ended rest is not taken in"
+        );
+        assert!(board.key_invalid("p", "bad", 2_000));
     }
 }

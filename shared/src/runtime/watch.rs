@@ -25,10 +25,22 @@ pub(super) async fn watch_catalog(
     let mut changes = store.changes();
     let mut seen = store.versions().await.ok();
     loop {
-        tokio::select! {
+        let announced = tokio::select! {
             _ = token.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
-            _ = changes.announced() => {}
+            _ = tokio::time::sleep(every) => false,
+            _ = changes.announced() => true,
+        };
+        if announced {
+            // Another host's cooldowns and invalid keys, as soon as they are written.
+            match store.load_health(now_ms()).await {
+                Ok(records) => engine.health.absorb(
+                    records.routes,
+                    records.keys,
+                    records.invalid_keys,
+                    now_ms(),
+                ),
+                Err(error) => tracing::warn!(%error, "reading other hosts' health failed"),
+            }
         }
         let Ok(now) = store.versions().await else {
             continue;

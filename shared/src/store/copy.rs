@@ -144,8 +144,9 @@ impl Store {
             for chunk in rows.chunks(ROWS_PER_INSERT) {
                 let mut sql = format!("INSERT INTO {table} ({columns}) VALUES ");
                 for r in 0..chunk.len() {
-                    let marks: Vec<String> =
-                        (1..=width).map(|c| format!("${}", r * width + c)).collect();
+                    let marks: Vec<String> = (1..=width)
+                        .map(|c| target.placeholder(r * width + c))
+                        .collect();
                     if r > 0 {
                         sql.push_str(", ");
                     }

@@ -211,6 +211,16 @@ impl Store {
         &self.database
     }
 
+    /// The `n`th placeholder of a statement built at run time with many of them: `$n` for
+    /// PostgreSQL, `?` for SQLite, whose binding looks each numbered name up in a list (a
+    /// thousand-row insert with `$n` spent more time there than everything else together).
+    fn placeholder(&self, n: usize) -> String {
+        match self.backend {
+            Backend::Sqlite => "?".to_string(),
+            Backend::Postgres => format!("${n}"),
+        }
+    }
+
     /// Applies pending migrations. Several processes may start at once: on PostgreSQL sqlx holds
     /// an advisory lock while it migrates, so one applies and the others find it done; on SQLite
     /// the write lock orders them, and a loser that met the lock re-reads and finds them applied.

@@ -32,8 +32,8 @@ impl Store {
         if rows.is_empty() {
             return Ok(());
         }
-        // The rows as numbered placeholders (`$1` … `$16`, `$17` …), which both engines read;
-        // sqlx's `QueryBuilder` writes `?` for the `Any` driver, which PostgreSQL refuses.
+        // The rows' placeholders in each engine's form (sqlx's `QueryBuilder` writes `?` for the
+        // `Any` driver, which PostgreSQL refuses).
         let mut sql = String::from(
             "INSERT INTO request_log (request_id, at_ms, endpoint, requested_model, route_id, provider, \
                  attempts, status, outcome, error_class, latency_ms, ttft_ms, tokens_in, tokens_out, stream, trail) \
@@ -42,7 +42,7 @@ impl Store {
         for (i, _) in rows.iter().enumerate() {
             let first = i * LOG_COLUMNS;
             let placeholders: Vec<String> = (1..=LOG_COLUMNS)
-                .map(|c| format!("${}", first + c))
+                .map(|c| self.placeholder(first + c))
                 .collect();
             if i > 0 {
                 sql.push_str(", ");

@@ -98,3 +98,42 @@ macro_rules! on_both_backends {
 
 #[cfg(test)]
 pub(crate) use on_both_backends;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Database, Store};
+    use std::time::Duration;
+
+    /// Four processes' worth of stores opening one new database at the same moment.
+    async fn open_at_once(database: Database) {
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let database = database.clone();
+                tokio::spawn(async move { Store::open(database, Duration::from_secs(5)).await })
+            })
+            .collect();
+        for open in opens {
+            let store = open
+                .await
+                .unwrap()
+                .expect("every process finds the schema in place");
+            assert_eq!(store.list_routes().await.unwrap(), Vec::new());
+            store.versions().await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn several_processes_opening_a_new_postgres_database_at_once_all_find_it_migrated() {
+        let Some(url) = fresh_postgres_url("migrate_race").await else {
+            return;
+        };
+        open_at_once(Database::parse(&url)).await;
+    }
+
+    #[tokio::test]
+    async fn several_processes_opening_a_new_sqlite_file_at_once_all_find_it_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        open_at_once(Database::Sqlite(dir.path().join("race.db"))).await;
+    }
+}

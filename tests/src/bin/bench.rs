@@ -13,7 +13,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const USAGE: &str = "usage: freerouter-bench overhead [--clients N] [--seconds S] [--latency-ms N] [--rate N] [--steady-seconds S]
-                                 [--rounds N] [--peer litellm] [--peer-bin PATH] [--gateway PATH] [--simulator PATH]
+                                 [--rounds N] [--peer litellm] [--peer-bin PATH] [--postgres ADMIN_URL]
+                                 [--gateway PATH] [--simulator PATH]
        freerouter-bench burst [--requests N] [--clients N] [--latency-ms N]
        freerouter-bench memory [--requests N] [--body-bytes N] [--latency-ms N] [--gateway PATH]
        freerouter-bench all";
@@ -154,6 +155,7 @@ const OPTIONS: &[(&str, &[&str])] = &[
             "--rounds",
             "--peer",
             "--peer-bin",
+            "--postgres",
             "--gateway",
             "--simulator",
         ],

@@ -3,8 +3,9 @@
 //! CI). Gateways and the maintainer share one catalog, one health board and one quota ledger: a
 //! burst through three gateways spends a key's RPM together without one upstream 429, a route
 //! disabled with `adminctl --db postgres://…` is left by every gateway within 2 s (announced by
-//! NOTIFY, not waited for by a poll), and a gateway killed with SIGKILL comes back knowing the
-//! cooldowns and quota the others wrote.
+//! NOTIFY, not waited for by a poll), a key one gateway saw rate-limited rests on every other at
+//! once, and a gateway killed with SIGKILL comes back knowing the cooldowns and quota the others
+//! wrote.
 
 use crate::leases::{gateways_on, spend, stop};
 use freerouter::store::testing::fresh_postgres_url;
@@ -222,4 +223,54 @@ async fn a_gateway_killed_with_sigkill_comes_back_on_postgres_knowing_the_cooldo
     assert_eq!(b.calls("model-b"), 6);
     assert_eq!(b.limit_refusals(), 0, "the provider never had to refuse");
     restarted.kill().await;
+}
+
+#[tokio::test]
+async fn a_key_one_gateway_saw_rate_limited_on_postgres_rests_on_every_other_gateway_at_once() {
+    let Some(database) = fresh_postgres_url("shared_rest").await else {
+        return;
+    };
+    let (a, b) = (Simulator::start().await, Simulator::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let limits = KeyLimits {
+        rpm: Some(1_000),
+        ..KeyLimits::default()
+    };
+    // A poll far slower than the promise: the announcement carries it.
+    let config = two_routes(&a, &b, limits, &database).set("catalog.reload_interval_ms", "60000");
+    let (seeing, other) = (
+        config.start_process(GATEWAY, dir.path()).await,
+        config.start_process(GATEWAY, dir.path()).await,
+    );
+    let http = client();
+    assert_eq!(served_by(&http, &other).await.1, "pa/model-a");
+
+    a.model("model-a").then(Behavior::rate_limited(Some("120")));
+    assert_eq!(served_by(&http, &seeing).await.1, "pb/model-b");
+    let calls_to_a = a.calls("model-a");
+    let rested_at = Instant::now();
+    // The other gateway met no 429 itself; within a second it no longer tries pa at all.
+    loop {
+        let (status, route, attempts) = served_by(&http, &other).await;
+        assert_eq!(status, 200);
+        if route == "pb/model-b" && attempts == "1" {
+            break;
+        }
+        assert!(
+            rested_at.elapsed() < Duration::from_secs(1),
+            "the other gateway still used the resting key after 1 s ({route}, {attempts} attempts)"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    eprintln!(
+        "the other gateway rested the key after {:?}",
+        rested_at.elapsed()
+    );
+    let before = a.calls("model-a");
+    for _ in 0..5 {
+        assert_eq!(served_by(&http, &other).await.1, "pb/model-b");
+    }
+    assert_eq!(a.calls("model-a"), before, "no call to the resting key");
+    assert!(before <= calls_to_a + 1);
+    stop(vec![seeing, other]).await;
 }
