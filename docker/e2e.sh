@@ -12,7 +12,11 @@
 #      gateway, `adminctl models accept` taking effect, state kept across restart, down/up and SIGKILL
 #      under load, the dashboard's metric names against the live /metrics, promtool, and the image.
 #   Prometheus and Grafana images cannot be pulled without a registry: their lockdown is checked in
-#   the `compose config` output, and Grafana's password check on a stand-in image.
+#   the `compose config` output, and Grafana's password check on a stand-in image;
+#   6. compose.postgres.yaml on a PostgreSQL image made here (docker/Dockerfile.postgres): PostgreSQL
+#      and the two gateway replicas and the maintainer healthy and locked down on it, chat through each
+#      replica, a small RPM spent through both at once served exactly with no upstream 429, and the
+#      state kept across down/up.
 #
 #   docker/e2e.sh            (run as root, or as a user allowed to use docker and sudo)
 #   E2E_KEEP=1 docker/e2e.sh (leave the stack, images and work folder for a look afterwards)
@@ -29,6 +33,7 @@ project="freerouter-e2e-$$-$RANDOM"
 image="freerouter:$project"
 base_image="freerouter-runtime-base:$project"
 sim_image="freerouter-simulator:$project"
+pg_image="freerouter-postgres:$project"
 work="$(mktemp -d "/tmp/$project.XXXX")"
 client=(python3 "$repo/docker/e2e_client.py")
 # The default profile must come up without it (only the monitoring profile's Grafana needs it).
@@ -56,24 +61,45 @@ if ! python3 -c 'import yaml' >/dev/null 2>&1; then
 fi
 compose() { (cd "$work" && "${compose_cmd[@]}" -p "$project" -f compose.yaml -f compose.e2e.yaml "$@"); }
 container() { compose ps -q "$1"; }
+# The PostgreSQL variant: a project and folder (.env, freerouter.toml) of its own.
+pg_files=(-f compose.yaml -f compose.postgres.yaml -f compose.e2e.yaml)
+compose_pg() { (cd "$work/pg" && "${compose_cmd[@]}" -p "$project-pg" "${pg_files[@]}" "$@"); }
+container_pg() { compose_pg ps -q "$1"; }
+wait_healthy() { # CONTAINER SECONDS: its healthcheck says healthy within SECONDS
+    local health=none
+    for _ in $(seq "$2"); do
+        health=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}no healthcheck{{end}}' "$1")
+        [ "$health" = healthy ] && return 0
+        sleep 1
+    done
+    echo "  $(docker inspect -f '{{.Name}}' "$1") is $health after $2s"
+    return 1
+}
 
 cleanup() {
     local rc=$?
-    if [ "$rc" -ne 0 ] && [ -f "$work/compose.e2e.yaml" ]; then
+    if [ "$rc" -ne 0 ] && [ -f "$work/pg/compose.e2e.yaml" ]; then
+        echo "-- last logs of the PostgreSQL variant (failure) --"
+        compose_pg logs --no-color --tail=40 2>&1 | sed 's/^/    /' || true
+    elif [ "$rc" -ne 0 ] && [ -f "$work/compose.e2e.yaml" ]; then
         echo "-- last logs (failure) --"
         compose logs --no-color --tail=40 2>&1 | sed 's/^/    /' || true
     fi
     if [ -n "${E2E_KEEP:-}" ]; then
         echo "E2E_KEEP: left running; clean up with:"
         echo "  (cd $work && ${compose_cmd[*]} -p $project -f compose.yaml -f compose.e2e.yaml down -v)"
-        echo "  docker image rm $sim_image $image $base_image; rm -rf $work"
+        echo "  (cd $work/pg && ${compose_cmd[*]} -p $project-pg ${pg_files[*]} down -v)"
+        echo "  docker image rm $sim_image $image $base_image $pg_image; rm -rf $work"
     else
         compose down -v --remove-orphans >/dev/null 2>&1 || true
+        if [ -f "$work/pg/compose.e2e.yaml" ]; then
+            compose_pg down -v --remove-orphans >/dev/null 2>&1 || true
+        fi
         if [ -f "$work/compose.grafana.yaml" ]; then
             (cd "$work" && "${compose_cmd[@]}" -p "$project-grafana" -f compose.yaml -f compose.grafana.yaml \
                 down -v --remove-orphans >/dev/null 2>&1) || true
         fi
-        docker image rm "$sim_image" "$image" "$base_image" >/dev/null 2>&1 || true
+        docker image rm "$sim_image" "$image" "$base_image" "$pg_image" >/dev/null 2>&1 || true
         rm -rf "$work"
     fi
     if [ "$rc" -eq 0 ]; then
@@ -460,3 +486,154 @@ pass "serving again ${took}s after start (ready + a chat)"
 "${client[@]}" chat "$base" tiny/sim-model --provider sim --trail-lacks "tiny/" \
     || fail "tiny's spent day quota was forgotten after SIGKILL"
 pass "after SIGKILL: cooldowns and quota windows kept"
+
+# --- issue 12: several gateways on one PostgreSQL ------------------------------------------------
+step "the PostgreSQL variant: image and stack (compose.postgres.yaml)"
+# The SQLite stack has been checked: its containers make room for this one.
+compose down -v --remove-orphans >/dev/null 2>&1 || fail "compose down (SQLite stack)"
+t=$(date +%s)
+# No registry for the official postgres:15: the same Debian base and Debian's PostgreSQL 15.
+build "$repo/docker/Dockerfile.postgres" --build-arg BASE_IMAGE=debian:bookworm-slim -t "$pg_image" "$repo/docker"
+pass "PostgreSQL image built ($(($(date +%s) - t))s): $pg_image, $(($(docker image inspect -f '{{.Size}}' "$pg_image") / 1000000)) MB"
+mkdir -p "$work/pg"
+cp "$repo/compose.yaml" "$repo/compose.postgres.yaml" "$work/pg/"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+pg_port=$(free_port); port_1=$(free_port); port_2=$(free_port)
+cat >"$work/pg/.env" <<EOF
+# The PostgreSQL run's .env: the user's file plus the PostgreSQL variant's settings.
+FREEROUTER_IMAGE=$image
+FREEROUTER_PORT=$port_1
+FREEROUTER_PORT_2=$port_2
+POSTGRES_IMAGE=$pg_image
+POSTGRES_PORT=$pg_port
+POSTGRES_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(24))')
+SIM_API_KEY=sk-e2e-sim
+RPM_API_KEY=sk-e2e-rpm
+FREEROUTER__LIMITS__PER_CLIENT_BURST=0
+FREEROUTER__LOG__JSON=true
+EOF
+cat >"$work/pg/freerouter.toml" <<'EOF'
+# sim  the main provider;
+# rpm  a key the simulator allows 5 requests a minute, which the gateways know: two replicas
+#      sharing its minute through PostgreSQL must together send exactly 5.
+[providers.sim]
+base_url = "http://simulator:9000/v1"
+api_key_env = "SIM_API_KEY"
+limits = { rpd = 100000, tpd = 100000000 }
+
+[providers.rpm]
+base_url = "http://simulator:9000/v1"
+api_key_env = "RPM_API_KEY"
+limits = { rpm = 5 }
+
+[[routes]]
+provider = "sim"
+model = "sim-model"
+rank = 1
+
+# Asked for by name only (the last rank: "auto" never spends it).
+[[routes]]
+provider = "rpm"
+model = "sim-rpm"
+rank = 50
+EOF
+chmod 644 "$work/pg/freerouter.toml"
+cat >"$work/pg/compose.e2e.yaml" <<EOF
+services:
+  simulator:
+    image: $sim_image
+    command: ["freerouter-simulator", "--listen", "0.0.0.0:9000", "--model", "sim-model",
+              "--model", "sim-rpm", "--key-limits", "sk-e2e-rpm=rpm:5"]
+    stop_signal: SIGINT
+    tmpfs:
+      - /data
+    healthcheck:
+      test: ["CMD", "adminctl", "ping", "http://127.0.0.1:9000/v1/models"]
+      interval: 2s
+      timeout: 3s
+      retries: 10
+  gateway:
+    environment:
+      FREEROUTER_CONFIG: /etc/freerouter/freerouter.toml
+    volumes:
+      - ./freerouter.toml:/etc/freerouter/freerouter.toml:ro
+    depends_on:
+      simulator:
+        condition: service_healthy
+  gateway-2:
+    environment:
+      FREEROUTER_CONFIG: /etc/freerouter/freerouter.toml
+    volumes:
+      - ./freerouter.toml:/etc/freerouter/freerouter.toml:ro
+  maintainer:
+    environment:
+      FREEROUTER_CONFIG: /etc/freerouter/freerouter.toml
+    volumes:
+      - ./freerouter.toml:/etc/freerouter/freerouter.toml:ro
+EOF
+base_1="http://127.0.0.1:$port_1"; base_2="http://127.0.0.1:$port_2"
+pg_services=(postgres gateway gateway-2 maintainer)
+pg_up() { # up, then every service healthy and both replicas ready
+    compose_pg up -d --no-build >/dev/null 2>&1 || { compose_pg up -d --no-build; fail "compose up (PostgreSQL variant)"; }
+    for svc in "${pg_services[@]}"; do
+        wait_healthy "$(container_pg "$svc")" 120 || fail "$svc is not healthy (PostgreSQL variant)"
+    done
+    "${client[@]}" wait "$base_1/ready" 30 || fail "gateway not ready on $base_1"
+    "${client[@]}" wait "$base_2/ready" 30 || fail "gateway-2 not ready on $base_2"
+}
+t=$(date +%s)
+pg_up
+pass "PostgreSQL, gateway ($base_1), gateway-2 ($base_2) and the maintainer healthy ($(($(date +%s) - t))s)"
+compose_pg exec -T postgres psql -U freerouter -d freerouter -Atc 'SELECT version()' | sed 's/^/    /'
+for svc in gateway gateway-2 maintainer; do
+    db=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$(container_pg "$svc")" \
+        | sed -n 's/^FREEROUTER__STORAGE__DATABASE=//p')
+    case "$db" in postgres://freerouter:*@postgres:5432/freerouter) ;; *) fail "$svc's database is '${db%%:*}…', not the PostgreSQL service" ;; esac
+done
+pass "gateway, gateway-2 and maintainer point at postgres://freerouter:…@postgres:5432/freerouter"
+
+step "the PostgreSQL variant is locked down"
+compose_pg config >"$work/pg/config.yaml" 2>"$work/config.err" || { cat "$work/config.err"; fail "compose config (PostgreSQL variant)"; }
+"${client[@]}" lockdown-config "$work/pg/config.yaml" "${pg_services[@]}" || fail "compose.postgres.yaml"
+for svc in "${pg_services[@]}"; do
+    docker inspect "$(container_pg "$svc")" >"$work/pg/$svc.inspect.json"
+    "${client[@]}" locked-down "$work/pg/$svc.inspect.json" "$work/pg/config.yaml" "$svc" || fail "$svc container"
+done
+docker exec "$(container_pg postgres)" sh -c "$(cat "$work/lockdown-probe.sh")" probe /tmp /run/postgresql \
+    /var/lib/postgresql/data || fail "postgres from inside"
+docker exec "$(container_pg gateway-2)" sh -c "$(cat "$work/lockdown-probe.sh")" probe /tmp /data \
+    || fail "gateway-2 from inside"
+pass "postgres and gateway-2 as locked down as the rest (compose config, docker inspect, from inside)"
+
+step "chat through each replica"
+"${client[@]}" chat "$base_1" sim/sim-model --route sim/sim-model || fail "chat through gateway"
+"${client[@]}" chat "$base_2" sim/sim-model --route sim/sim-model || fail "chat through gateway-2"
+"${client[@]}" chat "$base_2" sim/sim-model --stream --route sim/sim-model || fail "streaming chat through gateway-2"
+pass "both replicas answer from the shared catalog"
+
+step "one key's minute spent through both replicas at once"
+"${client[@]}" rpm "$base_1,$base_2" rpm/sim-rpm 5 16 4 || fail "the replicas overspent or underspent rpm's key"
+pass "16 requests through both replicas: exactly the key's 5 a minute served, no 429 from the provider"
+
+step "docker compose down / up (PostgreSQL's volume kept)"
+psql_pg() { compose_pg exec -T postgres psql -U freerouter -d freerouter -Atc "$1"; }
+ledger_pg() { # settled requests per key, as KEY|N lines
+    psql_pg "SELECT provider || '/' || key_id, sum(requests) FROM quota_ledger WHERE settled = 1 GROUP BY 1 ORDER BY 1" >"$1"
+}
+"${client[@]}" snapshot "$base_1" "$work/pg/state0.json"
+ledger_pg "$work/pg/ledger0.txt"
+t=$(date +%s)
+compose_pg down >/dev/null 2>&1 || fail "compose down (PostgreSQL variant)"
+docker volume inspect "$project-pg_postgres-data" >/dev/null 2>&1 || fail "down removed PostgreSQL's volume"
+pg_up
+pass "down and up again, all healthy ($(($(date +%s) - t))s)"
+# The replicas' live leases settled at shutdown: the ledger now holds exactly what was served.
+ledger_pg "$work/pg/ledger1.txt"
+"${client[@]}" same-ledger "$work/pg/ledger0.txt" "$work/pg/ledger1.txt" || fail "the ledger did not survive down/up"
+rpm_settled=$(awk -F'|' '$1 ~ /^rpm\// { print $2 }' "$work/pg/ledger1.txt")
+[ "$rpm_settled" = 5 ] || fail "the rpm key's ledger holds ${rpm_settled:-no} settled requests, not the 5 served"
+"${client[@]}" snapshot "$base_2" "$work/pg/state1.json"
+"${client[@]}" same-state "$work/pg/state0.json" "$work/pg/state1.json" --catalog-only || fail "catalog lost in down/up"
+"${client[@]}" chat "$base_1" sim/sim-model --route sim/sim-model || fail "chat through gateway after down/up"
+"${client[@]}" chat "$base_2" sim/sim-model --route sim/sim-model || fail "chat through gateway-2 after down/up"
+pass "down/up kept the catalog (read back through the other replica) and the quota ledger (rpm: 5 settled)"

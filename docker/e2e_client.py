@@ -8,10 +8,13 @@ saying why, when it does not hold. Standard library only.
     e2e_client.py pending BASE ROUTE SECONDS
     e2e_client.py routed BASE ROUTE SECONDS
     e2e_client.py snapshot BASE OUT.json
-    e2e_client.py same-state BEFORE.json AFTER.json [IGNORED_ROUTE...]
+    e2e_client.py same-state BEFORE.json AFTER.json [--catalog-only] [IGNORED_ROUTE...]
     e2e_client.py db DIR OUT.json          (a copy of the /data volume: integrity, cooldowns, ledger)
     e2e_client.py same-db BEFORE.json AFTER.json
+    e2e_client.py same-ledger BEFORE.txt AFTER.txt   (`KEY|SETTLED_REQUESTS` lines read from PostgreSQL)
     e2e_client.py load BASE SECONDS THREADS OUT.json [STOP_FILE]
+    e2e_client.py rpm BASE[,BASE...] ROUTE RPM REQUESTS THREADS
+                       (ROUTE's key spent through every BASE at once: exactly RPM served, no upstream 429)
     e2e_client.py lockdown-config CONFIG.yaml SERVICE...   (`compose config` output: each SERVICE locked down)
     e2e_client.py locked-down INSPECT.json CONFIG.yaml SERVICE   (`docker inspect` of SERVICE's container)
 """
@@ -153,19 +156,40 @@ def snapshot(base):
 
 
 def cmd_same_state(before_path, after_path, *ignored):
-    """Every route of BEFORE (but the IGNORED ones) is in AFTER as it was; no key's day use shrank."""
+    """Every route of BEFORE (but the IGNORED ones) is in AFTER as it was; no key's day use shrank
+    (unless --catalog-only: with several replicas, one counts the others' live leases as spent, and
+    they shrink to their use when settled)."""
     before, after = (json.load(open(p)) for p in (before_path, after_path))
+    catalog_only = "--catalog-only" in ignored
     problems = []
     for route, entry in before["routes"].items():
         if route not in ignored and after["routes"].get(route) != entry:
             problems.append(f"route {route}: {entry} before, {after['routes'].get(route)} after")
-    for key, used in before["usage"].items():
+    for key, used in ({} if catalog_only else before["usage"]).items():
         now = after["usage"].get(key)
         if now is None or now["day_requests"] < used["day_requests"] or now["day_tokens"] < used["day_tokens"]:
             problems.append(f"quota use of {key}: {used} before, {now} after")
     if problems:
         fail("state lost:\n    " + "\n    ".join(problems))
-    print(f"  {len(before['routes'])} routes and the day use of {len(before['usage'])} keys kept")
+    if catalog_only:
+        print(f"  {len(before['routes'])} routes kept")
+    else:
+        print(f"  {len(before['routes'])} routes and the day use of {len(before['usage'])} keys kept")
+
+
+def cmd_same_ledger(before_path, after_path):
+    """No key's settled requests in the PostgreSQL ledger shrank, and there were some."""
+    def read(path):
+        with open(path) as f:
+            return {key: int(n) for key, n in (line.strip().split("|") for line in f if line.strip())}
+    before, after = read(before_path), read(after_path)
+    problems = [f"settled requests of {key}: {n} before, {after.get(key)} after"
+                for key, n in before.items() if after.get(key, 0) < n]
+    if not before:
+        problems.append("no settled request to compare (the run should have made some)")
+    if problems:
+        fail("ledger lost:\n    " + "\n    ".join(problems))
+    print(f"  settled requests kept: {after}")
 
 
 def db_state(folder):
@@ -253,6 +277,82 @@ def cmd_load(base, seconds, threads, out, stop_file=None):
     print(f"  load: {counts}")
     if counts["ok"] == 0 or counts["connection_error"] == 0:
         fail("the load should have been served, then cut by the kill")
+
+
+def upstream_attempts(base, provider):
+    """{result: count} of freerouter_upstream_attempts_total for PROVIDER in BASE's /metrics."""
+    status, _, text = request(f"{base}/metrics")
+    if status != 200:
+        fail(f"GET {base}/metrics answered {status}")
+    counts = {}
+    for line in text.splitlines():
+        if not line.startswith("freerouter_upstream_attempts_total{") or f'provider="{provider}"' not in line:
+            continue
+        labels, value = line.rsplit(" ", 1)
+        result = labels.split('result="', 1)[1].split('"', 1)[0]
+        counts[result] = counts.get(result, 0) + int(float(value))
+    return counts
+
+
+def cmd_rpm(bases, route, rpm, requests, threads):
+    """REQUESTS strict chats for ROUTE, dealt in turn to each BASE, from THREADS threads at once
+    (well within a minute): the replicas share the key's minute through the store, so exactly RPM
+    are served, the rest are refused before any call (429 quota_exhausted), and the provider never
+    answers 429. ROUTE's provider must be fresh (no use before, in any replica)."""
+    bases, rpm, requests = bases.split(","), int(rpm), int(requests)
+    provider = route.split("/", 1)[0]
+    jobs = [bases[i % len(bases)] for i in range(requests)]
+    results = []
+    lock = threading.Lock()
+
+    def worker():
+        while True:
+            with lock:
+                if not jobs:
+                    return
+                base = jobs.pop(0)
+            got = chat(base, route, strict=True)
+            with lock:
+                results.append((base, got))
+
+    started = time.time()
+    pool = [threading.Thread(target=worker) for _ in range(int(threads))]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    took = time.time() - started
+    served = {base: sum(1 for b, got in results if b == base and got["status"] == 200) for base in bases}
+    problems = []
+    if sum(served.values()) != rpm:
+        problems.append(f"{sum(served.values())} served, the key's RPM is {rpm}")
+    if any(n == 0 for n in served.values()):
+        problems.append(f"a replica served none: {served}")
+    for base, got in results:
+        if got["status"] == 200:
+            continue
+        code = ""
+        try:
+            code = json.loads(got["body"])["error"].get("code", "")
+        except (ValueError, KeyError, AttributeError):
+            pass
+        if got["status"] != 429 or code != "quota_exhausted":
+            problems.append(f"{base}: {got['status']} {code or got['body'][:200]} (wanted 200 or 429 quota_exhausted)")
+    for base, got in results:
+        if f"{route}:429" in got["trail"]:
+            problems.append(f"{base}: the provider answered 429 (trail {got['trail']!r})")
+    attempts = {}
+    for base in bases:
+        for result, n in upstream_attempts(base, provider).items():
+            attempts[result] = attempts.get(result, 0) + n
+    if attempts.get("ok", 0) != rpm or set(attempts) - {"ok"}:
+        problems.append(f"upstream attempts of {provider} in the replicas' /metrics: {attempts} (wanted {{'ok': {rpm}}})")
+    if took >= 50:
+        problems.append(f"the requests took {took:.0f}s: the minute may have turned")
+    if problems:
+        fail(f"{route} through {len(bases)} replicas:\n    " + "\n    ".join(problems))
+    print(f"  {requests} requests in {took:.1f}s: {rpm} served ({', '.join(f'{b}: {n}' for b, n in served.items())}), "
+          f"{requests - rpm} refused locally (429 quota_exhausted); upstream attempts {attempts}")
 
 
 def byte_size(value):
@@ -360,8 +460,12 @@ def main():
         cmd_db(*args)
     elif cmd == "same-db":
         cmd_same_db(*args)
+    elif cmd == "same-ledger":
+        cmd_same_ledger(*args)
     elif cmd == "load":
         cmd_load(*args)
+    elif cmd == "rpm":
+        cmd_rpm(*args)
     elif cmd == "lockdown-config":
         cmd_lockdown_config(*args)
     elif cmd == "locked-down":

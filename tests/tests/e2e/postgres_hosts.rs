@@ -44,8 +44,9 @@ async fn served_by(http: &reqwest::Client, gateway: &GatewayProcess) -> (u16, St
     (response.status().as_u16(), route, attempts)
 }
 
-/// Two routes on two simulators: `pa/model-a` first, `pb/model-b` behind it (its key `limits`).
-fn two_routes(a: &Simulator, b: &Simulator, limits: KeyLimits, database: &str) -> GatewayConfig {
+/// Two routes on two simulators: `pa/model-a` first, `pb/model-b` behind it (its key `limits`),
+/// on the default SQLite file.
+fn two_routes_on_file(a: &Simulator, b: &Simulator, limits: KeyLimits) -> GatewayConfig {
     a.model("model-a").answer("a");
     b.model("model-b").answer("b");
     b.limit_key("sk-b", limits);
@@ -62,7 +63,11 @@ fn two_routes(a: &Simulator, b: &Simulator, limits: KeyLimits, database: &str) -
         ))
         .route("pa", "model-a", 1)
         .route("pb", "model-b", 2)
-        .on_database(database)
+}
+
+/// The same on `database`.
+fn two_routes(a: &Simulator, b: &Simulator, limits: KeyLimits, database: &str) -> GatewayConfig {
+    two_routes_on_file(a, b, limits).on_database(database)
 }
 
 #[tokio::test]
@@ -273,4 +278,82 @@ async fn a_key_one_gateway_saw_rate_limited_on_postgres_rests_on_every_other_gat
     assert_eq!(a.calls("model-a"), before, "no call to the resting key");
     assert!(before <= calls_to_a + 1);
     stop(vec![seeing, other]).await;
+}
+
+#[tokio::test]
+async fn adminctl_store_copy_moves_a_sqlite_gateways_catalog_and_quota_use_to_postgres() {
+    let Some(database) = fresh_postgres_url("store_copy").await else {
+        return;
+    };
+    clear_of_utc_midnight().await;
+    let (a, b) = (Simulator::start().await, Simulator::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let limits = KeyLimits {
+        rpm: Some(1_000),
+        rpd: Some(5),
+        ..KeyLimits::default()
+    };
+    // First on SQLite: pa disabled by hand, three of pb's five daily requests spent.
+    let gateway = two_routes_on_file(&a, &b, limits)
+        .start_process(GATEWAY, dir.path())
+        .await;
+    let http = client();
+    let file = dir.path().join("freerouter.db");
+    let store = freerouter::store::Store::open(&file, Duration::from_secs(5))
+        .await
+        .unwrap();
+    store
+        .set_route_enabled("pa/model-a", false, freerouter::time::now_ms())
+        .await
+        .unwrap();
+    store.close().await;
+    for _ in 0..3 {
+        loop {
+            let (status, route, _) = served_by(&http, &gateway).await;
+            assert_eq!(status, 200);
+            if route == "pb/model-b" {
+                break;
+            }
+        }
+    }
+    gateway.terminate().await;
+    let spent = b.calls("model-b");
+
+    let output = tokio::process::Command::new(ADMINCTL)
+        .env_clear()
+        .args(["store", "copy", "--from"])
+        .arg(&file)
+        .args(["--to", &database])
+        .output()
+        .await
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "adminctl failed: {printed}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(printed.contains("routes: 2 rows"), "{printed}");
+
+    // Then on PostgreSQL: the route stays disabled and the day keeps what was spent.
+    let moved = two_routes(&a, &b, limits, &database)
+        .start_process(GATEWAY, dir.path())
+        .await;
+    let mut more = 0;
+    loop {
+        let (status, route, _) = served_by(&http, &moved).await;
+        if status != 200 {
+            break;
+        }
+        assert_eq!(route, "pb/model-b", "the disabled route stays disabled");
+        more += 1;
+        assert!(more <= 5, "served past the key's day");
+    }
+    assert_eq!(
+        spent + more,
+        5,
+        "the copied day: {spent} before, {more} after"
+    );
+    assert_eq!(b.limit_refusals(), 0);
+    moved.kill().await;
 }
