@@ -113,6 +113,25 @@ pub(crate) async fn spend(
     (served, refusals)
 }
 
+/// A burst refused only as `quota_exhausted`, never by the provider, that served at most the key's
+/// 60 RPM and at least 95 % of it.
+pub(crate) fn assert_spent_a_60_rpm_key_together(
+    sim: &Simulator,
+    served: usize,
+    refusals: &[(u16, String)],
+) {
+    assert!(
+        refusals
+            .iter()
+            .all(|(status, code)| *status == 429 && code == "quota_exhausted"),
+        "{refusals:?}"
+    );
+    assert_eq!(sim.limit_refusals(), 0, "the provider never had to refuse");
+    assert_eq!(sim.calls("m"), served);
+    assert!(served <= 60, "within the key's 60 RPM: {served}");
+    assert!(served >= 57, "at least 95 % of the 60 RPM: {served}");
+}
+
 pub(crate) async fn stop(gateways: Vec<GatewayProcess>) {
     for gateway in gateways {
         gateway.kill().await;
@@ -132,16 +151,7 @@ async fn two_gateway_processes_spend_a_keys_rpm_together_without_exceeding_it() 
     };
     let processes = gateways(&sim, limits, 2, &dir).await;
     let (served, refusals) = spend(&processes, 15, "shared key").await;
-    assert!(
-        refusals
-            .iter()
-            .all(|(status, code)| *status == 429 && code == "quota_exhausted"),
-        "{refusals:?}"
-    );
-    assert_eq!(sim.limit_refusals(), 0, "the provider never had to refuse");
-    assert_eq!(sim.calls("m"), served);
-    assert!(served <= 60, "within the key's 60 RPM: {served}");
-    assert!(served >= 57, "at least 95 % of the 60 RPM: {served}");
+    assert_spent_a_60_rpm_key_together(&sim, served, &refusals);
     stop(processes).await;
 }
 

@@ -7,7 +7,7 @@
 //! once, and a gateway killed with SIGKILL comes back knowing the cooldowns and quota the others
 //! wrote.
 
-use crate::leases::{gateways_on, spend, stop};
+use crate::leases::{assert_spent_a_60_rpm_key_together, gateways_on, spend, stop};
 use freerouter::store::testing::fresh_postgres_url;
 use freerouter_tests::harness::{GatewayConfig, GatewayProcess, clear_of_utc_midnight};
 use freerouter_tests::simulator::{Behavior, KeyLimits, Simulator};
@@ -44,6 +44,27 @@ async fn served_by(http: &reqwest::Client, gateway: &GatewayProcess) -> (u16, St
     (response.status().as_u16(), route, attempts)
 }
 
+/// Asks `gateway` until `pb/model-b` serves at the first attempt (the route before it left out),
+/// or `within` of `since` has passed; whether it did. Every answer meanwhile is a 200.
+async fn served_by_pb_within(
+    http: &reqwest::Client,
+    gateway: &GatewayProcess,
+    since: Instant,
+    within: Duration,
+) -> bool {
+    loop {
+        let (status, route, attempts) = served_by(http, gateway).await;
+        assert_eq!(status, 200);
+        if route == "pb/model-b" && attempts == "1" {
+            return true;
+        }
+        if since.elapsed() >= within {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Two routes on two simulators: `pa/model-a` first, `pb/model-b` behind it (its key `limits`),
 /// on the default SQLite file.
 fn two_routes_on_file(a: &Simulator, b: &Simulator, limits: KeyLimits) -> GatewayConfig {
@@ -63,6 +84,16 @@ fn two_routes_on_file(a: &Simulator, b: &Simulator, limits: KeyLimits) -> Gatewa
         ))
         .route("pa", "model-a", 1)
         .route("pb", "model-b", 2)
+}
+
+/// Two routes on `database` with a catalog poll far slower than any promise here: what reaches the
+/// gateways in time comes through the database's announcements.
+fn announced_only(a: &Simulator, b: &Simulator, database: &str) -> GatewayConfig {
+    let limits = KeyLimits {
+        rpm: Some(1_000),
+        ..KeyLimits::default()
+    };
+    two_routes(a, b, limits, database).set("catalog.reload_interval_ms", "60000")
 }
 
 /// The same on `database`.
@@ -92,16 +123,7 @@ async fn three_gateways_and_the_maintainer_on_one_postgres_database_spend_a_keys
         .start_service(MAINTAINER, dir.path(), "maintainer listening")
         .await;
     let (served, refusals) = spend(&processes, 10, "shared key").await;
-    assert!(
-        refusals
-            .iter()
-            .all(|(status, code)| *status == 429 && code == "quota_exhausted"),
-        "{refusals:?}"
-    );
-    assert_eq!(sim.limit_refusals(), 0, "the provider never had to refuse");
-    assert_eq!(sim.calls("m"), served);
-    assert!(served <= 60, "within the key's 60 RPM: {served}");
-    assert!(served >= 57, "at least 95 % of the 60 RPM: {served}");
+    assert_spent_a_60_rpm_key_together(&sim, served, &refusals);
     eprintln!("three gateways on PostgreSQL served {served} of a 60 RPM key");
     maintainer.kill().await;
     stop(processes).await;
@@ -114,12 +136,7 @@ async fn a_route_disabled_with_adminctl_on_postgres_is_left_by_every_gateway_wit
     };
     let (a, b) = (Simulator::start().await, Simulator::start().await);
     let dir = tempfile::tempdir().unwrap();
-    let limits = KeyLimits {
-        rpm: Some(1_000),
-        ..KeyLimits::default()
-    };
-    // A poll far slower than the promise: only the database's announcement can keep it.
-    let config = two_routes(&a, &b, limits, &database).set("catalog.reload_interval_ms", "60000");
+    let config = announced_only(&a, &b, &database);
     let mut gateways = Vec::new();
     for _ in 0..3 {
         gateways.push(config.start_process(GATEWAY, dir.path()).await);
@@ -150,18 +167,8 @@ async fn a_route_disabled_with_adminctl_on_postgres_is_left_by_every_gateway_wit
     );
     let disabled_at = Instant::now();
     for (n, gateway) in gateways.iter().enumerate() {
-        loop {
-            let (status, route, _) = served_by(&http, gateway).await;
-            if route == "pb/model-b" {
-                break;
-            }
-            assert_eq!(status, 200);
-            assert!(
-                disabled_at.elapsed() < Duration::from_secs(2),
-                "gateway {n} still used the disabled route after 2 s"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let left = served_by_pb_within(&http, gateway, disabled_at, Duration::from_secs(2)).await;
+        assert!(left, "gateway {n} still used the disabled route after 2 s");
     }
     eprintln!(
         "every gateway left the disabled route within {:?}",
@@ -237,12 +244,7 @@ async fn a_key_one_gateway_saw_rate_limited_on_postgres_rests_on_every_other_gat
     };
     let (a, b) = (Simulator::start().await, Simulator::start().await);
     let dir = tempfile::tempdir().unwrap();
-    let limits = KeyLimits {
-        rpm: Some(1_000),
-        ..KeyLimits::default()
-    };
-    // A poll far slower than the promise: the announcement carries it.
-    let config = two_routes(&a, &b, limits, &database).set("catalog.reload_interval_ms", "60000");
+    let config = announced_only(&a, &b, &database);
     let (seeing, other) = (
         config.start_process(GATEWAY, dir.path()).await,
         config.start_process(GATEWAY, dir.path()).await,
@@ -255,18 +257,11 @@ async fn a_key_one_gateway_saw_rate_limited_on_postgres_rests_on_every_other_gat
     let calls_to_a = a.calls("model-a");
     let rested_at = Instant::now();
     // The other gateway met no 429 itself; within a second it no longer tries pa at all.
-    loop {
-        let (status, route, attempts) = served_by(&http, &other).await;
-        assert_eq!(status, 200);
-        if route == "pb/model-b" && attempts == "1" {
-            break;
-        }
-        assert!(
-            rested_at.elapsed() < Duration::from_secs(1),
-            "the other gateway still used the resting key after 1 s ({route}, {attempts} attempts)"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let rested = served_by_pb_within(&http, &other, rested_at, Duration::from_secs(1)).await;
+    assert!(
+        rested,
+        "the other gateway still tried the resting key after 1 s"
+    );
     eprintln!(
         "the other gateway rested the key after {:?}",
         rested_at.elapsed()
