@@ -65,10 +65,10 @@ pub async fn run(ctx: &Context, command: QuotaCommand) -> anyhow::Result<()> {
                 .windows
                 .iter()
                 .map(|w| {
-                    let span = if w.window == "day" {
-                        "today"
-                    } else {
-                        "this minute"
+                    let span = match w.window {
+                        "day" => "today",
+                        "month" => "this month",
+                        _ => "this minute",
                     };
                     vec![
                         w.provider.clone(),

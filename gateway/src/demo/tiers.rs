@@ -92,8 +92,7 @@ pub fn routes() -> Vec<RouteSettings> {
             limits: Some(Limits {
                 rpm: t.rpm,
                 rpd: t.rpd,
-                tpm: None,
-                tpd: None,
+                ..Limits::default()
             }),
             enabled: Some(true),
         })

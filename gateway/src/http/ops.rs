@@ -109,6 +109,8 @@ fn publish_quota_gauges(state: &AppState) {
                 ("requests_day", l.rpd, u.day_requests),
                 ("tokens_minute", l.tpm, u.minute_tokens),
                 ("tokens_day", l.tpd, u.day_tokens),
+                ("requests_month", l.rpmonth, u.month_requests),
+                ("tokens_month", l.tpmonth, u.month_tokens),
             ] {
                 let Some(limit) = limit else { continue };
                 let labels = [

@@ -205,10 +205,10 @@ fn route_quota_section(body: &mut String, windows: &[WindowLeft]) {
         r#"<section><h2>Quota per route</h2><p class="muted">Limits a route has of its own, per key: what is left of each window and when it is whole again.</p><table class="quota"><thead><tr><th>route</th><th>key</th><th>window</th><th>left</th><th>capacity returns</th></tr></thead><tbody>"#,
     );
     for w in on_routes {
-        let span = if w.window == "day" {
-            "per day"
-        } else {
-            "per minute"
+        let span = match w.window {
+            "day" => "per day",
+            "month" => "per month",
+            _ => "per minute",
         };
         let _ = write!(
             body,

@@ -5,7 +5,7 @@
 
 use crate::catalog::Provider;
 use crate::config::Limits;
-use crate::quota::window::{DAY_MS, MINUTE_MS, Usage, day_window_start};
+use crate::quota::window::{DAY_MS, MINUTE_MS, Usage, day_window_start, next_month_start};
 use crate::store::{Store, StoreError};
 use crate::time::EpochMs;
 use serde::Serialize;
@@ -57,6 +57,7 @@ fn windows_of(
 ) -> Vec<(&'static str, &'static str, u64, u64, Option<EpochMs>)> {
     let minute_full = usage.minute_oldest_ms.map(|oldest| oldest + MINUTE_MS);
     let day_full = Some(day_turns_ms);
+    let month_full = Some(next_month_start(now));
     [
         (
             "minute",
@@ -74,6 +75,20 @@ fn windows_of(
             minute_full,
         ),
         ("day", "tokens", limits.tpd, usage.day_tokens, day_full),
+        (
+            "month",
+            "requests",
+            limits.rpmonth,
+            usage.month_requests,
+            month_full,
+        ),
+        (
+            "month",
+            "tokens",
+            limits.tpmonth,
+            usage.month_tokens,
+            month_full,
+        ),
     ]
     .into_iter()
     .filter_map(|(window, counts, limit, used, full)| {
@@ -301,6 +316,30 @@ mod tests {
         assert!(
             unused.iter().all(|w| w.4.is_none()),
             "an unused window is whole"
+        );
+    }
+
+    #[test]
+    fn a_monthly_window_says_what_is_left_this_month_and_returns_on_the_first() {
+        let now = MIDNIGHT + 3_600_000;
+        let limits = Limits {
+            rpmonth: Some(1_000),
+            ..Limits::default()
+        };
+        let usage = Usage {
+            month_requests: 986,
+            ..Usage::default()
+        };
+        assert_eq!(
+            windows_of(&limits, &usage, MIDNIGHT + DAY_MS, now),
+            vec![(
+                "month",
+                "requests",
+                1_000,
+                986,
+                Some(MIDNIGHT + 31 * DAY_MS)
+            )],
+            "14/1000 this month, back on February 1st"
         );
     }
 

@@ -316,6 +316,10 @@ pub struct Limits {
     pub rpd: Option<u64>,
     pub tpm: Option<u64>,
     pub tpd: Option<u64>,
+    /// Requests per calendar month (UTC), e.g. Cohere's 1,000 trial calls.
+    pub rpmonth: Option<u64>,
+    /// Tokens per calendar month (UTC), e.g. Mistral's free tier.
+    pub tpmonth: Option<u64>,
 }
 
 /// A provider of the user's own, or an override of a built-in one.

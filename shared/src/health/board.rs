@@ -411,7 +411,36 @@ impl HealthBoard {
         reason: &str,
         now: EpochMs,
     ) -> HealthChange {
-        let until_ms = self.capped(until_ms, now);
+        self.rest_key(
+            provider,
+            key_id,
+            route_id,
+            self.capped(until_ms, now),
+            reason,
+        )
+    }
+
+    /// A key rests until its own ledger has room again (`quota_exhausted`): a time this process
+    /// worked out from the configured limits and the calendar, not one an answer claimed, so it
+    /// is not capped — a spent monthly quota rests the key until the first of the next month.
+    pub fn rest_key_for_quota(
+        &self,
+        provider: &str,
+        key_id: &str,
+        route_id: &str,
+        until_ms: EpochMs,
+    ) -> HealthChange {
+        self.rest_key(provider, key_id, route_id, until_ms, "quota_exhausted")
+    }
+
+    fn rest_key(
+        &self,
+        provider: &str,
+        key_id: &str,
+        route_id: &str,
+        until_ms: EpochMs,
+        reason: &str,
+    ) -> HealthChange {
         let mut board = self.lock();
         let entry = board.key_entry(provider, key_id, route_id);
         // A later answer must never shorten a longer rest (a daily quota, an escalation).

@@ -58,6 +58,8 @@ pub fn room(limits: &[(&Limits, &Usage)]) -> (Option<u64>, Option<u64>) {
         tighten(&mut requests, limit.rpd, usage.day_requests);
         tighten(&mut tokens, limit.tpm, usage.minute_tokens);
         tighten(&mut tokens, limit.tpd, usage.day_tokens);
+        tighten(&mut requests, limit.rpmonth, usage.month_requests);
+        tighten(&mut tokens, limit.tpmonth, usage.month_tokens);
     }
     (requests, tokens)
 }
@@ -67,8 +69,10 @@ pub fn tokens_limited(key_limits: &Limits, route_limits: &Limits) -> bool {
     [
         key_limits.tpm,
         key_limits.tpd,
+        key_limits.tpmonth,
         route_limits.tpm,
         route_limits.tpd,
+        route_limits.tpmonth,
     ]
     .iter()
     .any(Option::is_some)
@@ -218,7 +222,7 @@ mod tests {
             rpm,
             rpd,
             tpm,
-            tpd: None,
+            ..Limits::default()
         }
     }
 
@@ -233,6 +237,8 @@ mod tests {
             rpd: None,
             tpm: None,
             tpd: None,
+            rpmonth: None,
+            tpmonth: None,
         };
         static NOTHING: Usage = Usage {
             minute_requests: 0,
@@ -240,6 +246,8 @@ mod tests {
             minute_oldest_ms: None,
             day_requests: 0,
             day_tokens: 0,
+            month_requests: 0,
+            month_tokens: 0,
         };
         SizingInput {
             key_limits,

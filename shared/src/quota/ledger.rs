@@ -398,6 +398,8 @@ impl Ledger {
                 let (unspent, dated_ms) = lease.unspent(now);
                 held.day_requests += unspent.requests;
                 held.day_tokens += unspent.tokens;
+                held.month_requests += unspent.requests;
+                held.month_tokens += unspent.tokens;
                 if dated_ms > now - super::window::MINUTE_MS {
                     held.minute_requests += unspent.requests;
                     held.minute_tokens += unspent.tokens;

@@ -5,7 +5,7 @@ use super::grants::{Block, SizingInput, block_size, tokens_limited};
 use super::leases::{Lease, RefusalSeen, Slot};
 use super::ledger::{Inner, SlotCell};
 use super::seen::Sighting;
-use super::window::{DAY_MS, Usage, day_window_start};
+use super::window::{DAY_MS, Usage, day_window_start, next_month_start};
 use super::writes::Write;
 use crate::config::Limits;
 use crate::store::{LeaseAsk, StoreError};
@@ -118,7 +118,10 @@ impl Inner {
             min_tokens,
             max_requests: self.settings.max_lease_requests.max(1),
         });
-        let expires_ms = (now + self.lease_ttl_ms()).min(day_start + DAY_MS - 1);
+        // A lease never reaches past the day's reset or the month's: it counts where it was used.
+        let expires_ms = (now + self.lease_ttl_ms())
+            .min(day_start + DAY_MS - 1)
+            .min(next_month_start(now) - 1);
         let result = self
             .store
             .grant_lease(self.ask(cell, &refill, block, now, expires_ms))

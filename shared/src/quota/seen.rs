@@ -2,7 +2,7 @@
 //! gauges from memory: refreshed from the store in the background, and moved on by this process's
 //! own grants in between.
 
-use super::window::Usage;
+use super::window::{Usage, month_start};
 use crate::time::EpochMs;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -62,6 +62,8 @@ impl Seen {
             usage.minute_tokens = usage.minute_tokens.saturating_add(tokens);
             usage.day_requests = usage.day_requests.saturating_add(requests);
             usage.day_tokens = usage.day_tokens.saturating_add(tokens);
+            usage.month_requests = usage.month_requests.saturating_add(requests);
+            usage.month_tokens = usage.month_tokens.saturating_add(tokens);
             usage.minute_oldest_ms.get_or_insert(at_ms);
         }
     }
@@ -84,7 +86,8 @@ impl Seen {
     }
 
     /// The last sighting of a scope, with its day counts dropped once the day it belongs to is
-    /// over, and its minute counts once a whole minute has passed since.
+    /// over, its month counts once the calendar month is, and its minute counts once a whole
+    /// minute has passed since.
     pub fn get(
         &self,
         provider: &str,
@@ -98,6 +101,10 @@ impl Seen {
         if sighting.day_start != day_start {
             sighting.usage.day_requests = 0;
             sighting.usage.day_tokens = 0;
+        }
+        if month_start(sighting.seen_ms) != month_start(now) {
+            sighting.usage.month_requests = 0;
+            sighting.usage.month_tokens = 0;
         }
         if now - sighting.seen_ms >= 60_000 {
             sighting.usage.minute_requests = 0;
@@ -137,6 +144,7 @@ mod tests {
             minute_oldest_ms: Some(900),
             day_requests: 10,
             day_tokens: 100,
+            ..Usage::default()
         };
         seen.record(
             "p",

@@ -1,5 +1,5 @@
-//! Quota windows as pure functions of time: the sliding minute, the provider's day, and when a
-//! spent limit has room again.
+//! Quota windows as pure functions of time: the sliding minute, the provider's day, the calendar
+//! month (UTC), and when a spent limit has room again.
 
 use crate::config::Limits;
 use crate::time::EpochMs;
@@ -24,6 +24,13 @@ pub fn next_month_start(now: EpochMs) -> EpochMs {
     } else {
         (year, month + 1)
     };
+    days_from_civil(year, month, 1) * DAY_MS
+}
+
+/// The first instant of the calendar month (UTC) containing `now`: where monthly quotas count from.
+pub fn month_start(now: EpochMs) -> EpochMs {
+    let days = now.div_euclid(DAY_MS);
+    let (year, month, _) = civil_from_days(days);
     days_from_civil(year, month, 1) * DAY_MS
 }
 
@@ -61,6 +68,9 @@ pub struct Usage {
     pub minute_oldest_ms: Option<EpochMs>,
     pub day_requests: u64,
     pub day_tokens: u64,
+    /// Since the start of the calendar month (UTC).
+    pub month_requests: u64,
+    pub month_tokens: u64,
 }
 
 impl Usage {
@@ -72,6 +82,8 @@ impl Usage {
             minute_oldest_ms: self.minute_oldest_ms,
             day_requests: self.day_requests.saturating_sub(held.day_requests),
             day_tokens: self.day_tokens.saturating_sub(held.day_tokens),
+            month_requests: self.month_requests.saturating_sub(held.month_requests),
+            month_tokens: self.month_tokens.saturating_sub(held.month_tokens),
         }
     }
 }
@@ -96,6 +108,11 @@ pub fn blocked_until(
     if over(limits.rpd, usage.day_requests, 1) || over(limits.tpd, usage.day_tokens, tokens) {
         block(day_free);
     }
+    if over(limits.rpmonth, usage.month_requests, 1)
+        || over(limits.tpmonth, usage.month_tokens, tokens)
+    {
+        block(next_month_start(now));
+    }
     if over(limits.rpm, usage.minute_requests, 1) || over(limits.tpm, usage.minute_tokens, tokens) {
         block(minute_free);
     }
@@ -109,6 +126,8 @@ pub fn headroom(limits: &Limits, usage: &Usage) -> f64 {
         (limits.tpm, usage.minute_tokens),
         (limits.rpd, usage.day_requests),
         (limits.tpd, usage.day_tokens),
+        (limits.rpmonth, usage.month_requests),
+        (limits.tpmonth, usage.month_tokens),
     ]
     .into_iter()
     .filter_map(|(limit, used)| {
@@ -141,6 +160,38 @@ mod tests {
         assert_eq!(
             next_month_start(feb_first_2028 + 9 * DAY_MS),
             feb_first_2028 + 29 * DAY_MS
+        );
+    }
+
+    #[test]
+    fn a_spent_month_waits_for_the_first_of_the_next_month_and_not_for_the_day() {
+        let limits = Limits {
+            rpd: Some(100),
+            rpmonth: Some(1_000),
+            tpmonth: Some(50_000),
+            ..Limits::default()
+        };
+        let usage = Usage {
+            day_requests: 3,
+            month_requests: 1_000,
+            ..Usage::default()
+        };
+        // 2026-12-31 23:00 UTC: back at 2027-01-01 00:00, whatever the day's reset.
+        let late = MIDNIGHT - 3_600_000;
+        assert_eq!(month_start(late), MIDNIGHT - 31 * DAY_MS);
+        assert_eq!(month_start(MIDNIGHT), MIDNIGHT);
+        assert_eq!(
+            blocked_until(&limits, &usage, 0, late, MIDNIGHT - DAY_MS),
+            Some(MIDNIGHT)
+        );
+        let tokens = Usage {
+            month_tokens: 49_900,
+            ..Usage::default()
+        };
+        assert!(blocked_until(&limits, &tokens, 100, late, 0).is_none());
+        assert_eq!(
+            blocked_until(&limits, &tokens, 101, late, 0),
+            Some(MIDNIGHT)
         );
     }
 

@@ -269,13 +269,11 @@ impl Engine {
                     Scope::Key => "*",
                     Scope::Route => target.route_id(),
                 };
-                let change = self.health.cool_key(
+                let change = self.health.rest_key_for_quota(
                     target.provider(),
                     target.key_id(),
                     route_scope,
                     until_ms,
-                    "quota_exhausted",
-                    now,
                 );
                 self.writer.health(change);
                 metrics::counter!(m::QUOTA_REFUSALS_TOTAL, "provider" => target.provider().to_string())

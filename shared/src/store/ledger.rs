@@ -9,7 +9,7 @@ use super::ledger_sql::{
 };
 use super::{Backend, Store, StoreError};
 use crate::config::Limits;
-use crate::quota::window::Usage;
+use crate::quota::window::{Usage, month_start};
 use crate::time::EpochMs;
 use futures::future::BoxFuture;
 use sqlx::AnyConnection;
@@ -176,6 +176,11 @@ impl BatchOp for LedgerOp {
                         .bind(sql_int(ask.committed_tokens))
                         .bind(&ask.holder)
                         .bind(ask.seq)
+                        .bind(month_start(ask.now))
+                        .bind(limit(ask.key_limits.rpmonth))
+                        .bind(limit(ask.key_limits.tpmonth))
+                        .bind(limit(ask.route_limits.rpmonth))
+                        .bind(limit(ask.route_limits.tpmonth))
                         .fetch_optional(&mut *conn)
                         .await?;
                     let row = match row {
@@ -365,20 +370,24 @@ impl Store {
         now: EpochMs,
         day_start: EpochMs,
     ) -> Result<Usage, StoreError> {
-        let row: (i64, i64, Option<i64>, i64, i64) = sqlx::query_as(USAGE.text(self.backend))
-            .bind(provider)
-            .bind(key_id)
-            .bind(now)
-            .bind(day_start)
-            .bind(route_id)
-            .fetch_one(&self.pool)
-            .await?;
+        let row: (i64, i64, Option<i64>, i64, i64, i64, i64) =
+            sqlx::query_as(USAGE.text(self.backend))
+                .bind(provider)
+                .bind(key_id)
+                .bind(now)
+                .bind(day_start)
+                .bind(route_id)
+                .bind(month_start(now))
+                .fetch_one(&self.pool)
+                .await?;
         Ok(Usage {
             minute_requests: row.0.max(0) as u64,
             minute_tokens: row.1.max(0) as u64,
             minute_oldest_ms: row.2,
             day_requests: row.3.max(0) as u64,
             day_tokens: row.4.max(0) as u64,
+            month_requests: row.5.max(0) as u64,
+            month_tokens: row.6.max(0) as u64,
         })
     }
 

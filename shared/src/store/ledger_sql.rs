@@ -36,27 +36,37 @@ macro_rules! requests_since {
     };
 }
 
-/// What (provider $1, key $2) counts at `$now` with the day starting at `$day`, as rows of
-/// `(is_key, minute_requests, minute_tokens, day_requests, day_tokens)` to be summed: the key
-/// across routes (`is_key` 1) and on route `$route` (`is_key` 0).
+/// What (provider $1, key $2) counts at `$now` with the day starting at `$day` and the calendar
+/// month at `$month`, as rows of `(is_key, minute_requests, minute_tokens, day_requests,
+/// day_tokens, month_requests, month_tokens)` to be summed: the key across routes (`is_key` 1)
+/// and on route `$route` (`is_key` 0). The month is read from the hourly buckets (a month starts
+/// on a whole hour), at most 744 of them a scope.
 macro_rules! usage_parts {
-    ($route:literal, $now:literal, $day:literal, $route_col:literal) => {
+    ($route:literal, $now:literal, $day:literal, $month:literal, $route_col:literal) => {
         concat!(
-            "SELECT CASE WHEN scope = '*' THEN 1 ELSE 0 END, SUM(requests), SUM(tokens), 0, 0 FROM quota_buckets
+            "SELECT CASE WHEN scope = '*' THEN 1 ELSE 0 END, SUM(requests), SUM(tokens), 0, 0, 0, 0
+               FROM quota_buckets
               WHERE provider = $1 AND key_id = $2 AND scope IN ('*', ", $route, ")
                 AND grain = 1000 AND start_ms > ", $now, " - 60000
               GROUP BY scope
              UNION ALL
-             SELECT CASE WHEN scope = '*' THEN 1 ELSE 0 END, 0, 0, SUM(requests), SUM(tokens) FROM quota_buckets
+             SELECT CASE WHEN scope = '*' THEN 1 ELSE 0 END, 0, 0, SUM(requests), SUM(tokens), 0, 0
+               FROM quota_buckets
               WHERE provider = $1 AND key_id = $2 AND scope IN ('*', ", $route, ")
                 AND grain = 60000 AND start_ms >= ", $day, "
               GROUP BY scope
              UNION ALL
-             SELECT 1, SUM(requests), SUM(tokens), 0, 0 FROM quota_ledger
+             SELECT CASE WHEN scope = '*' THEN 1 ELSE 0 END, 0, 0, 0, 0, SUM(requests), SUM(tokens)
+               FROM quota_buckets
+              WHERE provider = $1 AND key_id = $2 AND scope IN ('*', ", $route, ")
+                AND grain = 3600000 AND start_ms >= ", $month, "
+              GROUP BY scope
+             UNION ALL
+             SELECT 1, SUM(requests), SUM(tokens), 0, 0, 0, 0 FROM quota_ledger
               WHERE provider = $1 AND key_id = $2
                 AND at_ms > ", $now, " - 60000 AND at_ms < ", $now, " - 60000 - (", $now, " - 60000) % 1000 + 1000
              UNION ALL
-             SELECT 0, SUM(requests), SUM(tokens), 0, 0 FROM quota_ledger
+             SELECT 0, SUM(requests), SUM(tokens), 0, 0, 0, 0 FROM quota_ledger
               WHERE provider = $1 AND key_id = $2 AND route_id = ", $route, "
                 AND at_ms > ", $now, " - 60000 AND at_ms < ", $now, " - 60000 - (", $now, " - 60000) % 1000 + 1000
              UNION ALL
@@ -64,14 +74,18 @@ macro_rules! usage_parts {
                     -SUM(CASE WHEN at_ms > ", $now, " - 60000 THEN requests - committed_requests ELSE 0 END),
                     -SUM(CASE WHEN at_ms > ", $now, " - 60000 THEN tokens - committed_tokens ELSE 0 END),
                     -SUM(CASE WHEN at_ms >= ", $day, " THEN requests - committed_requests ELSE 0 END),
-                    -SUM(CASE WHEN at_ms >= ", $day, " THEN tokens - committed_tokens ELSE 0 END)
+                    -SUM(CASE WHEN at_ms >= ", $day, " THEN tokens - committed_tokens ELSE 0 END),
+                    -SUM(CASE WHEN at_ms >= ", $month, " THEN requests - committed_requests ELSE 0 END),
+                    -SUM(CASE WHEN at_ms >= ", $month, " THEN tokens - committed_tokens ELSE 0 END)
                FROM quota_ledger WHERE provider = $1 AND key_id = $2 AND settled = 0 AND expires_ms <= ", $now, "
              UNION ALL
              SELECT 0,
                     -SUM(CASE WHEN at_ms > ", $now, " - 60000 THEN requests - committed_requests ELSE 0 END),
                     -SUM(CASE WHEN at_ms > ", $now, " - 60000 THEN tokens - committed_tokens ELSE 0 END),
                     -SUM(CASE WHEN at_ms >= ", $day, " THEN requests - committed_requests ELSE 0 END),
-                    -SUM(CASE WHEN at_ms >= ", $day, " THEN tokens - committed_tokens ELSE 0 END)
+                    -SUM(CASE WHEN at_ms >= ", $day, " THEN tokens - committed_tokens ELSE 0 END),
+                    -SUM(CASE WHEN at_ms >= ", $month, " THEN requests - committed_requests ELSE 0 END),
+                    -SUM(CASE WHEN at_ms >= ", $month, " THEN tokens - committed_tokens ELSE 0 END)
                FROM quota_ledger WHERE provider = $1 AND key_id = $2 AND ", $route_col, " = ", $route, "
                 AND settled = 0 AND expires_ms <= ", $now
         )
@@ -83,10 +97,14 @@ macro_rules! usage_parts {
 macro_rules! grant {
     ($least:literal, $route_col:literal) => {
         concat!(
-            "WITH parts (is_key, mr, mt, dr, dt) AS (",
-            usage_parts!("$3", "$4", "$13", $route_col),
+            "WITH parts (is_key, mr, mt, dr, dt, mor, mot) AS (",
+            usage_parts!("$3", "$4", "$13", "$22", $route_col),
             "), used AS (
          SELECT COALESCE(SUM(CASE WHEN is_key = 1 THEN mr END), 0) AS kmr,
+                COALESCE(SUM(CASE WHEN is_key = 1 THEN mor END), 0) AS kmor,
+                COALESCE(SUM(CASE WHEN is_key = 1 THEN mot END), 0) AS kmot,
+                COALESCE(SUM(CASE WHEN is_key = 0 THEN mor END), 0) AS rmor,
+                COALESCE(SUM(CASE WHEN is_key = 0 THEN mot END), 0) AS rmot,
                 COALESCE(SUM(CASE WHEN is_key = 1 THEN mt END), 0) AS kmt,
                 COALESCE(SUM(CASE WHEN is_key = 1 THEN dr END), 0) AS kdr,
                 COALESCE(SUM(CASE WHEN is_key = 1 THEN dt END), 0) AS kdt,
@@ -104,9 +122,11 @@ macro_rules! grant {
      granted AS (
          SELECT CAST(", $least, "($5, COALESCE($9 - kmr, $5), COALESCE($11 - kdr, $5),
                     COALESCE($14 - rmr, $5), COALESCE($16 - rdr, $5),
+                    COALESCE($23 - kmor, $5), COALESCE($25 - rmor, $5),
                     COALESCE((SELECT room FROM hinted), $5)) AS BIGINT) AS r,
                 CAST(", $least, "($6, COALESCE($10 - kmt, $6), COALESCE($12 - kdt, $6),
-                    COALESCE($15 - rmt, $6), COALESCE($17 - rdt, $6)) AS BIGINT) AS t
+                    COALESCE($15 - rmt, $6), COALESCE($17 - rdt, $6),
+                    COALESCE($24 - kmot, $6), COALESCE($26 - rmot, $6)) AS BIGINT) AS t
            FROM used)
      INSERT INTO quota_ledger (provider, key_id, route_id, at_ms, requests, tokens,
             committed_requests, committed_tokens, settled, expires_ms, holder, seq, granted_ms)
@@ -150,7 +170,8 @@ impl Sql {
 /// $2 key, $3 route, $4 now, $8 the lease's expiry (its date too: a request handed out from it
 /// counts in the sliding minute at least as long as it really is in it), $9–$12 the key's
 /// rpm/tpm/rpd/tpd, $13 day start, $14–$17 the route's, $18–$19 the committed mark to start with,
-/// $20 holder, $21 its sequence number (a second try of the same lease is ignored).
+/// $20 holder, $21 its sequence number (a second try of the same lease is ignored), $22 the
+/// calendar month's start, $23–$24 the key's rpmonth/tpmonth, $25–$26 the route's.
 pub(super) const GRANT: Sql = Sql {
     sqlite: grant!("MIN", "+route_id"),
     postgres: grant!("LEAST", "route_id"),
@@ -223,12 +244,12 @@ pub(super) const UNRESERVED: Sql = Sql::both(
 );
 
 /// What a key has used over one scope, for one engine: $1 provider, $2 key, $3 now, $4 day
-/// start, $5 route or NULL.
+/// start, $5 route or NULL, $6 the calendar month's start.
 macro_rules! usage {
     ($route_col:literal) => {
         concat!(
-            "WITH parts (is_key, mr, mt, dr, dt) AS (",
-            usage_parts!("$5", "$3", "$4", $route_col),
+            "WITH parts (is_key, mr, mt, dr, dt, mor, mot) AS (",
+            usage_parts!("$5", "$3", "$4", "$6", $route_col),
             ")
      SELECT CAST(COALESCE(SUM(mr), 0) AS BIGINT), CAST(COALESCE(SUM(mt), 0) AS BIGINT),
             (SELECT at_ms FROM quota_ledger
@@ -236,7 +257,8 @@ macro_rules! usage {
                 AND at_ms > $3 - 60000 AND requests > 0
                 AND (settled = 1 OR expires_ms > $3 OR committed_requests > 0)
               ORDER BY at_ms LIMIT 1),
-            CAST(COALESCE(SUM(dr), 0) AS BIGINT), CAST(COALESCE(SUM(dt), 0) AS BIGINT)
+            CAST(COALESCE(SUM(dr), 0) AS BIGINT), CAST(COALESCE(SUM(dt), 0) AS BIGINT),
+            CAST(COALESCE(SUM(mor), 0) AS BIGINT), CAST(COALESCE(SUM(mot), 0) AS BIGINT)
        FROM parts WHERE is_key = CASE WHEN $5 IS NULL THEN 1 ELSE 0 END"
         )
     };
@@ -272,16 +294,24 @@ pub(super) const SETTLE_STRANDED: Sql = Sql::both(
       WHERE id IN (SELECT id FROM quota_ledger WHERE settled = 0 AND expires_ms <= $1 LIMIT $2)",
 );
 
-/// Rows older than any window, a bounded batch at a time.
+/// Settled rows older than the minute and day windows, a bounded batch at a time. The hourly
+/// buckets keep counting them for the month: the triggers take a deleted row off those only while
+/// it is unsettled (a lease dropped unused).
 pub(super) const DELETE_OLD_ROWS: Sql = Sql::both(
     "DELETE FROM quota_ledger
-      WHERE id IN (SELECT id FROM quota_ledger WHERE at_ms < $1 - 2 * 86400000 LIMIT $2)",
+      WHERE id IN (SELECT id FROM quota_ledger
+                    WHERE at_ms < $1 - 2 * 86400000 AND settled = 1 LIMIT $2)",
 );
 
-/// Buckets emptied by settles and deletes, or older than any window, a bounded batch at a time.
+/// Buckets emptied by settles and deletes, or older than their windows (seconds and minutes
+/// after two days, hours after 32: 2,764,800,000 ms, written out since `32 * 86400000` overflows
+/// PostgreSQL's 32-bit integer arithmetic), a bounded batch at a time.
 pub(super) const DELETE_OLD_BUCKETS: Sql = Sql::both(
     "DELETE FROM quota_buckets
       WHERE (provider, key_id, scope, grain, start_ms) IN (
             SELECT provider, key_id, scope, grain, start_ms FROM quota_buckets
-             WHERE (requests <= 0 AND tokens <= 0) OR start_ms < $1 - 2 * 86400000 LIMIT $2)",
+             WHERE (requests <= 0 AND tokens <= 0)
+                OR (grain < 3600000 AND start_ms < $1 - 2 * 86400000)
+                OR start_ms < $1 - 2764800000
+             LIMIT $2)",
 );

@@ -270,11 +270,25 @@ on_both_backends! {
         let pruned = store.prune_ledger(three_days).await.unwrap();
         assert_eq!(pruned.rows_deleted, rows as u64);
         assert!(store.lease_rows().await.is_empty());
-        let (buckets,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM quota_buckets")
+        let buckets = |store: Store| async move {
+            let (grains,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM quota_buckets WHERE grain < 3600000",
+            )
             .fetch_one(&store.pool)
             .await
             .unwrap();
-        assert_eq!(buckets, 0);
+            let (hours,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM quota_buckets WHERE grain = 3600000",
+            )
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+            (grains, hours)
+        };
+        // The rows' hour (the key's and the route's) still counts for the month.
+        assert_eq!(buckets(store.clone()).await, (0, 2));
+        store.prune_ledger(MIDNIGHT + 33 * 86_400_000).await.unwrap();
+        assert_eq!(buckets(store.clone()).await, (0, 0));
 }
 }
 
@@ -351,5 +365,52 @@ on_both_backends! {
         }
         assert_eq!(granted, 50, "180 requests asked of a 50 RPM key");
         assert_eq!(key_usage(&store, MIDNIGHT).await.minute_requests, 50);
+    }
+}
+
+on_both_backends! {
+    /// A monthly limit counts every day of the calendar month — rows the pruner has long deleted
+    /// included — and nothing of the month before.
+    async fn a_monthly_limit_counts_across_days_and_pruning_and_returns_on_the_first_of_the_month(
+        store: Store
+    ) {
+        const DAY: EpochMs = 86_400_000;
+        let december = MIDNIGHT - 31 * DAY;
+        let one = |seq: i64, now: EpochMs| {
+            let mut lease = ask(seq, now, 1, 10);
+            lease.day_start = now - now.rem_euclid(DAY);
+            lease.key_limits = Limits {
+                rpmonth: Some(3),
+                rpd: Some(100),
+                ..Limits::default()
+            };
+            lease
+        };
+        for (seq, day) in [(1, 0), (2, 1), (3, 1)] {
+            let now = december + day * DAY + 3_600_000;
+            let grant = store.grant_lease(one(seq, now)).await.unwrap().unwrap();
+            assert_eq!(grant.requests, 1);
+            store
+                .close_lease(LeaseClose {
+                    id: grant.id,
+                    requests: 1,
+                    tokens: 10,
+                    at_ms: now,
+                })
+                .await
+                .unwrap();
+        }
+        // Three weeks on, the rows are gone from the ledger, not from the month.
+        let later = december + 20 * DAY;
+        assert_eq!(store.prune_ledger(later).await.unwrap().rows_deleted, 3);
+        let usage = store.usage("p", "k", None, later, later - later.rem_euclid(DAY)).await.unwrap();
+        assert_eq!((usage.month_requests, usage.day_requests), (3, 0));
+        assert_eq!(store.grant_lease(one(4, later)).await.unwrap(), None);
+        assert_eq!(store.grant_lease(one(5, MIDNIGHT - 1)).await.unwrap(), None);
+        // January: a new month.
+        let january = store.grant_lease(one(6, MIDNIGHT)).await.unwrap();
+        assert_eq!(january.map(|g| g.requests), Some(1));
+        let usage = store.usage("p", "k", None, MIDNIGHT + 1, MIDNIGHT).await.unwrap();
+        assert_eq!(usage.month_requests, 1);
     }
 }

@@ -134,15 +134,27 @@ const SQLITE_MIGRATIONS: &[MigrationFile] = &[
         "stored responses",
         include_str!("../../../migrations/sqlite/0012_stored_responses.sql"),
     ),
+    (
+        13,
+        "monthly buckets",
+        include_str!("../../../migrations/sqlite/0013_monthly_buckets.sql"),
+    ),
 ];
 
 /// The files of `migrations/postgres/`: the schema SQLite's migrations add up to, in one step,
 /// then whatever changes both engines later.
-const POSTGRES_MIGRATIONS: &[MigrationFile] = &[(
-    1,
-    "schema",
-    include_str!("../../../migrations/postgres/0001_schema.sql"),
-)];
+const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
+    (
+        1,
+        "schema",
+        include_str!("../../../migrations/postgres/0001_schema.sql"),
+    ),
+    (
+        2,
+        "monthly buckets",
+        include_str!("../../../migrations/postgres/0002_monthly_buckets.sql"),
+    ),
+];
 
 fn migrator(files: &[MigrationFile]) -> sqlx::migrate::Migrator {
     use sqlx::SqlSafeStr;

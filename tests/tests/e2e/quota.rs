@@ -511,3 +511,39 @@ async fn a_key_comes_back_by_itself_after_its_reset() {
         "room again at the reset: {at_reset:?}"
     );
 }
+
+#[tokio::test]
+async fn a_monthly_limit_is_never_passed_and_the_client_is_told_to_come_back_on_the_first_of_next_month()
+ {
+    clear_of_utc_midnight().await;
+    let monthly = Simulator::start().await;
+    monthly.model("model-m");
+    let gateway = GatewayConfig::new()
+        .toml(&provider_toml(
+            "pm",
+            &monthly,
+            &["sk-m"],
+            "limits = { rpm = 100, rpmonth = 4 }",
+        ))
+        .route("pm", "model-m", 1)
+        .start()
+        .await;
+    for _ in 0..4 {
+        assert_eq!(gateway.chat(&ask("auto", "hello")).await.status(), 200);
+    }
+    let refused = gateway.chat(&ask("auto", "hello")).await;
+    let now = now_ms();
+    assert_eq!(refused.status(), 429);
+    let wait = retry_after(&refused);
+    let to_next_month = (freerouter::quota::window::next_month_start(now) - now) / 1000;
+    assert!(
+        (wait - to_next_month).abs() <= 2,
+        "Retry-After {wait} s, the next month starts in {to_next_month} s"
+    );
+    assert_eq!(error_code(refused).await, "quota_exhausted");
+    assert_eq!(
+        monthly.calls("model-m"),
+        4,
+        "the fifth request was never sent"
+    );
+}

@@ -14,7 +14,7 @@ async fn several_processes_on_one_file_never_overspend_a_key_and_spend_nearly_al
         rpm: Some(300),
         rpd: Some(240),
         tpm: Some(30_000),
-        tpd: None,
+        ..Limits::default()
     };
     let p = provider(limits, 0);
     let r = route("m", Limits::default());
