@@ -33,12 +33,11 @@ fn catalog(n: usize) -> (CatalogSnapshot, HealthBoard) {
                 model: format!("model-{i}"),
                 display_name: Some(format!("Model {i}")),
                 rank: Some(i as i64 + 1),
-                score: None,
                 aliases: vec![format!("family-{}", i % 7)],
                 context_window: Some(if i % 3 == 0 { 8_192 } else { 131_072 }),
                 max_output: Some(4_096),
                 tags,
-                limits: None,
+                ..RouteSeed::default()
             }
             .into_route(Origin::Default, i % 5 != 3, 0)
         })

@@ -45,14 +45,9 @@ mod tests {
         RouteSeed {
             provider: "p".into(),
             model: "m".into(),
-            display_name: None,
             rank: Some(1),
-            score: None,
-            aliases: Vec::new(),
-            context_window: None,
-            max_output: None,
             tags: tags.iter().map(|t| t.to_string()).collect(),
-            limits: None,
+            ..RouteSeed::default()
         }
         .into_route(Origin::Manual, true, 1)
     }

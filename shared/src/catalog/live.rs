@@ -63,12 +63,12 @@ pub async fn bootstrap(store: &Store, settings: &Settings, now: EpochMs) -> Resu
             model: declared.model.clone(),
             display_name: declared.display_name.clone(),
             rank: declared.rank,
-            score: None,
             aliases: declared.aliases.clone(),
             context_window: declared.context_window,
             max_output: declared.max_output,
             tags: declared.tags.clone(),
             limits: declared.limits,
+            ..RouteSeed::default()
         };
         let route = seed.into_route(
             Origin::Manual,

@@ -58,7 +58,7 @@ impl Route {
 }
 
 /// A route as a data file or the config declares it, before it has an id.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSeed {
     pub provider: String,

@@ -94,14 +94,8 @@ mod tests {
                     RouteSeed {
                         provider: "p".into(),
                         model: format!("m{i}"),
-                        display_name: None,
                         rank: Some(i as i64 + 1),
-                        score: None,
-                        aliases: Vec::new(),
-                        context_window: None,
-                        max_output: None,
-                        tags: Vec::new(),
-                        limits: None,
+                        ..RouteSeed::default()
                     }
                     .into_route(Origin::Manual, true, 0),
                 ),

@@ -212,14 +212,11 @@ mod tests {
         let route: Route = RouteSeed {
             provider: "p".into(),
             model: "m".into(),
-            display_name: None,
             rank: Some(1),
-            score: None,
             aliases: vec!["fast".into()],
             context_window: Some(32_000),
-            max_output: None,
             tags: vec!["chat".into()],
-            limits: None,
+            ..RouteSeed::default()
         }
         .into_route(Origin::Manual, true, 1);
         source.upsert_route(&route, 1_000).await.unwrap();

@@ -5,6 +5,10 @@ use crate::health::{HealthChange, HealthState, InvalidKey, KeyCooldown, RouteHea
 use crate::time::EpochMs;
 use sqlx::Row;
 
+/// Tells every gateway to reload its health board (they watch the version).
+const BUMP_HEALTH_VERSION: &str =
+    "UPDATE catalog_meta SET health_version = health_version + 1 WHERE id = 1";
+
 /// Everything the health board is rebuilt from.
 pub struct HealthRecords {
     pub routes: Vec<RouteHealth>,
@@ -206,9 +210,7 @@ impl Store {
                     .rows_affected()
             }
         };
-        sqlx::query("UPDATE catalog_meta SET health_version = health_version + 1 WHERE id = 1")
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(BUMP_HEALTH_VERSION).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(cleared)
     }
@@ -220,23 +222,15 @@ impl Store {
         key_id: &str,
         route_id: &str,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let removed = sqlx::query(
-            "DELETE FROM key_cooldowns WHERE provider = $1 AND key_id = $2 AND route_id = $3",
+        self.delete_announcing(
+            sqlx::query(
+                "DELETE FROM key_cooldowns WHERE provider = $1 AND key_id = $2 AND route_id = $3",
+            )
+            .bind(provider)
+            .bind(key_id)
+            .bind(route_id),
         )
-        .bind(provider)
-        .bind(key_id)
-        .bind(route_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if removed > 0 {
-            sqlx::query("UPDATE catalog_meta SET health_version = health_version + 1 WHERE id = 1")
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(removed > 0)
+        .await
     }
 
     /// Keys the providers refused (401/403), by provider.
@@ -248,17 +242,24 @@ impl Store {
 
     /// A key seen working again: usable at once by every gateway (they reload on the health version).
     pub async fn restore_key(&self, provider: &str, key_id: &str) -> Result<bool, StoreError> {
+        self.delete_announcing(
+            sqlx::query("DELETE FROM invalid_keys WHERE provider = $1 AND key_id = $2")
+                .bind(provider)
+                .bind(key_id),
+        )
+        .await
+    }
+
+    /// Runs `delete` and, when it removed anything, bumps the health version in the same
+    /// transaction: every gateway reloads its health board.
+    async fn delete_announcing(
+        &self,
+        delete: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.writer.begin().await?;
-        let removed = sqlx::query("DELETE FROM invalid_keys WHERE provider = $1 AND key_id = $2")
-            .bind(provider)
-            .bind(key_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let removed = delete.execute(&mut *tx).await?.rows_affected();
         if removed > 0 {
-            sqlx::query("UPDATE catalog_meta SET health_version = health_version + 1 WHERE id = 1")
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(BUMP_HEALTH_VERSION).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(removed > 0)
@@ -287,14 +288,8 @@ mod tests {
             let route = RouteSeed {
                 provider: "pa".into(),
                 model: "m".into(),
-                display_name: None,
                 rank: Some(1),
-                score: None,
-                aliases: Vec::new(),
-                context_window: None,
-                max_output: None,
-                tags: Vec::new(),
-                limits: None,
+                ..RouteSeed::default()
             }
             .into_route(Origin::Manual, true, 1);
             store.upsert_route(&route, 1).await.unwrap();

@@ -355,20 +355,13 @@ async fn openrouter_s_metadata_copy_of_the_reset_is_read_when_the_headers_are_ab
     );
 }
 
-#[tokio::test]
-async fn cerebras_spent_minute_beside_a_day_with_room_rests_the_key_for_the_minute_only() {
+/// Cerebras (its own answers, its key limited as given) first, a lab route behind it.
+async fn cerebras_with_a_fallback(limits: KeyLimits) -> (Simulator, Simulator, TestGateway) {
     let sim = Simulator::start().await;
     sim.speak(Dialect::Cerebras);
-    sim.limit_key(
-        "cb-key",
-        KeyLimits {
-            rpm: Some(1),
-            rpd: Some(14_400),
-            ..KeyLimits::default()
-        },
-    );
+    sim.limit_key("cb-key", limits);
     sim.model("gpt-oss-120b");
-    let (_backup, lab) = fallback().await;
+    let (backup, lab) = fallback().await;
     let gateway = GatewayConfig::new()
         .toml(&builtin("cerebras", &sim.url("/v1"), "cb-key"))
         .toml(&lab)
@@ -376,6 +369,17 @@ async fn cerebras_spent_minute_beside_a_day_with_room_rests_the_key_for_the_minu
         .route("lab", "backup", 2)
         .start()
         .await;
+    (sim, backup, gateway)
+}
+
+#[tokio::test]
+async fn cerebras_spent_minute_beside_a_day_with_room_rests_the_key_for_the_minute_only() {
+    let (sim, _backup, gateway) = cerebras_with_a_fallback(KeyLimits {
+        rpm: Some(1),
+        rpd: Some(14_400),
+        ..KeyLimits::default()
+    })
+    .await;
     let before = now_ms();
     // The answer says 0 left this minute, 14,399 today: two windows, two resets.
     assert_eq!(served_by(&gateway, "one").await, "cerebras/gpt-oss-120b");
@@ -392,25 +396,12 @@ async fn cerebras_spent_minute_beside_a_day_with_room_rests_the_key_for_the_minu
 
 #[tokio::test]
 async fn a_cerebras_token_minute_refusal_without_retry_after_rests_for_the_minute() {
-    let sim = Simulator::start().await;
-    sim.speak(Dialect::Cerebras);
-    sim.limit_key(
-        "cb-key",
-        KeyLimits {
-            tpm: Some(60),
-            rpd: Some(14_400),
-            ..KeyLimits::default()
-        },
-    );
-    sim.model("gpt-oss-120b");
-    let (_backup, lab) = fallback().await;
-    let gateway = GatewayConfig::new()
-        .toml(&builtin("cerebras", &sim.url("/v1"), "cb-key"))
-        .toml(&lab)
-        .route("cerebras", "gpt-oss-120b", 1)
-        .route("lab", "backup", 2)
-        .start()
-        .await;
+    let (_sim, _backup, gateway) = cerebras_with_a_fallback(KeyLimits {
+        tpm: Some(60),
+        rpd: Some(14_400),
+        ..KeyLimits::default()
+    })
+    .await;
     let long = "word ".repeat(300);
     let before = now_ms();
     assert_eq!(served_by(&gateway, &long).await, "lab/backup");
@@ -532,14 +523,8 @@ async fn the_maintainer_lifts_a_not_in_tier_rest_once_the_model_answers_that_key
         let seed = freerouter::catalog::RouteSeed {
             provider: "gemini".into(),
             model: model.into(),
-            display_name: None,
             rank: Some(1),
-            score: None,
-            aliases: Vec::new(),
-            context_window: None,
-            max_output: None,
-            tags: Vec::new(),
-            limits: None,
+            ..freerouter::catalog::RouteSeed::default()
         };
         let route = seed.into_route(freerouter::catalog::Origin::Manual, true, 1);
         maintenance.store.upsert_route(&route, 1).await.unwrap();

@@ -42,14 +42,9 @@ pub(super) fn route(model: &str, limits: Limits) -> Route {
     RouteSeed {
         provider: "p".into(),
         model: model.into(),
-        display_name: None,
         rank: Some(1),
-        score: None,
-        aliases: Vec::new(),
-        context_window: None,
-        max_output: None,
-        tags: Vec::new(),
         limits: Some(limits),
+        ..RouteSeed::default()
     }
     .into_route(Origin::Manual, true, 1)
 }

@@ -15,14 +15,11 @@ fn route(provider: &str, model: &str, rank: i64, aliases: &[&str], tags: &[&str]
     RouteSeed {
         provider: provider.into(),
         model: model.into(),
-        display_name: None,
         rank: Some(rank),
-        score: None,
         aliases: aliases.iter().map(|a| a.to_string()).collect(),
         context_window: Some(8192),
-        max_output: None,
         tags: tags.iter().map(|t| t.to_string()).collect(),
-        limits: None,
+        ..RouteSeed::default()
     }
     .into_route(Origin::Manual, true, 0)
 }
