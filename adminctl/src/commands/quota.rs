@@ -65,10 +65,11 @@ pub async fn run(ctx: &Context, command: QuotaCommand) -> anyhow::Result<()> {
                 .windows
                 .iter()
                 .map(|w| {
-                    let span = match w.window {
-                        "day" => "today",
-                        "month" => "this month",
-                        _ => "this minute",
+                    let span = match (w.window, w.window_hours) {
+                        ("day", _) => "today".to_string(),
+                        ("month", _) => "this month".to_string(),
+                        ("rolling", Some(hours)) => format!("in the last {hours} h"),
+                        _ => "this minute".to_string(),
                     };
                     vec![
                         w.provider.clone(),

@@ -104,6 +104,7 @@ fn publish_quota_gauges(state: &AppState) {
             };
             // What this process's own leases hold is still this process's to send.
             let u = counted.less(&ledger.unspent(&provider.name, &key.id, now));
+            let (window_requests, window_tokens) = u.window_counts(&l, now);
             for (window, limit, used) in [
                 ("requests_minute", l.rpm, u.minute_requests),
                 ("requests_day", l.rpd, u.day_requests),
@@ -111,6 +112,8 @@ fn publish_quota_gauges(state: &AppState) {
                 ("tokens_day", l.tpd, u.day_tokens),
                 ("requests_month", l.rpmonth, u.month_requests),
                 ("tokens_month", l.tpmonth, u.month_tokens),
+                ("requests_window", l.rpwindow, window_requests),
+                ("tokens_window", l.tpwindow, window_tokens),
             ] {
                 let Some(limit) = limit else { continue };
                 let labels = [

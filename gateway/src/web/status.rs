@@ -194,26 +194,35 @@ fn quota_cell(label: &str, used: u64, limit: Option<u64>, returns: Option<EpochM
     }
 }
 
-/// The windows a route declares of its own (a free tier's per-model limits), per key: what is
+/// The windows a route declares of its own (a free tier's per-model limits), and a provider's
+/// monthly and rolling windows (the per-key table has minute and day only), per key: what is
 /// left and when it is whole again.
 fn route_quota_section(body: &mut String, windows: &[WindowLeft]) {
-    let on_routes: Vec<_> = windows.iter().filter(|w| w.scope != "*").collect();
+    let on_routes: Vec<_> = windows
+        .iter()
+        .filter(|w| w.scope != "*" || matches!(w.window, "month" | "rolling"))
+        .collect();
     if on_routes.is_empty() {
         return;
     }
     body.push_str(
-        r#"<section><h2>Quota per route</h2><p class="muted">Limits a route has of its own, per key: what is left of each window and when it is whole again.</p><table class="quota"><thead><tr><th>route</th><th>key</th><th>window</th><th>left</th><th>capacity returns</th></tr></thead><tbody>"#,
+        r#"<section><h2>Quota per route</h2><p class="muted">Limits a route has of its own, and a provider's monthly and rolling windows, per key: what is left of each window and when it is whole again.</p><table class="quota"><thead><tr><th>route</th><th>key</th><th>window</th><th>left</th><th>capacity returns</th></tr></thead><tbody>"#,
     );
     for w in on_routes {
-        let span = match w.window {
-            "day" => "per day",
-            "month" => "per month",
-            _ => "per minute",
+        let span = match (w.window, w.window_hours) {
+            ("day", _) => "per day".to_string(),
+            ("month", _) => "per month".to_string(),
+            ("rolling", Some(hours)) => format!("per {hours} h (rolling)"),
+            _ => "per minute".to_string(),
         };
         let _ = write!(
             body,
             r#"<tr><td>{}</td><td><code>{}</code></td><td>{} {}</td>{}<td>{}</td></tr>"#,
-            Esc(&w.scope),
+            if w.scope == "*" {
+                "every route".to_string()
+            } else {
+                Esc(&w.scope).to_string()
+            },
             Esc(&w.key_id),
             w.counts,
             span,

@@ -5,7 +5,9 @@
 
 use crate::catalog::Provider;
 use crate::config::Limits;
-use crate::quota::window::{DAY_MS, MINUTE_MS, Usage, day_window_start, next_month_start};
+use crate::quota::window::{
+    DAY_MS, MINUTE_MS, Usage, day_window_start, next_month_start, rolling_leaves_at,
+};
 use crate::store::{Store, StoreError};
 use crate::time::EpochMs;
 use serde::Serialize;
@@ -18,15 +20,19 @@ pub struct WindowLeft {
     pub key_id: String,
     /// `*` for the key across the provider, else a route id.
     pub scope: String,
-    /// `minute` (sliding) or `day` (the provider's).
+    /// `minute` (sliding), `day` (the provider's), `month` (calendar, UTC) or `rolling` (the
+    /// last `window_hours`).
     pub window: &'static str,
+    /// The rolling window's length; `None` for the others.
+    pub window_hours: Option<u32>,
     /// `requests` or `tokens`.
     pub counts: &'static str,
     pub used: u64,
     pub limit: u64,
     pub left: u64,
-    /// When the window is whole again: the provider's day turn; for the sliding minute, a
-    /// minute after its oldest use still in it (an upper bound: it frees as uses age out).
+    /// When the window is whole again: the provider's day turn, the next month's first; for the
+    /// sliding minute, a minute after its oldest use still in it; for a rolling window, when
+    /// what it holds now has all left it (an upper bound: it frees as uses age out).
     pub full_at_ms: Option<EpochMs>,
 }
 
@@ -58,6 +64,10 @@ fn windows_of(
     let minute_full = usage.minute_oldest_ms.map(|oldest| oldest + MINUTE_MS);
     let day_full = Some(day_turns_ms);
     let month_full = Some(next_month_start(now));
+    let rolling_full = limits
+        .window_hours
+        .map(|hours| rolling_leaves_at(hours, now));
+    let (window_requests, window_tokens) = usage.window_counts(limits, now);
     [
         (
             "minute",
@@ -88,6 +98,20 @@ fn windows_of(
             limits.tpmonth,
             usage.month_tokens,
             month_full,
+        ),
+        (
+            "rolling",
+            "requests",
+            limits.rpwindow,
+            window_requests,
+            rolling_full,
+        ),
+        (
+            "rolling",
+            "tokens",
+            limits.tpwindow,
+            window_tokens,
+            rolling_full,
         ),
     ]
     .into_iter()
@@ -127,7 +151,14 @@ pub async fn capacity(
                 }
                 let route = (scope != "*").then_some(scope.as_str());
                 let usage = store
-                    .usage(&provider.name, &key.id, route, now, day_start)
+                    .usage(
+                        &provider.name,
+                        &key.id,
+                        route,
+                        now,
+                        day_start,
+                        limits.window_hours,
+                    )
                     .await?;
                 for (window, counts, limit, used, full_at_ms) in
                     windows_of(&limits, &usage, day_turns, now)
@@ -137,6 +168,9 @@ pub async fn capacity(
                         key_id: key.id.clone(),
                         scope: scope.clone(),
                         window,
+                        window_hours: (window == "rolling")
+                            .then_some(limits.window_hours)
+                            .flatten(),
                         counts,
                         used,
                         limit,
@@ -208,27 +242,30 @@ pub fn forecast(
     };
     for provider in providers.values().filter(|p| !p.keys.is_empty()) {
         let day_turns_ms = day_window_start(now, provider.day_reset_minute) + DAY_MS;
-        let day_requests = |key_id: &str, provider_wide: bool| -> Vec<u64> {
-            capacity
-                .windows
-                .iter()
-                .filter(|w| {
-                    w.provider == provider.name
-                        && w.key_id == key_id
-                        && w.window == "day"
-                        && w.counts == "requests"
-                        && (w.scope == "*") == provider_wide
-                })
-                .map(|w| w.left)
-                .collect()
+        // What a scope can still send today: the fewest its day, month and rolling windows allow.
+        let left_on = |key_id: &str, provider_wide: bool| -> BTreeMap<&str, u64> {
+            let mut scopes = BTreeMap::new();
+            for w in capacity.windows.iter().filter(|w| {
+                w.provider == provider.name
+                    && w.key_id == key_id
+                    && matches!(w.window, "day" | "month" | "rolling")
+                    && w.counts == "requests"
+                    && (w.scope == "*") == provider_wide
+            }) {
+                scopes
+                    .entry(w.scope.as_str())
+                    .and_modify(|left: &mut u64| *left = (*left).min(w.left))
+                    .or_insert(w.left);
+            }
+            scopes
         };
         let mut left: Option<u64> = None;
         for key in &provider.keys {
-            let key_left = match day_requests(&key.id, true).into_iter().min() {
+            let key_left = match left_on(&key.id, true).into_values().next() {
                 Some(wide) => Some(wide),
                 None => {
-                    let routes = day_requests(&key.id, false);
-                    (!routes.is_empty()).then(|| routes.iter().sum())
+                    let routes = left_on(&key.id, false);
+                    (!routes.is_empty()).then(|| routes.values().sum())
                 }
             };
             if let Some(n) = key_left {
@@ -344,6 +381,32 @@ mod tests {
     }
 
     #[test]
+    fn a_rolling_window_says_what_is_left_in_it_and_when_what_it_holds_has_left() {
+        let now = MIDNIGHT + 3 * 3_600_000 + 30_000;
+        let limits = Limits {
+            window_hours: Some(5),
+            rpwindow: Some(40),
+            tpwindow: Some(100_000),
+            ..Limits::default()
+        };
+        let usage = Usage {
+            window_requests: 12,
+            window_tokens: 30_000,
+            window_oldest_ms: Some(MIDNIGHT + 60_000),
+            ..Usage::default()
+        };
+        let whole = MIDNIGHT + 8 * 3_600_000 + 60_000;
+        assert_eq!(
+            windows_of(&limits, &usage, MIDNIGHT + DAY_MS, now),
+            vec![
+                ("rolling", "requests", 40, 12, Some(whole)),
+                ("rolling", "tokens", 100_000, 30_000, Some(whole)),
+            ],
+            "28/40 in the last 5 h, back to 40 by 08:01 UTC"
+        );
+    }
+
+    #[test]
     fn the_pool_sums_each_key_s_day_and_names_the_next_refill() {
         let now = MIDNIGHT + 3_600_000;
         let groq = provider("groq", &["g1", "g2"], Some(50));
@@ -360,6 +423,7 @@ mod tests {
             key_id: groq.keys[key].id.clone(),
             scope: "*".into(),
             window: "day",
+            window_hours: None,
             counts: "requests",
             used,
             limit: 50,
@@ -377,14 +441,33 @@ mod tests {
             }],
             unlimited_keys: Vec::new(),
         };
-        let forecast = forecast(&capacity, &providers, now);
-        assert_eq!(forecast.requests_left_today, 36 + 50);
-        assert_eq!(forecast.unlimited_providers, vec!["lab".to_string()]);
+        let pool = forecast(&capacity, &providers, now);
+        assert_eq!(pool.requests_left_today, 36 + 50);
+        assert_eq!(pool.unlimited_providers, vec!["lab".to_string()]);
         assert_eq!(
-            forecast.next_refill_ms,
+            pool.next_refill_ms,
             Some(now + 30_000),
             "the resting key first"
         );
-        assert_eq!(forecast.providers[0].day_turns_ms, MIDNIGHT + DAY_MS);
+        assert_eq!(pool.providers[0].day_turns_ms, MIDNIGHT + DAY_MS);
+        // A month or a rolling window nearly spent bounds what a key can send today.
+        let short = |window: &'static str, left: u64| WindowLeft {
+            window,
+            left,
+            ..capacity.windows[1].clone()
+        };
+        let bounded = Capacity {
+            windows: vec![
+                capacity.windows[0].clone(),
+                capacity.windows[1].clone(),
+                short("month", 7),
+                short("rolling", 9),
+            ],
+            ..capacity.clone()
+        };
+        assert_eq!(
+            forecast(&bounded, &providers, now).requests_left_today,
+            36 + 7
+        );
     }
 }

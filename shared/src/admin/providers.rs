@@ -61,7 +61,14 @@ pub async fn status(
         let mut keys = Vec::new();
         for key in &provider.keys {
             let counted = store
-                .usage(&provider.name, &key.id, None, now, day_start)
+                .usage(
+                    &provider.name,
+                    &key.id,
+                    None,
+                    now,
+                    day_start,
+                    provider.limits.window_hours,
+                )
                 .await?;
             let held =
                 ledger.map_or_else(Usage::default, |l| l.unspent(&provider.name, &key.id, now));

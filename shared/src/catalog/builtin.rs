@@ -115,6 +115,12 @@ mod tests {
                 route.model
             );
             assert!(route.context_window.unwrap_or(0) > 0, "{}", route.model);
+            let problem = route.limits.and_then(|l| l.problem());
+            assert!(problem.is_none(), "{}: {problem:?}", route.model);
+        }
+        for (name, provider) in &registry.providers {
+            let problem = provider.limits.and_then(|l| l.problem());
+            assert!(problem.is_none(), "{name}: {problem:?}");
         }
         let routes = registry.ranked_routes();
         let mut ranks: Vec<_> = routes.iter().map(|r| r.rank).collect();

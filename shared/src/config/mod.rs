@@ -270,6 +270,33 @@ mod tests {
     }
 
     #[test]
+    fn a_rolling_window_needs_a_length_of_whole_hours_and_a_limit_to_count() {
+        let load = |limits: &str| {
+            Settings::load(&ConfigSource::from_toml(format!(
+                "[providers.lab]\nbase_url = \"http://127.0.0.1:9000/v1\"\nlimits = {{ {limits} }}"
+            )))
+        };
+        let settings = load("window_hours = 5, rpwindow = 40, tpwindow = 200000").unwrap();
+        let limits = settings.providers["lab"].limits.unwrap();
+        assert_eq!(
+            (limits.window_hours, limits.rpwindow, limits.tpwindow),
+            (Some(5), Some(40), Some(200_000))
+        );
+        for (bad, says) in [
+            ("window_hours = 5", "needs rpwindow or tpwindow"),
+            ("rpwindow = 40", "need window_hours"),
+            ("window_hours = 0, rpwindow = 40", "between 1 and 744"),
+            ("window_hours = 745, tpwindow = 9", "between 1 and 744"),
+        ] {
+            let err = load(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("providers.lab.limits") && err.contains(says),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn an_invalid_value_is_refused_with_its_name_and_no_secret() {
         let source = ConfigSource::from_toml(
             "[server]\nlisten = \"not an address\"\n[auth]\nadmin_token = \"tok-123\"",

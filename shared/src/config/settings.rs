@@ -320,6 +320,35 @@ pub struct Limits {
     pub rpmonth: Option<u64>,
     /// Tokens per calendar month (UTC), e.g. Mistral's free tier.
     pub tpmonth: Option<u64>,
+    /// The length of a rolling window, in whole hours (1–744), e.g. Ollama Cloud's 5 hours: what
+    /// was sent in the last `window_hours` counts against `rpwindow` and `tpwindow`.
+    pub window_hours: Option<u32>,
+    /// Requests per rolling window of `window_hours`.
+    pub rpwindow: Option<u64>,
+    /// Tokens per rolling window of `window_hours`.
+    pub tpwindow: Option<u64>,
+}
+
+/// The longest rolling window: the one-hour buckets it is summed from are kept 32 days.
+pub const MAX_WINDOW_HOURS: u32 = 744;
+
+impl Limits {
+    /// What makes these limits unusable, if anything: a rolling window needs its length and a
+    /// limit to count against it.
+    pub fn problem(&self) -> Option<String> {
+        match (self.window_hours, self.rpwindow.or(self.tpwindow)) {
+            (Some(hours), _) if !(1..=MAX_WINDOW_HOURS).contains(&hours) => Some(format!(
+                "window_hours must be between 1 and {MAX_WINDOW_HOURS} (31 days), got {hours}"
+            )),
+            (Some(_), None) => {
+                Some("window_hours needs rpwindow or tpwindow to count against".into())
+            }
+            (None, Some(_)) => {
+                Some("rpwindow and tpwindow need window_hours, the window's length".into())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A provider of the user's own, or an override of a built-in one.

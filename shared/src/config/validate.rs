@@ -91,10 +91,16 @@ pub(super) fn validate(settings: &Settings) -> Result<(), ConfigError> {
                 "providers.{name}.base_url must start with http:// or https://"
             ));
         }
+        if let Some(problem) = provider.limits.as_ref().and_then(|l| l.problem()) {
+            return invalid(format!("providers.{name}.limits: {problem}"));
+        }
     }
     for (i, route) in settings.routes.iter().enumerate() {
         if route.model.trim().is_empty() {
             return invalid(format!("routes[{i}].model must not be empty"));
+        }
+        if let Some(problem) = route.limits.as_ref().and_then(|l| l.problem()) {
+            return invalid(format!("routes[{i}].limits: {problem}"));
         }
     }
     Ok(())

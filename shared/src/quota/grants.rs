@@ -60,6 +60,9 @@ pub fn room(limits: &[(&Limits, &Usage)]) -> (Option<u64>, Option<u64>) {
         tighten(&mut tokens, limit.tpd, usage.day_tokens);
         tighten(&mut requests, limit.rpmonth, usage.month_requests);
         tighten(&mut tokens, limit.tpmonth, usage.month_tokens);
+        // As last read: a lease sized from a window's count that has since aged is only smaller.
+        tighten(&mut requests, limit.rpwindow, usage.window_requests);
+        tighten(&mut tokens, limit.tpwindow, usage.window_tokens);
     }
     (requests, tokens)
 }
@@ -70,9 +73,11 @@ pub fn tokens_limited(key_limits: &Limits, route_limits: &Limits) -> bool {
         key_limits.tpm,
         key_limits.tpd,
         key_limits.tpmonth,
+        key_limits.tpwindow,
         route_limits.tpm,
         route_limits.tpd,
         route_limits.tpmonth,
+        route_limits.tpwindow,
     ]
     .iter()
     .any(Option::is_some)
@@ -239,6 +244,9 @@ mod tests {
             tpd: None,
             rpmonth: None,
             tpmonth: None,
+            window_hours: None,
+            rpwindow: None,
+            tpwindow: None,
         };
         static NOTHING: Usage = Usage {
             minute_requests: 0,
@@ -248,6 +256,9 @@ mod tests {
             day_tokens: 0,
             month_requests: 0,
             month_tokens: 0,
+            window_requests: 0,
+            window_tokens: 0,
+            window_oldest_ms: None,
         };
         SizingInput {
             key_limits,

@@ -125,7 +125,14 @@ impl Inner {
             let day_start = day_window_start(now, key.day_reset_minute);
             let read = self
                 .store
-                .usage(&key.provider, &key.key_id, None, now, day_start)
+                .usage(
+                    &key.provider,
+                    &key.key_id,
+                    None,
+                    now,
+                    day_start,
+                    key.window_hours,
+                )
                 .await;
             let other_holders = self
                 .seen

@@ -67,6 +67,7 @@ pub(super) struct Watched {
     pub(super) provider: String,
     pub(super) key_id: String,
     pub(super) day_reset_minute: u32,
+    pub(super) window_hours: Option<u32>,
 }
 
 type SlotMap = HashMap<String, HashMap<String, HashMap<String, Arc<SlotCell>>>>;
@@ -151,6 +152,7 @@ impl Ledger {
                     provider: provider.name.clone(),
                     key_id: key.id.clone(),
                     day_reset_minute: provider.day_reset_minute,
+                    window_hours: provider.limits.window_hours,
                 });
             }
         }
@@ -343,8 +345,8 @@ impl Ledger {
         let (key, on_route) =
             self.inner
                 .sightings(&provider.name, key_id, &route.route_id, now, day_start);
-        let key = key.map_or(1.0, |k| headroom(&provider.limits, &k.usage));
-        let on_route = on_route.map_or(1.0, |r| headroom(&route.limits, &r.usage));
+        let key = key.map_or(1.0, |k| headroom(&provider.limits, &k.usage, now));
+        let on_route = on_route.map_or(1.0, |r| headroom(&route.limits, &r.usage, now));
         key.min(on_route)
     }
 
@@ -400,6 +402,8 @@ impl Ledger {
                 held.day_tokens += unspent.tokens;
                 held.month_requests += unspent.requests;
                 held.month_tokens += unspent.tokens;
+                held.window_requests += unspent.requests;
+                held.window_tokens += unspent.tokens;
                 if dated_ms > now - super::window::MINUTE_MS {
                     held.minute_requests += unspent.requests;
                     held.minute_tokens += unspent.tokens;

@@ -1,7 +1,9 @@
 //! The quota ledger: every upstream attempt reserves one request and its estimated tokens against
 //! the key's limits before it is sent, settles with the real usage after, or releases on a refusal.
 //! Limits come from the catalog (per key across a provider, per key on a route); windows are a
-//! sliding minute and the provider's own day. The request path never waits on SQLite: it reserves
+//! sliding minute, the provider's own day, the calendar month (UTC) and a rolling window of
+//! `window_hours` (summed from minute buckets up to 47 h, hourly ones beyond, the first bucket
+//! counted whole: it errs toward holding back, never toward passing). The request path never waits on SQLite: it reserves
 //! from **quota leases** held in memory.
 //!
 //! # Leases

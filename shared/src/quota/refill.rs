@@ -205,6 +205,10 @@ impl Inner {
         now: EpochMs,
         day_start: EpochMs,
     ) -> Result<(Usage, Usage), StoreError> {
+        let windows = {
+            let slot = cell.lock();
+            (slot.key_limits.window_hours, slot.route_limits.window_hours)
+        };
         let standing = self
             .store
             .standing(
@@ -214,6 +218,7 @@ impl Inner {
                 &self.holder,
                 now,
                 day_start,
+                windows,
             )
             .await?;
         let sighting = |usage| Sighting {

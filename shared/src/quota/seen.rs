@@ -64,7 +64,10 @@ impl Seen {
             usage.day_tokens = usage.day_tokens.saturating_add(tokens);
             usage.month_requests = usage.month_requests.saturating_add(requests);
             usage.month_tokens = usage.month_tokens.saturating_add(tokens);
+            usage.window_requests = usage.window_requests.saturating_add(requests);
+            usage.window_tokens = usage.window_tokens.saturating_add(tokens);
             usage.minute_oldest_ms.get_or_insert(at_ms);
+            usage.window_oldest_ms.get_or_insert(at_ms);
         }
     }
 

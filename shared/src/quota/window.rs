@@ -1,11 +1,59 @@
 //! Quota windows as pure functions of time: the sliding minute, the provider's day, the calendar
-//! month (UTC), and when a spent limit has room again.
+//! month (UTC), a rolling window of hours, and when a spent limit has room again.
 
 use crate::config::Limits;
 use crate::time::EpochMs;
 
 pub const MINUTE_MS: EpochMs = 60_000;
+pub const HOUR_MS: EpochMs = 3_600_000;
 pub const DAY_MS: EpochMs = 86_400_000;
+
+/// Rolling windows up to this many hours are summed from the one-minute buckets (kept two days);
+/// longer ones from the one-hour buckets (kept 32 days).
+const LONGEST_WINDOW_OF_MINUTES: u32 = 47;
+
+/// A rolling window as the store counts it: the buckets of `grain` that start at or after
+/// `start`. The bucket holding the window's first instant counts whole, so the count errs by at
+/// most one bucket toward holding back, never toward passing the limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rolling {
+    pub grain: EpochMs,
+    pub start: EpochMs,
+}
+
+impl Rolling {
+    /// The window of `hours` that ends at `now`; with no window, one that counts nothing.
+    pub fn ending_at(hours: Option<u32>, now: EpochMs) -> Self {
+        match hours {
+            None => Rolling {
+                grain: MINUTE_MS,
+                start: EpochMs::MAX,
+            },
+            Some(hours) => {
+                let grain = bucket_grain(hours);
+                Rolling {
+                    grain,
+                    start: (now - EpochMs::from(hours) * HOUR_MS).div_euclid(grain) * grain,
+                }
+            }
+        }
+    }
+}
+
+fn bucket_grain(hours: u32) -> EpochMs {
+    if hours <= LONGEST_WINDOW_OF_MINUTES {
+        MINUTE_MS
+    } else {
+        HOUR_MS
+    }
+}
+
+/// When use that began at `oldest_ms` stops counting in a rolling window of `hours`: once the
+/// window's first bucket starts after the bucket holding it.
+pub fn rolling_leaves_at(hours: u32, oldest_ms: EpochMs) -> EpochMs {
+    let grain = bucket_grain(hours);
+    oldest_ms.div_euclid(grain) * grain + grain + EpochMs::from(hours) * HOUR_MS
+}
 
 /// The start of the day window containing `now` for a provider whose day resets
 /// `reset_minute` minutes after UTC midnight.
@@ -32,6 +80,12 @@ pub fn month_start(now: EpochMs) -> EpochMs {
     let days = now.div_euclid(DAY_MS);
     let (year, month, _) = civil_from_days(days);
     days_from_civil(year, month, 1) * DAY_MS
+}
+
+/// The calendar day (UTC) of an instant, as `2027-01-01`.
+pub fn utc_date(at_ms: EpochMs) -> String {
+    let (year, month, day) = civil_from_days(at_ms.div_euclid(DAY_MS));
+    format!("{year:04}-{month:02}-{day:02}")
 }
 
 /// Days since 1970-01-01 → (year, month 1–12, day 1–31), proleptic Gregorian (H. Hinnant).
@@ -71,6 +125,11 @@ pub struct Usage {
     /// Since the start of the calendar month (UTC).
     pub month_requests: u64,
     pub month_tokens: u64,
+    /// In the scope's rolling window of `window_hours`, if its limits have one.
+    pub window_requests: u64,
+    pub window_tokens: u64,
+    /// The oldest use still inside the rolling window: room returns when it leaves.
+    pub window_oldest_ms: Option<EpochMs>,
 }
 
 impl Usage {
@@ -84,7 +143,29 @@ impl Usage {
             day_tokens: self.day_tokens.saturating_sub(held.day_tokens),
             month_requests: self.month_requests.saturating_sub(held.month_requests),
             month_tokens: self.month_tokens.saturating_sub(held.month_tokens),
+            window_requests: self.window_requests.saturating_sub(held.window_requests),
+            window_tokens: self.window_tokens.saturating_sub(held.window_tokens),
+            window_oldest_ms: self.window_oldest_ms,
         }
+    }
+
+    /// The requests and tokens the rolling window of `limits` counts at `now`, and when its
+    /// oldest use leaves it. A sighting whose oldest use has left since it was read no longer
+    /// says what the window holds: it counts nothing, and the store's check decides.
+    fn in_window(&self, limits: &Limits, now: EpochMs) -> Option<(u64, u64, EpochMs)> {
+        let hours = limits.window_hours?;
+        let leaves = self
+            .window_oldest_ms
+            .map_or(now + EpochMs::from(hours) * HOUR_MS, |oldest| {
+                rolling_leaves_at(hours, oldest)
+            });
+        (leaves > now).then_some((self.window_requests, self.window_tokens, leaves))
+    }
+
+    /// The rolling window's requests and tokens as `limits` count them at `now` (0 with no window).
+    pub fn window_counts(&self, limits: &Limits, now: EpochMs) -> (u64, u64) {
+        self.in_window(limits, now)
+            .map_or((0, 0), |(requests, tokens, _)| (requests, tokens))
     }
 }
 
@@ -113,6 +194,11 @@ pub fn blocked_until(
     {
         block(next_month_start(now));
     }
+    if let Some((requests, used_tokens, leaves)) = usage.in_window(limits, now)
+        && (over(limits.rpwindow, requests, 1) || over(limits.tpwindow, used_tokens, tokens))
+    {
+        block(leaves);
+    }
     if over(limits.rpm, usage.minute_requests, 1) || over(limits.tpm, usage.minute_tokens, tokens) {
         block(minute_free);
     }
@@ -120,7 +206,8 @@ pub fn blocked_until(
 }
 
 /// How much of `limits` is left, 0.0 (spent) to 1.0 (untouched or unlimited): the tightest limit decides.
-pub fn headroom(limits: &Limits, usage: &Usage) -> f64 {
+pub fn headroom(limits: &Limits, usage: &Usage, now: EpochMs) -> f64 {
+    let (window_requests, window_tokens) = usage.window_counts(limits, now);
     [
         (limits.rpm, usage.minute_requests),
         (limits.tpm, usage.minute_tokens),
@@ -128,6 +215,8 @@ pub fn headroom(limits: &Limits, usage: &Usage) -> f64 {
         (limits.tpd, usage.day_tokens),
         (limits.rpmonth, usage.month_requests),
         (limits.tpmonth, usage.month_tokens),
+        (limits.rpwindow, window_requests),
+        (limits.tpwindow, window_tokens),
     ]
     .into_iter()
     .filter_map(|(limit, used)| {
@@ -274,7 +363,69 @@ mod tests {
             day_requests: 90,
             ..Usage::default()
         };
-        assert!((headroom(&limits, &usage) - 0.1).abs() < 1e-9);
-        assert_eq!(headroom(&Limits::default(), &usage), 1.0);
+        assert!((headroom(&limits, &usage, 0) - 0.1).abs() < 1e-9);
+        assert_eq!(headroom(&Limits::default(), &usage, 0), 1.0);
+    }
+
+    #[test]
+    fn a_rolling_window_counts_whole_minute_buckets_and_long_ones_whole_hours() {
+        let now = MIDNIGHT + 5 * HOUR_MS + 30 * MINUTE_MS + 15_000;
+        assert_eq!(
+            Rolling::ending_at(Some(5), now),
+            Rolling {
+                grain: MINUTE_MS,
+                start: MIDNIGHT + 30 * MINUTE_MS
+            }
+        );
+        assert_eq!(
+            Rolling::ending_at(Some(168), now),
+            Rolling {
+                grain: HOUR_MS,
+                start: MIDNIGHT - 7 * DAY_MS + 5 * HOUR_MS
+            }
+        );
+        assert_eq!(Rolling::ending_at(None, now).start, EpochMs::MAX);
+    }
+
+    #[test]
+    fn a_spent_rolling_window_frees_when_its_oldest_use_leaves_it_and_not_before() {
+        let limits = Limits {
+            rpd: Some(1_000),
+            window_hours: Some(5),
+            rpwindow: Some(40),
+            tpwindow: Some(100_000),
+            ..Limits::default()
+        };
+        let oldest = MIDNIGHT + 10 * MINUTE_MS + 7_000;
+        let usage = Usage {
+            day_requests: 40,
+            window_requests: 40,
+            window_tokens: 20_000,
+            window_oldest_ms: Some(oldest),
+            ..Usage::default()
+        };
+        let now = MIDNIGHT + 3 * HOUR_MS;
+        // The bucket of 00:10 leaves the window when the window starts at 00:11, at 05:11.
+        let leaves = MIDNIGHT + 5 * HOUR_MS + 11 * MINUTE_MS;
+        assert_eq!(
+            blocked_until(&limits, &usage, 0, now, MIDNIGHT),
+            Some(leaves)
+        );
+        assert_eq!(
+            blocked_until(&limits, &usage, 0, leaves - 1, MIDNIGHT),
+            Some(leaves)
+        );
+        assert_eq!(blocked_until(&limits, &usage, 0, leaves, MIDNIGHT), None);
+        let tokens = Usage {
+            window_requests: 3,
+            ..usage
+        };
+        assert!(blocked_until(&limits, &tokens, 80_000, now, MIDNIGHT).is_none());
+        assert_eq!(
+            blocked_until(&limits, &tokens, 80_001, now, MIDNIGHT),
+            Some(leaves)
+        );
+        assert!((headroom(&limits, &usage, now)).abs() < 1e-9);
+        assert!(blocked_until(&Limits::default(), &usage, 0, now, MIDNIGHT).is_none());
     }
 }

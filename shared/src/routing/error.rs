@@ -25,20 +25,33 @@ pub fn refills(pairs: impl IntoIterator<Item = (String, EpochMs)>) -> Vec<Refill
     soonest
 }
 
-/// "; back: groq at 14:05:10 UTC, gemini at 08:00:00 UTC" (the first few).
-fn refill_note(refills: &[Refill]) -> String {
-    if refills.is_empty() {
+/// "; back: groq at 14:05:10 UTC, cohere on 2027-01-01 at 00:00:00 UTC" (the first few): a
+/// refill more than a day after the soonest one (which is `retry_after_ms` from now) is dated.
+fn refill_note(refills: &[Refill], retry_after_ms: u64) -> String {
+    let Some(soonest) = refills.first() else {
         return String::new();
-    }
+    };
+    let now = soonest.at_ms - retry_after_ms.min(i64::MAX as u64) as EpochMs;
     let listed: Vec<String> = refills
         .iter()
         .take(6)
-        .map(|r| format!("{} at {}", r.provider, utc_time(r.at_ms)))
+        .map(|r| {
+            if r.at_ms - now > crate::quota::window::DAY_MS {
+                format!(
+                    "{} on {} at {}",
+                    r.provider,
+                    crate::quota::window::utc_date(r.at_ms),
+                    utc_time(r.at_ms)
+                )
+            } else {
+                format!("{} at {}", r.provider, utc_time(r.at_ms))
+            }
+        })
         .collect();
     format!("; back: {}", listed.join(", "))
 }
 
-/// `HH:MM:SS UTC` of an instant (the day is left out: every refill is within about a day).
+/// `HH:MM:SS UTC` of an instant (the day is left out: callers date what is further than a day).
 pub fn utc_time(at_ms: EpochMs) -> String {
     let seconds = at_ms.div_euclid(1000).rem_euclid(86_400);
     format!(
@@ -61,10 +74,23 @@ mod refill_tests {
             ("gemini".to_string(), 9 * 3_600_000),
         ]);
         assert_eq!(
-            refill_note(&back),
+            refill_note(&back, 30_000),
             "; back: groq at 01:00:30 UTC, gemini at 08:00:00 UTC"
         );
-        assert_eq!(refill_note(&[]), "");
+        assert_eq!(refill_note(&[], 0), "");
+    }
+
+    #[test]
+    fn a_refill_more_than_a_day_away_is_named_with_its_date() {
+        let new_year_2027 = 1_798_761_600_000;
+        let back = refills([
+            ("groq".to_string(), new_year_2027 - 10 * 86_400_000 + 60_000),
+            ("cohere".to_string(), new_year_2027),
+        ]);
+        assert_eq!(
+            refill_note(&back, 60_000),
+            "; back: groq at 00:01:00 UTC, cohere on 2027-01-01 at 00:00:00 UTC"
+        );
     }
 }
 
@@ -89,7 +115,7 @@ pub enum RoutingError {
     /// `retry_after_ms`, and `refills` says when each provider is (soonest first).
     #[error(
         "every eligible route is cooling or out of quota{}",
-        refill_note(refills)
+        refill_note(refills, *retry_after_ms)
     )]
     QuotaExhausted {
         retry_after_ms: u64,

@@ -291,7 +291,7 @@ mod tests {
             assert_eq!(health.keys.len(), 1);
             assert_eq!(health.keys[0].until_ms, 9_000_000);
             // The running totals were rebuilt from the copied lease: a live block of 4.
-            let usage = store.usage("p", "k", None, 3_000, 0).await.unwrap();
+            let usage = store.usage("p", "k", None, 3_000, 0, None).await.unwrap();
             assert_eq!((usage.minute_requests, usage.day_requests), (4, 4));
             let log = store.recent_request_logs(10).await.unwrap();
             assert_eq!(log, source.recent_request_logs(10).await.unwrap());

@@ -9,7 +9,7 @@ use super::ledger_sql::{
 };
 use super::{Backend, Store, StoreError};
 use crate::config::Limits;
-use crate::quota::window::{Usage, month_start};
+use crate::quota::window::{Rolling, Usage, month_start};
 use crate::time::EpochMs;
 use futures::future::BoxFuture;
 use sqlx::AnyConnection;
@@ -113,6 +113,21 @@ pub(super) enum LedgerReply {
     Done,
 }
 
+/// The usage statement's columns: minute, day and month counts, the minute's oldest row, the
+/// rolling window's counts and its oldest bucket.
+type UsageRow = (
+    i64,
+    i64,
+    Option<i64>,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+);
+
 fn sql_int(value: u64) -> i64 {
     value.min(i64::MAX as u64) as i64
 }
@@ -154,6 +169,8 @@ impl BatchOp for LedgerOp {
         Box::pin(async move {
             match self {
                 LedgerOp::Grant(ask) => {
+                    let key_window = Rolling::ending_at(ask.key_limits.window_hours, ask.now);
+                    let route_window = Rolling::ending_at(ask.route_limits.window_hours, ask.now);
                     let row: Option<GrantRow> = sqlx::query_as(GRANT.text(backend))
                         .bind(&ask.provider)
                         .bind(&ask.key_id)
@@ -181,6 +198,14 @@ impl BatchOp for LedgerOp {
                         .bind(limit(ask.key_limits.tpmonth))
                         .bind(limit(ask.route_limits.rpmonth))
                         .bind(limit(ask.route_limits.tpmonth))
+                        .bind(key_window.grain)
+                        .bind(key_window.start)
+                        .bind(route_window.grain)
+                        .bind(route_window.start)
+                        .bind(limit(ask.key_limits.rpwindow))
+                        .bind(limit(ask.key_limits.tpwindow))
+                        .bind(limit(ask.route_limits.rpwindow))
+                        .bind(limit(ask.route_limits.tpwindow))
                         .fetch_optional(&mut *conn)
                         .await?;
                     let row = match row {
@@ -361,7 +386,8 @@ impl Store {
         queued(&self.ledger, LedgerOp::Unreserved(Box::new(used)))
     }
 
-    /// What a key counts: across the provider (`route_id: None`) or on one route.
+    /// What a key counts: across the provider (`route_id: None`) or on one route, that scope's
+    /// rolling window being `window_hours` long.
     pub async fn usage(
         &self,
         provider: &str,
@@ -369,29 +395,38 @@ impl Store {
         route_id: Option<&str>,
         now: EpochMs,
         day_start: EpochMs,
+        window_hours: Option<u32>,
     ) -> Result<Usage, StoreError> {
-        let row: (i64, i64, Option<i64>, i64, i64, i64, i64) =
-            sqlx::query_as(USAGE.text(self.backend))
-                .bind(provider)
-                .bind(key_id)
-                .bind(now)
-                .bind(day_start)
-                .bind(route_id)
-                .bind(month_start(now))
-                .fetch_one(&self.pool)
-                .await?;
+        let window = Rolling::ending_at(window_hours, now);
+        let row: UsageRow = sqlx::query_as(USAGE.text(self.backend))
+            .bind(provider)
+            .bind(key_id)
+            .bind(now)
+            .bind(day_start)
+            .bind(route_id)
+            .bind(month_start(now))
+            .bind(window.grain)
+            .bind(window.start)
+            .fetch_one(&self.pool)
+            .await?;
+        let count = |n: i64| n.max(0) as u64;
         Ok(Usage {
-            minute_requests: row.0.max(0) as u64,
-            minute_tokens: row.1.max(0) as u64,
+            minute_requests: count(row.0),
+            minute_tokens: count(row.1),
             minute_oldest_ms: row.2,
-            day_requests: row.3.max(0) as u64,
-            day_tokens: row.4.max(0) as u64,
-            month_requests: row.5.max(0) as u64,
-            month_tokens: row.6.max(0) as u64,
+            day_requests: count(row.3),
+            day_tokens: count(row.4),
+            month_requests: count(row.5),
+            month_tokens: count(row.6),
+            window_requests: count(row.7),
+            window_tokens: count(row.8),
+            window_oldest_ms: row.9,
         })
     }
 
-    /// The key across the provider and on `route_id`, and the other live holders (reads only).
+    /// The key across the provider and on `route_id` (each with its own rolling window), and the
+    /// other live holders (reads only).
+    #[allow(clippy::too_many_arguments)]
     pub async fn standing(
         &self,
         provider: &str,
@@ -400,10 +435,13 @@ impl Store {
         holder: &str,
         now: EpochMs,
         day_start: EpochMs,
+        windows: (Option<u32>, Option<u32>),
     ) -> Result<Standing, StoreError> {
-        let key = self.usage(provider, key_id, None, now, day_start).await?;
+        let key = self
+            .usage(provider, key_id, None, now, day_start, windows.0)
+            .await?;
         let route = self
-            .usage(provider, key_id, Some(route_id), now, day_start)
+            .usage(provider, key_id, Some(route_id), now, day_start, windows.1)
             .await?;
         let (other_holders,): (i64,) = sqlx::query_as(OTHER_HOLDERS.text(self.backend))
             .bind(provider)

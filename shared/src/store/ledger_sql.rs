@@ -38,35 +38,51 @@ macro_rules! requests_since {
 
 /// What (provider $1, key $2) counts at `$now` with the day starting at `$day` and the calendar
 /// month at `$month`, as rows of `(is_key, minute_requests, minute_tokens, day_requests,
-/// day_tokens, month_requests, month_tokens)` to be summed: the key across routes (`is_key` 1)
-/// and on route `$route` (`is_key` 0). The month is read from the hourly buckets (a month starts
-/// on a whole hour), at most 744 of them a scope.
+/// day_tokens, month_requests, month_tokens, window_requests, window_tokens, window_oldest)` to
+/// be summed (the oldest taken by MIN): the key across routes (`is_key` 1) and on route `$route`
+/// (`is_key` 0). The month is read from the hourly buckets (a month starts on a whole hour), at
+/// most 744 of them a scope. Each scope's rolling window is its buckets of grain `$kgrain`
+/// (`$rgrain` for the route) from `$kstart` (`$rstart`), a start on that grain.
 macro_rules! usage_parts {
-    ($route:literal, $now:literal, $day:literal, $month:literal, $route_col:literal) => {
+    ($route:literal, $now:literal, $day:literal, $month:literal, $route_col:literal,
+     $kgrain:literal, $kstart:literal, $rgrain:literal, $rstart:literal) => {
         concat!(
-            "SELECT CASE WHEN scope = '*' THEN 1 ELSE 0 END, SUM(requests), SUM(tokens), 0, 0, 0, 0
+            "SELECT CASE WHEN scope = '*' THEN 1 ELSE 0 END, SUM(requests), SUM(tokens), 0, 0, 0, 0, 0, 0,
+                    CAST(NULL AS BIGINT)
                FROM quota_buckets
               WHERE provider = $1 AND key_id = $2 AND scope IN ('*', ", $route, ")
                 AND grain = 1000 AND start_ms > ", $now, " - 60000
               GROUP BY scope
              UNION ALL
-             SELECT CASE WHEN scope = '*' THEN 1 ELSE 0 END, 0, 0, SUM(requests), SUM(tokens), 0, 0
+             SELECT CASE WHEN scope = '*' THEN 1 ELSE 0 END, 0, 0, SUM(requests), SUM(tokens), 0, 0, 0, 0, NULL
                FROM quota_buckets
               WHERE provider = $1 AND key_id = $2 AND scope IN ('*', ", $route, ")
                 AND grain = 60000 AND start_ms >= ", $day, "
               GROUP BY scope
              UNION ALL
-             SELECT CASE WHEN scope = '*' THEN 1 ELSE 0 END, 0, 0, 0, 0, SUM(requests), SUM(tokens)
+             SELECT CASE WHEN scope = '*' THEN 1 ELSE 0 END, 0, 0, 0, 0, SUM(requests), SUM(tokens), 0, 0, NULL
                FROM quota_buckets
               WHERE provider = $1 AND key_id = $2 AND scope IN ('*', ", $route, ")
                 AND grain = 3600000 AND start_ms >= ", $month, "
               GROUP BY scope
              UNION ALL
-             SELECT 1, SUM(requests), SUM(tokens), 0, 0, 0, 0 FROM quota_ledger
+             SELECT 1, 0, 0, 0, 0, 0, 0, SUM(requests), SUM(tokens),
+                    MIN(CASE WHEN requests > 0 OR tokens > 0 THEN start_ms END)
+               FROM quota_buckets
+              WHERE provider = $1 AND key_id = $2 AND scope = '*'
+                AND grain = ", $kgrain, " AND start_ms >= ", $kstart, "
+             UNION ALL
+             SELECT 0, 0, 0, 0, 0, 0, 0, SUM(requests), SUM(tokens),
+                    MIN(CASE WHEN requests > 0 OR tokens > 0 THEN start_ms END)
+               FROM quota_buckets
+              WHERE provider = $1 AND key_id = $2 AND scope = ", $route, "
+                AND grain = ", $rgrain, " AND start_ms >= ", $rstart, "
+             UNION ALL
+             SELECT 1, SUM(requests), SUM(tokens), 0, 0, 0, 0, 0, 0, NULL FROM quota_ledger
               WHERE provider = $1 AND key_id = $2
                 AND at_ms > ", $now, " - 60000 AND at_ms < ", $now, " - 60000 - (", $now, " - 60000) % 1000 + 1000
              UNION ALL
-             SELECT 0, SUM(requests), SUM(tokens), 0, 0, 0, 0 FROM quota_ledger
+             SELECT 0, SUM(requests), SUM(tokens), 0, 0, 0, 0, 0, 0, NULL FROM quota_ledger
               WHERE provider = $1 AND key_id = $2 AND route_id = ", $route, "
                 AND at_ms > ", $now, " - 60000 AND at_ms < ", $now, " - 60000 - (", $now, " - 60000) % 1000 + 1000
              UNION ALL
@@ -76,7 +92,10 @@ macro_rules! usage_parts {
                     -SUM(CASE WHEN at_ms >= ", $day, " THEN requests - committed_requests ELSE 0 END),
                     -SUM(CASE WHEN at_ms >= ", $day, " THEN tokens - committed_tokens ELSE 0 END),
                     -SUM(CASE WHEN at_ms >= ", $month, " THEN requests - committed_requests ELSE 0 END),
-                    -SUM(CASE WHEN at_ms >= ", $month, " THEN tokens - committed_tokens ELSE 0 END)
+                    -SUM(CASE WHEN at_ms >= ", $month, " THEN tokens - committed_tokens ELSE 0 END),
+                    -SUM(CASE WHEN at_ms >= ", $kstart, " THEN requests - committed_requests ELSE 0 END),
+                    -SUM(CASE WHEN at_ms >= ", $kstart, " THEN tokens - committed_tokens ELSE 0 END),
+                    NULL
                FROM quota_ledger WHERE provider = $1 AND key_id = $2 AND settled = 0 AND expires_ms <= ", $now, "
              UNION ALL
              SELECT 0,
@@ -85,7 +104,10 @@ macro_rules! usage_parts {
                     -SUM(CASE WHEN at_ms >= ", $day, " THEN requests - committed_requests ELSE 0 END),
                     -SUM(CASE WHEN at_ms >= ", $day, " THEN tokens - committed_tokens ELSE 0 END),
                     -SUM(CASE WHEN at_ms >= ", $month, " THEN requests - committed_requests ELSE 0 END),
-                    -SUM(CASE WHEN at_ms >= ", $month, " THEN tokens - committed_tokens ELSE 0 END)
+                    -SUM(CASE WHEN at_ms >= ", $month, " THEN tokens - committed_tokens ELSE 0 END),
+                    -SUM(CASE WHEN at_ms >= ", $rstart, " THEN requests - committed_requests ELSE 0 END),
+                    -SUM(CASE WHEN at_ms >= ", $rstart, " THEN tokens - committed_tokens ELSE 0 END),
+                    NULL
                FROM quota_ledger WHERE provider = $1 AND key_id = $2 AND ", $route_col, " = ", $route, "
                 AND settled = 0 AND expires_ms <= ", $now
         )
@@ -97,14 +119,18 @@ macro_rules! usage_parts {
 macro_rules! grant {
     ($least:literal, $route_col:literal) => {
         concat!(
-            "WITH parts (is_key, mr, mt, dr, dt, mor, mot) AS (",
-            usage_parts!("$3", "$4", "$13", "$22", $route_col),
+            "WITH parts (is_key, mr, mt, dr, dt, mor, mot, wr, wt, wo) AS (",
+            usage_parts!("$3", "$4", "$13", "$22", $route_col, "$27", "$28", "$29", "$30"),
             "), used AS (
          SELECT COALESCE(SUM(CASE WHEN is_key = 1 THEN mr END), 0) AS kmr,
                 COALESCE(SUM(CASE WHEN is_key = 1 THEN mor END), 0) AS kmor,
                 COALESCE(SUM(CASE WHEN is_key = 1 THEN mot END), 0) AS kmot,
                 COALESCE(SUM(CASE WHEN is_key = 0 THEN mor END), 0) AS rmor,
                 COALESCE(SUM(CASE WHEN is_key = 0 THEN mot END), 0) AS rmot,
+                COALESCE(SUM(CASE WHEN is_key = 1 THEN wr END), 0) AS kwr,
+                COALESCE(SUM(CASE WHEN is_key = 1 THEN wt END), 0) AS kwt,
+                COALESCE(SUM(CASE WHEN is_key = 0 THEN wr END), 0) AS rwr,
+                COALESCE(SUM(CASE WHEN is_key = 0 THEN wt END), 0) AS rwt,
                 COALESCE(SUM(CASE WHEN is_key = 1 THEN mt END), 0) AS kmt,
                 COALESCE(SUM(CASE WHEN is_key = 1 THEN dr END), 0) AS kdr,
                 COALESCE(SUM(CASE WHEN is_key = 1 THEN dt END), 0) AS kdt,
@@ -123,10 +149,12 @@ macro_rules! grant {
          SELECT CAST(", $least, "($5, COALESCE($9 - kmr, $5), COALESCE($11 - kdr, $5),
                     COALESCE($14 - rmr, $5), COALESCE($16 - rdr, $5),
                     COALESCE($23 - kmor, $5), COALESCE($25 - rmor, $5),
+                    COALESCE($31 - kwr, $5), COALESCE($33 - rwr, $5),
                     COALESCE((SELECT room FROM hinted), $5)) AS BIGINT) AS r,
                 CAST(", $least, "($6, COALESCE($10 - kmt, $6), COALESCE($12 - kdt, $6),
                     COALESCE($15 - rmt, $6), COALESCE($17 - rdt, $6),
-                    COALESCE($24 - kmot, $6), COALESCE($26 - rmot, $6)) AS BIGINT) AS t
+                    COALESCE($24 - kmot, $6), COALESCE($26 - rmot, $6),
+                    COALESCE($32 - kwt, $6), COALESCE($34 - rwt, $6)) AS BIGINT) AS t
            FROM used)
      INSERT INTO quota_ledger (provider, key_id, route_id, at_ms, requests, tokens,
             committed_requests, committed_tokens, settled, expires_ms, holder, seq, granted_ms)
@@ -171,7 +199,9 @@ impl Sql {
 /// counts in the sliding minute at least as long as it really is in it), $9–$12 the key's
 /// rpm/tpm/rpd/tpd, $13 day start, $14–$17 the route's, $18–$19 the committed mark to start with,
 /// $20 holder, $21 its sequence number (a second try of the same lease is ignored), $22 the
-/// calendar month's start, $23–$24 the key's rpmonth/tpmonth, $25–$26 the route's.
+/// calendar month's start, $23–$24 the key's rpmonth/tpmonth, $25–$26 the route's, $27–$28 the
+/// key's rolling window (bucket grain, first bucket), $29–$30 the route's, $31–$32 the key's
+/// rpwindow/tpwindow, $33–$34 the route's.
 pub(super) const GRANT: Sql = Sql {
     sqlite: grant!("MIN", "+route_id"),
     postgres: grant!("LEAST", "route_id"),
@@ -244,12 +274,13 @@ pub(super) const UNRESERVED: Sql = Sql::both(
 );
 
 /// What a key has used over one scope, for one engine: $1 provider, $2 key, $3 now, $4 day
-/// start, $5 route or NULL, $6 the calendar month's start.
+/// start, $5 route or NULL, $6 the calendar month's start, $7–$8 the scope's rolling window
+/// (bucket grain, first bucket).
 macro_rules! usage {
     ($route_col:literal) => {
         concat!(
-            "WITH parts (is_key, mr, mt, dr, dt, mor, mot) AS (",
-            usage_parts!("$5", "$3", "$4", "$6", $route_col),
+            "WITH parts (is_key, mr, mt, dr, dt, mor, mot, wr, wt, wo) AS (",
+            usage_parts!("$5", "$3", "$4", "$6", $route_col, "$7", "$8", "$7", "$8"),
             ")
      SELECT CAST(COALESCE(SUM(mr), 0) AS BIGINT), CAST(COALESCE(SUM(mt), 0) AS BIGINT),
             (SELECT at_ms FROM quota_ledger
@@ -258,7 +289,9 @@ macro_rules! usage {
                 AND (settled = 1 OR expires_ms > $3 OR committed_requests > 0)
               ORDER BY at_ms LIMIT 1),
             CAST(COALESCE(SUM(dr), 0) AS BIGINT), CAST(COALESCE(SUM(dt), 0) AS BIGINT),
-            CAST(COALESCE(SUM(mor), 0) AS BIGINT), CAST(COALESCE(SUM(mot), 0) AS BIGINT)
+            CAST(COALESCE(SUM(mor), 0) AS BIGINT), CAST(COALESCE(SUM(mot), 0) AS BIGINT),
+            CAST(COALESCE(SUM(wr), 0) AS BIGINT), CAST(COALESCE(SUM(wt), 0) AS BIGINT),
+            CAST(MIN(wo) AS BIGINT)
        FROM parts WHERE is_key = CASE WHEN $5 IS NULL THEN 1 ELSE 0 END"
         )
     };

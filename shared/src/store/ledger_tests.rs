@@ -30,7 +30,10 @@ fn ask(seq: i64, now: EpochMs, requests: u64, tokens: u64) -> LeaseAsk {
 }
 
 async fn key_usage(store: &Store, now: EpochMs) -> Usage {
-    store.usage("p", "k", None, now, MIDNIGHT).await.unwrap()
+    store
+        .usage("p", "k", None, now, MIDNIGHT, None)
+        .await
+        .unwrap()
 }
 
 on_both_backends! {
@@ -222,7 +225,7 @@ on_both_backends! {
         let rows = store.lease_rows().await;
         for now in [MIDNIGHT + 30_000, MIDNIGHT + 64_123, MIDNIGHT + 90_000] {
             for route in [None, Some("p/a"), Some("p/b")] {
-                let used = store.usage("p", "k", route, now, MIDNIGHT).await.unwrap();
+                let used = store.usage("p", "k", route, now, MIDNIGHT, None).await.unwrap();
                 let by_rows = counted_by_rows(&rows, now, route);
                 assert_eq!(
                     (
@@ -403,14 +406,114 @@ on_both_backends! {
         // Three weeks on, the rows are gone from the ledger, not from the month.
         let later = december + 20 * DAY;
         assert_eq!(store.prune_ledger(later).await.unwrap().rows_deleted, 3);
-        let usage = store.usage("p", "k", None, later, later - later.rem_euclid(DAY)).await.unwrap();
+        let usage = store.usage("p", "k", None, later, later - later.rem_euclid(DAY), None).await.unwrap();
         assert_eq!((usage.month_requests, usage.day_requests), (3, 0));
         assert_eq!(store.grant_lease(one(4, later)).await.unwrap(), None);
         assert_eq!(store.grant_lease(one(5, MIDNIGHT - 1)).await.unwrap(), None);
         // January: a new month.
         let january = store.grant_lease(one(6, MIDNIGHT)).await.unwrap();
         assert_eq!(january.map(|g| g.requests), Some(1));
-        let usage = store.usage("p", "k", None, MIDNIGHT + 1, MIDNIGHT).await.unwrap();
+        let usage = store.usage("p", "k", None, MIDNIGHT + 1, MIDNIGHT, None).await.unwrap();
         assert_eq!(usage.month_requests, 1);
+    }
+}
+
+on_both_backends! {
+    /// A rolling window counts what was sent in its last hours, the key's and a route's each over
+    /// its own length, and frees as the oldest use leaves it; a window longer than the minute
+    /// buckets' two days is counted from the hourly ones, after the pruner deleted the rows.
+    async fn a_rolling_window_counts_its_last_hours_for_the_key_and_the_route_each_over_its_own_length(
+        store: Store
+    ) {
+        const HOUR: EpochMs = 3_600_000;
+        let t0 = MIDNIGHT + 10 * 60_000 + 7_000;
+        let one = |seq: i64, now: EpochMs, route_hours: Option<u32>| {
+            let mut lease = ask(seq, now, 1, 10);
+            lease.committed_requests = 1;
+            lease.committed_tokens = 10;
+            lease.day_start = now - now.rem_euclid(86_400_000);
+            lease.key_limits = Limits {
+                window_hours: Some(5),
+                rpwindow: Some(3),
+                ..Limits::default()
+            };
+            lease.route_limits = Limits {
+                window_hours: route_hours,
+                rpwindow: route_hours.map(|_| 1),
+                ..Limits::default()
+            };
+            lease
+        };
+        let send = |seq: i64, now: EpochMs, route_hours: Option<u32>| {
+            let store = store.clone();
+            async move {
+                let grant = store.grant_lease(one(seq, now, route_hours)).await.unwrap()?;
+                store
+                    .close_lease(LeaseClose { id: grant.id, requests: 1, tokens: 10, at_ms: now })
+                    .await
+                    .unwrap();
+                Some(grant.requests)
+            }
+        };
+        for (seq, hours) in [(1, 0), (2, 1), (3, 2)] {
+            assert_eq!(send(seq, t0 + hours * HOUR, None).await, Some(1));
+        }
+        assert_eq!(send(4, t0 + 4 * HOUR, None).await, None, "3 in the last 5 hours");
+        let usage = store.usage("p", "k", None, t0 + 4 * HOUR, MIDNIGHT, Some(5)).await.unwrap();
+        assert_eq!((usage.window_requests, usage.window_tokens), (3, 30));
+        assert_eq!(usage.window_oldest_ms, Some(MIDNIGHT + 10 * 60_000));
+        // 00:10's minute leaves the window once it starts at 00:11, at 05:11.
+        let frees = MIDNIGHT + 5 * HOUR + 11 * 60_000;
+        assert_eq!(send(5, frees - 1, None).await, None);
+        assert_eq!(send(6, frees, None).await, Some(1));
+
+        // The route's own window of one hour, one request: the key's five hours still count.
+        let route_t = frees + 30 * 60_000;
+        assert_eq!(send(7, route_t - 29 * 60_000, Some(1)).await, None, "the key's window is full");
+        let later = t0 + 7 * HOUR + 20 * 60_000;
+        assert_eq!(send(8, later, Some(1)).await, Some(1), "01:10 has left the key's window");
+        assert_eq!(send(9, later + 30 * 60_000, Some(1)).await, None, "the route's hour");
+        assert_eq!(send(10, later + 61 * 60_000, Some(1)).await, Some(1));
+
+        // A lease whose holder vanished counts what it had committed, in the window too.
+        let mut stranded = one(11, later + 2 * HOUR, None);
+        stranded.provider = "q".into();
+        stranded.requests = 3;
+        stranded.key_limits.rpwindow = Some(10);
+        let lease = store.grant_lease(stranded).await.unwrap().unwrap();
+        assert_eq!((lease.requests, lease.committed_requests), (3, 1));
+        let after_expiry = later + 2 * HOUR + 60_000;
+        let usage = store.usage("q", "k", None, after_expiry, MIDNIGHT, Some(5)).await.unwrap();
+        assert_eq!(usage.window_requests, 1, "its committed one, not its block of three");
+
+        // A week-long window sums the hourly buckets, which outlive the pruned rows and minutes.
+        let week = |seq: i64, now: EpochMs| {
+            let mut lease = ask(seq, now, 1, 10);
+            lease.key_id = "w".into();
+            lease.day_start = now - now.rem_euclid(86_400_000);
+            lease.key_limits = Limits {
+                window_hours: Some(168),
+                rpwindow: Some(2),
+                ..Limits::default()
+            };
+            lease
+        };
+        for (seq, day) in [(20, 0), (21, 1)] {
+            let now = MIDNIGHT + day * 86_400_000 + HOUR;
+            let grant = store.grant_lease(week(seq, now)).await.unwrap().unwrap();
+            store
+                .close_lease(LeaseClose { id: grant.id, requests: 1, tokens: 10, at_ms: now })
+                .await
+                .unwrap();
+        }
+        let day_five = MIDNIGHT + 5 * 86_400_000;
+        assert!(store.prune_ledger(day_five).await.unwrap().rows_deleted >= 2);
+        assert_eq!(store.grant_lease(week(22, day_five)).await.unwrap(), None);
+        let usage = store.usage("p", "w", None, day_five, day_five, Some(168)).await.unwrap();
+        assert_eq!(usage.window_requests, 2);
+        // The first hour leaves the week at 01:00 + 1 h + 168 h.
+        let week_on = MIDNIGHT + 7 * 86_400_000 + 2 * HOUR;
+        assert_eq!(store.grant_lease(week(23, week_on - 1)).await.unwrap(), None);
+        assert!(store.grant_lease(week(24, week_on)).await.unwrap().is_some());
     }
 }

@@ -132,3 +132,50 @@ async fn adminctl_and_the_console_show_each_window_left_with_its_return_and_fore
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_rolling_window_is_never_passed_and_the_client_learns_when_its_oldest_request_leaves_it()
+{
+    let sim = Simulator::start().await;
+    sim.model("m");
+    let config = GatewayConfig::new()
+        .toml(&format!(
+            "[providers.hourly]\nbase_url = \"{}\"\napi_keys = [\"sk-h\"]\nlimits = {{ rpm = 100, window_hours = 1, rpwindow = 3 }}",
+            sim.base_url()
+        ))
+        .route("hourly", "m", 1);
+    let gateway = config.clone().start().await;
+    let first_sent = now_ms();
+    for _ in 0..3 {
+        assert_eq!(gateway.chat(&ask("auto", "hi")).await.status(), 200);
+    }
+    let refused = gateway.chat(&ask("auto", "one more")).await;
+    assert_eq!(refused.status(), 429);
+    let wait: i64 = header(&refused, "retry-after").parse().unwrap();
+    // The first request's minute leaves the hour a minute after the hour is up.
+    let leaves = (first_sent / 60_000 + 1) * 60_000 + 3_600_000;
+    let expected = (leaves - now_ms()) / 1000;
+    assert!(
+        (wait - expected).abs() <= 15,
+        "Retry-After {wait} s, the oldest request leaves the window in {expected} s"
+    );
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "quota_exhausted", "{body}");
+    assert_eq!(sim.calls("m"), 3, "the fourth request was never sent");
+    let metrics = gateway.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line.starts_with("freerouter_quota_remaining")
+                && line.contains("window=\"requests_window\"")
+                && line.ends_with(" 0")),
+        "{metrics}"
+    );
+    let dir = gateway.stop().await;
+    let show = adminctl(&config, dir.path(), &["quota", "show"]).await;
+    assert!(
+        show.lines()
+            .any(|line| line.contains("requests in the last 1 h") && line.contains("0/3 left")),
+        "{show}"
+    );
+}

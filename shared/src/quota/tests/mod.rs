@@ -96,7 +96,7 @@ pub(super) async fn written(store: &Store) {
 
 pub(super) async fn key_usage(store: &Store, now: EpochMs) -> super::window::Usage {
     store
-        .usage("p", "k", None, now, day_window_start(now, 0))
+        .usage("p", "k", None, now, day_window_start(now, 0), None)
         .await
         .unwrap()
 }
