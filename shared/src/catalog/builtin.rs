@@ -41,11 +41,37 @@ pub struct BuiltinProvider {
     pub trial: bool,
 }
 
+/// Models a provider shut down or moved off its free tier, with why and where that is said.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OffFreeTier {
+    pub provider: String,
+    /// Upstream ids; one ending in `*` stands for every id starting with what precedes it.
+    pub models: Vec<String>,
+    pub why: String,
+    pub source: String,
+}
+
+impl OffFreeTier {
+    fn covers(&self, provider: &str, model: &str) -> bool {
+        self.provider == provider
+            && self
+                .models
+                .iter()
+                .any(|pattern| match pattern.strip_suffix('*') {
+                    Some(prefix) => model.starts_with(prefix),
+                    None => model == pattern,
+                })
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BuiltinRegistry {
     pub providers: BTreeMap<String, BuiltinProvider>,
     pub routes: Vec<RouteSeed>,
+    #[serde(default)]
+    pub off_free_tier: Vec<OffFreeTier>,
 }
 
 impl BuiltinRegistry {
@@ -65,6 +91,20 @@ impl BuiltinRegistry {
             })
             .collect()
     }
+
+    /// Why `model` on `provider` is no longer free, when the catalog knows it is not.
+    pub fn off_free_tier(&self, provider: &str, model: &str) -> Option<&OffFreeTier> {
+        self.off_free_tier
+            .iter()
+            .find(|entry| entry.covers(provider, model))
+    }
+
+    /// The default route serving `model` on `provider`, ranked as the defaults are.
+    pub fn default_route(&self, provider: &str, model: &str) -> Option<super::Route> {
+        self.ranked_routes()
+            .into_iter()
+            .find(|route| route.provider == provider && route.upstream_model == model)
+    }
 }
 
 /// The parsed built-in catalog. The data file is checked by a unit test, so parsing cannot fail at run time.
@@ -83,10 +123,42 @@ mod tests {
     fn the_2026_catalog_drops_the_gone_models_and_ranks_trial_credits_after_free_tiers() {
         let registry = registry();
         let ranked = registry.ranked_routes();
-        for gone in ["gemini/gemini-2.0-flash", "gemini/gemini-2.5-pro"] {
+        for gone in [
+            "gemini-2.0-flash",
+            "gemini-2.0-flash-lite",
+            "gemini-2.5-pro",
+        ] {
             assert!(
-                !ranked.iter().any(|r| r.route_id == gone),
-                "{gone} is off the free tier"
+                registry.off_free_tier("gemini", gone).is_some(),
+                "{gone} is known to be off the free tier"
+            );
+        }
+        assert!(
+            registry
+                .off_free_tier("gemini", "gemini-2.5-flash")
+                .is_none()
+        );
+        assert!(
+            registry
+                .off_free_tier("openrouter", "gemini-2.5-pro")
+                .is_none()
+        );
+        for route in &ranked {
+            assert!(
+                registry
+                    .off_free_tier(&route.provider, &route.upstream_model)
+                    .is_none(),
+                "{} is a default but off the free tier",
+                route.route_id
+            );
+        }
+        for new in [
+            "gemini/gemini-3.5-flash",
+            "openrouter/openai/gpt-oss-20b:free",
+        ] {
+            assert!(
+                ranked.iter().any(|r| r.route_id == new),
+                "{new} from the 2026 lists"
             );
         }
         assert!(registry.providers["sambanova"].trial);
@@ -117,6 +189,18 @@ mod tests {
             assert!(route.context_window.unwrap_or(0) > 0, "{}", route.model);
             let problem = route.limits.and_then(|l| l.problem());
             assert!(problem.is_none(), "{}: {problem:?}", route.model);
+        }
+        for gone in &registry.off_free_tier {
+            assert!(
+                registry.providers.contains_key(&gone.provider),
+                "off_free_tier names {}",
+                gone.provider
+            );
+            assert!(
+                !gone.models.is_empty() && !gone.why.is_empty() && !gone.source.is_empty(),
+                "{}: models, why and source",
+                gone.provider
+            );
         }
         for (name, provider) in &registry.providers {
             let problem = provider.limits.and_then(|l| l.problem());

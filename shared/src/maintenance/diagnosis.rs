@@ -2,13 +2,16 @@
 //! Listed routes are confirmed (and cleared if marked outdated); unlisted ones are probed with a
 //! one-token request (an embeddings route with a one-word embedding) — model-not-found ⇒
 //! `remove_route`, an answer ⇒ confirmed, anything else (429, timeout, …) ⇒ inconclusive, never a
-//! removal. A listed chat model that is provably free (or
-//! that the supervisor calls free with high confidence) ⇒ a disabled route and an `add_route`
-//! suggestion that waits for a human.
+//! removal. A route whose model the built-in catalog says is off the free tier ⇒ `remove_route`,
+//! listed or not (routes the config declares are the user's). A listed chat model the catalog
+//! ships as a free default, that is provably free, or that the supervisor calls free with high
+//! confidence ⇒ a disabled route and an `add_route` suggestion that waits for a human; one the
+//! catalog says is off the free tier never is.
 
 use super::Maintenance;
 use super::apply::apply;
 use super::classify::{listed_price_is_free, looks_like_chat_model};
+use super::facts;
 use crate::catalog::{ApiKey, EMBEDDINGS_TAG, Origin, Provider, Route, route_id};
 use crate::config::Limits;
 use crate::health::HealthState;
@@ -91,7 +94,19 @@ impl Maintenance {
                 .filter(|r| r.provider == provider.name)
                 .collect();
             for route in &ours {
-                let answered = if listed.contains_key(&route.upstream_model) {
+                let listed_here = listed.contains_key(&route.upstream_model);
+                if let Some(evidence) = facts::retirement(route, listed_here) {
+                    self.record(
+                        SuggestionKind::RemoveRoute,
+                        route,
+                        &evidence,
+                        now,
+                        &mut report,
+                    )
+                    .await?;
+                    continue;
+                }
+                let answered = if listed_here {
                     true
                 } else {
                     match self
@@ -121,7 +136,7 @@ impl Maintenance {
                 if answered {
                     report.confirmed.push(route.route_id.clone());
                     if outdated.contains(&route.route_id) {
-                        let evidence = json!({"listed": listed.contains_key(&route.upstream_model), "confirmed": true});
+                        let evidence = json!({"listed": listed_here, "confirmed": true});
                         self.record(
                             SuggestionKind::ClearStale,
                             route,
@@ -140,22 +155,33 @@ impl Maintenance {
                     !known.contains(id.as_str()) && looks_like_chat_model(id, entry)
                 })
                 .filter(|(id, _)| !rejected.contains(&route_id(&provider.name, id)))
+                .filter(|(id, _)| !facts::is_off_free_tier(&provider.name, id))
                 .collect();
             new_models.sort_by(|a, b| a.0.cmp(b.0));
             for (id, entry) in new_models {
-                let evidence = match listed_price_is_free(id, entry) {
-                    Some(true) => json!({"listing": entry, "free_because": "the listing says so"}),
-                    Some(false) => continue,
+                let (route, evidence) = match facts::known_free_route(&provider.name, id, entry) {
+                    Some(known) => known,
                     None => {
-                        let verdict = self.verdict(&provider.name, id, entry, now).await;
-                        if !(verdict.free_chat_model && verdict.confidence == "high") {
-                            continue;
-                        }
-                        json!({"listing": entry, "free_because": "the supervisor", "verdict": verdict})
+                        let evidence = match listed_price_is_free(id, entry) {
+                            Some(true) => {
+                                json!({"listing": entry, "free_because": "the listing says so"})
+                            }
+                            Some(false) => continue,
+                            None => {
+                                let verdict = self.verdict(&provider.name, id, entry, now).await;
+                                if !(verdict.free_chat_model && verdict.confidence == "high") {
+                                    continue;
+                                }
+                                json!({"listing": entry, "free_because": "the supervisor", "verdict": verdict})
+                            }
+                        };
+                        next_rank += 10;
+                        (
+                            discovered_route(&provider.name, id, entry, next_rank - 10),
+                            evidence,
+                        )
                     }
                 };
-                let route = discovered_route(&provider.name, id, entry, next_rank);
-                next_rank += 10;
                 if self.store.get_route(&route.route_id).await?.is_none() {
                     self.store.upsert_route(&route, now).await?;
                 }

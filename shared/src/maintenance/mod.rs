@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod classify;
 mod diagnosis;
+mod facts;
 mod keys;
 mod retention;
 pub mod supervisor;

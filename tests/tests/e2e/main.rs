@@ -8,6 +8,7 @@ mod browser;
 mod burst;
 mod capabilities;
 mod capacity;
+mod catalog_facts;
 mod crash;
 mod data_use;
 mod demo;

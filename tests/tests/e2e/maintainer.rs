@@ -29,7 +29,7 @@ fn config(sim: &Simulator, models: &[&str]) -> GatewayConfig {
     config
 }
 
-async fn store(dir: &Path) -> Store {
+pub(crate) async fn store(dir: &Path) -> Store {
     Store::open(&dir.join("freerouter.db"), Duration::from_secs(5))
         .await
         .unwrap()
@@ -54,7 +54,7 @@ async fn diagnosis_runs(maintainer: &ServiceProcess) -> u64 {
         .map_or(0, |n| n as u64)
 }
 
-async fn wait_for_runs(maintainer: &ServiceProcess, runs: u64) {
+pub(crate) async fn wait_for_runs(maintainer: &ServiceProcess, runs: u64) {
     let started = Instant::now();
     while diagnosis_runs(maintainer).await < runs {
         assert!(
