@@ -6,7 +6,7 @@ use crate::output;
 use clap::Subcommand;
 use freerouter::admin::capacity::{Capacity, capacity, forecast};
 use freerouter::catalog::resolve_providers;
-use freerouter::routing::error_utc_time as utc;
+use freerouter::routing::{utc_moment, utc_time as utc};
 use freerouter::time::{EpochMs, now_ms};
 
 #[derive(Subcommand)]
@@ -79,7 +79,12 @@ pub async fn run(ctx: &Context, command: QuotaCommand) -> anyhow::Result<()> {
                         format!("{}/{} left", w.left, w.limit),
                         match w.full_at_ms {
                             Some(at) => {
-                                format!("back to {} at {} ({})", w.limit, utc(at), after(at, now))
+                                format!(
+                                    "back to {} {} ({})",
+                                    w.limit,
+                                    utc_moment(at, now),
+                                    after(at, now)
+                                )
                             }
                             None => "whole".to_string(),
                         },
@@ -111,7 +116,11 @@ pub async fn run(ctx: &Context, command: QuotaCommand) -> anyhow::Result<()> {
                             r.key_id.clone(),
                             on(&r.scope),
                             r.reason.clone(),
-                            format!("{} ({})", utc(r.until_ms), after(r.until_ms, now)),
+                            format!(
+                                "{} ({})",
+                                utc_moment(r.until_ms, now),
+                                after(r.until_ms, now)
+                            ),
                         ]
                     })
                     .collect();

@@ -67,8 +67,8 @@ pub async fn page_handler(State(state): State<AppState>, headers: HeaderMap) -> 
     let mut body = String::with_capacity(64 * 1024);
     routes_section(&mut body, &state, now);
     keys_section(&mut body, &keys, now);
-    quota_section(&mut body, &quota);
-    route_quota_section(&mut body, &room.windows);
+    quota_section(&mut body, &quota, now);
+    route_quota_section(&mut body, &room.windows, now);
     traffic_section(&mut body, &hour, &day, &hour_reasons, &day_reasons);
     errors_section(&mut body, &errors, now);
     page("Status", Nav::Status, &viewer, &body)
@@ -170,7 +170,13 @@ fn keys_section(body: &mut String, records: &HealthRecords, now: EpochMs) {
 /// A cell of used against limit: a meter when there is a limit.
 /// A window's use against its limit, and when it is whole again (`returns`, once anything of it
 /// is used).
-fn quota_cell(label: &str, used: u64, limit: Option<u64>, returns: Option<EpochMs>) -> String {
+fn quota_cell(
+    label: &str,
+    used: u64,
+    limit: Option<u64>,
+    returns: Option<EpochMs>,
+    now: EpochMs,
+) -> String {
     match limit {
         Some(limit) => format!(
             r#"<td class="quota">{}<div class="small">{} / {} · {} left{}</div></td>"#,
@@ -180,9 +186,9 @@ fn quota_cell(label: &str, used: u64, limit: Option<u64>, returns: Option<EpochM
             number(limit.saturating_sub(used)),
             match returns.filter(|_| used > 0) {
                 Some(at) => format!(
-                    " · back to {} at {}",
+                    " · back to {} {}",
                     number(limit),
-                    freerouter::routing::error_utc_time(at)
+                    freerouter::routing::utc_moment(at, now)
                 ),
                 None => String::new(),
             },
@@ -197,7 +203,7 @@ fn quota_cell(label: &str, used: u64, limit: Option<u64>, returns: Option<EpochM
 /// The windows a route declares of its own (a free tier's per-model limits), and a provider's
 /// monthly and rolling windows (the per-key table has minute and day only), per key: what is
 /// left and when it is whole again.
-fn route_quota_section(body: &mut String, windows: &[WindowLeft]) {
+fn route_quota_section(body: &mut String, windows: &[WindowLeft], now: EpochMs) {
     let on_routes: Vec<_> = windows
         .iter()
         .filter(|w| w.scope != "*" || matches!(w.window, "month" | "rolling"))
@@ -226,12 +232,18 @@ fn route_quota_section(body: &mut String, windows: &[WindowLeft]) {
             Esc(&w.key_id),
             w.counts,
             span,
-            quota_cell(&format!("{} {span}", w.counts), w.used, Some(w.limit), None),
+            quota_cell(
+                &format!("{} {span}", w.counts),
+                w.used,
+                Some(w.limit),
+                None,
+                now
+            ),
             match w.full_at_ms {
                 Some(at) => format!(
-                    "back to {} at {}",
+                    "back to {} {}",
                     number(w.limit),
-                    freerouter::routing::error_utc_time(at)
+                    freerouter::routing::utc_moment(at, now)
                 ),
                 None => "whole".to_string(),
             },
@@ -240,7 +252,7 @@ fn route_quota_section(body: &mut String, windows: &[WindowLeft]) {
     body.push_str("</tbody></table></section>");
 }
 
-fn quota_section(body: &mut String, statuses: &[ProviderStatus]) {
+fn quota_section(body: &mut String, statuses: &[ProviderStatus], now: EpochMs) {
     body.push_str(r#"<section><h2>Quota per key</h2>"#);
     let with_keys: Vec<_> = statuses.iter().filter(|p| !p.keys.is_empty()).collect();
     if with_keys.is_empty() {
@@ -273,21 +285,30 @@ fn quota_section(body: &mut String, statuses: &[ProviderStatus]) {
                         "requests per minute",
                         key.usage.minute_requests,
                         limits.rpm,
-                        minute_back
+                        minute_back,
+                        now
                     ),
                     quota_cell(
                         "requests per day",
                         key.usage.day_requests,
                         limits.rpd,
-                        day_back
+                        day_back,
+                        now
                     ),
                     quota_cell(
                         "tokens per minute",
                         key.usage.minute_tokens,
                         limits.tpm,
-                        minute_back
+                        minute_back,
+                        now
                     ),
-                    quota_cell("tokens per day", key.usage.day_tokens, limits.tpd, day_back),
+                    quota_cell(
+                        "tokens per day",
+                        key.usage.day_tokens,
+                        limits.tpd,
+                        day_back,
+                        now
+                    ),
                 );
             }
         }

@@ -35,23 +35,26 @@ fn refill_note(refills: &[Refill], retry_after_ms: u64) -> String {
     let listed: Vec<String> = refills
         .iter()
         .take(6)
-        .map(|r| {
-            if r.at_ms - now > crate::quota::window::DAY_MS {
-                format!(
-                    "{} on {} at {}",
-                    r.provider,
-                    crate::quota::window::utc_date(r.at_ms),
-                    utc_time(r.at_ms)
-                )
-            } else {
-                format!("{} at {}", r.provider, utc_time(r.at_ms))
-            }
-        })
+        .map(|r| format!("{} {}", r.provider, utc_moment(r.at_ms, now)))
         .collect();
     format!("; back: {}", listed.join(", "))
 }
 
-/// `HH:MM:SS UTC` of an instant (the day is left out: callers date what is further than a day).
+/// "at 14:05:10 UTC", or "on 2027-01-01 at 00:00:00 UTC" when the instant is more than a day after
+/// `now` (a monthly window's return, say).
+pub fn utc_moment(at_ms: EpochMs, now: EpochMs) -> String {
+    if at_ms - now > crate::quota::window::DAY_MS {
+        format!(
+            "on {} at {}",
+            crate::quota::window::utc_date(at_ms),
+            utc_time(at_ms)
+        )
+    } else {
+        format!("at {}", utc_time(at_ms))
+    }
+}
+
+/// `HH:MM:SS UTC` of an instant (the day is left out: [`utc_moment`] dates what is further).
 pub fn utc_time(at_ms: EpochMs) -> String {
     let seconds = at_ms.div_euclid(1000).rem_euclid(86_400);
     format!(

@@ -22,7 +22,7 @@ mod trail;
 pub use engine::{
     Completion, Engine, RequestRecord, RouteRequest, Served, error_status, record_request,
 };
-pub use error::{Refill, RoutingError, utc_time as error_utc_time};
+pub use error::{Refill, RoutingError, utc_moment, utc_time};
 pub use request::{ChatRequest, InvalidRequest};
 pub use stream::CommittedStream;
 pub use trail::{AttemptRecord, Trail};

@@ -2,7 +2,7 @@
 //! quota_exhausted` carries the soonest refill across the pool as `Retry-After`, and its message
 //! says which provider is back when.
 
-use freerouter::routing::error_utc_time;
+use freerouter::routing::utc_time;
 use freerouter::time::now_ms;
 use freerouter_tests::harness::{GatewayConfig, ask, header};
 use freerouter_tests::simulator::{Behavior, Simulator};
@@ -54,8 +54,8 @@ async fn quota_exhausted_says_when_each_provider_refills_and_retry_after_is_the_
     // Within a few seconds of the stated times (the wait is measured from each answer).
     let stated = |at: usize| &message[at..];
     assert!(
-        stated(gemini_at).contains(&error_utc_time(soon)[..5])
-            && stated(openrouter_at).contains(&error_utc_time(later)[..5]),
+        stated(gemini_at).contains(&utc_time(soon)[..5])
+            && stated(openrouter_at).contains(&utc_time(later)[..5]),
         "{message}"
     );
 }

@@ -604,3 +604,35 @@ async fn the_status_page_shows_a_routes_own_window_left_and_when_its_capacity_re
     assert!(section.contains("1 / 5 · 4 left"), "{section}");
     assert!(section.contains("back to 5 at "), "{section}");
 }
+
+#[tokio::test]
+async fn the_status_page_dates_a_monthly_windows_return_on_the_first_of_next_month() {
+    let sim = Simulator::start().await;
+    sim.model("m1");
+    let gateway = GatewayConfig::new()
+        .toml(&format!(
+            "[providers.lab]\nbase_url = \"{}\"\napi_keys = [\"sk-lab\"]\nlimits = {{ rpmonth = 3 }}",
+            sim.base_url()
+        ))
+        .route("lab", "m1", 1)
+        .start()
+        .await;
+    assert_eq!(gateway.chat(&ask("auto", "hi")).await.status(), 200);
+    let now = now_ms();
+    let (status, html) = get_html(&gateway, "/status", "").await;
+    assert_eq!(status, 200);
+    let section = html
+        .split("<h2>Quota per route</h2>")
+        .nth(1)
+        .expect("a section for the provider's monthly window");
+    let first = freerouter::quota::window::next_month_start(now);
+    let expected = if first - now > 86_400_000 {
+        format!(
+            "back to 3 on {} at 00:00:00 UTC",
+            freerouter::quota::window::utc_date(first)
+        )
+    } else {
+        "back to 3 at 00:00:00 UTC".to_string()
+    };
+    assert!(section.contains(&expected), "{expected} in {section}");
+}
