@@ -123,8 +123,7 @@ pub async fn run(ctx: &Context, command: ModelsCommand) -> anyhow::Result<()> {
         }
         ModelsCommand::Reset => {
             ctx.confirm("resetting the catalog to its defaults")?;
-            let replaced =
-                catalog::reset_to_defaults(store, ctx.settings.catalog.defaults, now).await?;
+            let replaced = catalog::reset_to_defaults(store, &ctx.settings, now).await?;
             println!(
                 "default routes reset ({replaced} replaced); accepted and your own routes kept"
             );

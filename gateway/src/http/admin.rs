@@ -276,10 +276,9 @@ async fn auto_rank(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
 }
 
 async fn reset(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let replaced =
-        catalog::reset_to_defaults(&state.store, state.settings.catalog.defaults, now_ms())
-            .await
-            .map_err(admin_error)?;
+    let replaced = catalog::reset_to_defaults(&state.store, &state.settings, now_ms())
+        .await
+        .map_err(admin_error)?;
     Ok(Json(json!({"default_routes_replaced": replaced})))
 }
 

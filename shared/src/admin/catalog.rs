@@ -3,6 +3,7 @@
 use super::AdminError;
 use super::stats::RouteMeasure;
 use crate::catalog::{Route, builtin};
+use crate::config::Settings;
 use crate::store::Store;
 use crate::time::EpochMs;
 use serde::Serialize;
@@ -33,15 +34,15 @@ pub async fn set_rank(
     }
 }
 
-/// Puts the built-in default routes back as shipped (none when `catalog.defaults` is off);
-/// accepted and manual routes are kept.
+/// Puts the built-in default routes back as shipped (none when `catalog.defaults` is off), ranked
+/// with the config's `trial` overrides; accepted and manual routes are kept.
 pub async fn reset_to_defaults(
     store: &Store,
-    with_defaults: bool,
+    settings: &Settings,
     now: EpochMs,
 ) -> Result<u64, AdminError> {
-    let defaults = if with_defaults {
-        builtin::registry().ranked_routes()
+    let defaults = if settings.catalog.defaults {
+        builtin::registry().ranked_routes_for(&settings.providers)
     } else {
         Vec::new()
     };

@@ -77,9 +77,21 @@ pub struct BuiltinRegistry {
 impl BuiltinRegistry {
     /// The default routes, ranked: by explicit rank, else by score (highest first), ties in file order.
     pub fn ranked_routes(&self) -> Vec<super::Route> {
+        self.ranked_routes_for(&BTreeMap::new())
+    }
+
+    /// The default routes ranked with the owner's config: a provider's `trial` there overrides
+    /// the catalog's.
+    pub fn ranked_routes_for(
+        &self,
+        overrides: &BTreeMap<String, crate::config::ProviderSettings>,
+    ) -> Vec<super::Route> {
         let mut seeds: Vec<(usize, &RouteSeed)> = self.routes.iter().enumerate().collect();
         // A trial credit runs out: every true free tier ranks before it.
-        let trial = |seed: &RouteSeed| self.providers.get(&seed.provider).is_some_and(|p| p.trial);
+        let trial = |seed: &RouteSeed| {
+            let own = overrides.get(&seed.provider).and_then(|p| p.trial);
+            own.unwrap_or_else(|| self.providers.get(&seed.provider).is_some_and(|p| p.trial))
+        };
         seeds
             .sort_by_key(|(i, seed)| (trial(seed), std::cmp::Reverse(seed.score.unwrap_or(0)), *i));
         seeds
@@ -174,6 +186,37 @@ mod tests {
         );
         assert!(registry.providers["gemini"].trains_on_prompts);
         assert!(registry.providers["cerebras"].counts_max_tokens);
+    }
+
+    #[test]
+    fn the_owners_trial_setting_overrides_the_catalogs_when_the_defaults_are_ranked() {
+        use crate::config::ProviderSettings;
+        let registry = registry();
+        let owner = |trial: bool| ProviderSettings {
+            trial: Some(trial),
+            ..ProviderSettings::default()
+        };
+        let overrides = BTreeMap::from([
+            ("sambanova".to_string(), owner(false)),
+            ("groq".to_string(), owner(true)),
+        ]);
+        let (shipped, owned) = (
+            registry.ranked_routes(),
+            registry.ranked_routes_for(&overrides),
+        );
+        let rank = |routes: &[super::super::Route], id: &str| {
+            routes.iter().find(|r| r.route_id == id).unwrap().rank
+        };
+        let (sambanova, flash_lite) = ("sambanova/DeepSeek-V3.2", "gemini/gemini-2.5-flash-lite");
+        assert!(rank(&shipped, sambanova) > rank(&shipped, flash_lite));
+        assert!(
+            rank(&owned, sambanova) < rank(&owned, flash_lite),
+            "a score of 83 ranks among the free tiers once the owner says it is not a trial"
+        );
+        assert!(
+            rank(&owned, "groq/llama-3.1-8b-instant") > rank(&owned, "ollama/llama3.2"),
+            "a provider the owner calls a trial ranks after every free tier, local Ollama too"
+        );
     }
 
     #[test]

@@ -54,7 +54,7 @@ impl LiveCatalog {
 /// into a new file (when `catalog.defaults`), and the routes declared in the config upserted (origin `manual`).
 pub async fn bootstrap(store: &Store, settings: &Settings, now: EpochMs) -> Result<(), StoreError> {
     if settings.catalog.defaults {
-        let routes = builtin::registry().ranked_routes();
+        let routes = builtin::registry().ranked_routes_for(&settings.providers);
         store.seed_defaults_once(&routes, now).await?;
     }
     for (i, declared) in settings.routes.iter().enumerate() {

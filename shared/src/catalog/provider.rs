@@ -182,7 +182,7 @@ pub fn resolve_providers(settings: &Settings, source: &ConfigSource) -> BTreeMap
                     Some(_) => Some("freerouter.toml".to_string()),
                     None => builtin.trains_on_prompts_source.clone(),
                 },
-                trial: builtin.trial,
+                trial: overrides.trial.unwrap_or(builtin.trial),
             },
         );
     }
@@ -221,7 +221,7 @@ pub fn resolve_providers(settings: &Settings, source: &ConfigSource) -> BTreeMap
                 trains_on_prompts_source: custom
                     .trains_on_prompts
                     .map(|_| "freerouter.toml".to_string()),
-                trial: false,
+                trial: custom.trial.unwrap_or(false),
             },
         );
     }

@@ -372,6 +372,9 @@ pub struct ProviderSettings {
     /// The owner's own reading of the provider's terms (an EEA account on Gemini, say),
     /// overriding the catalog's `trains_on_prompts`.
     pub trains_on_prompts: Option<bool>,
+    /// The owner's own knowledge of the account: `false` for one still on a built-in's old free
+    /// tier, `true` for a provider whose use is a credit that runs out (ranked after free tiers).
+    pub trial: Option<bool>,
 }
 
 /// By hand, so the base URL prints without the credentials it may hold.
@@ -390,6 +393,7 @@ impl std::fmt::Debug for ProviderSettings {
             .field("first_token_timeout_ms", &self.first_token_timeout_ms)
             .field("counts_max_tokens", &self.counts_max_tokens)
             .field("trains_on_prompts", &self.trains_on_prompts)
+            .field("trial", &self.trial)
             .finish()
     }
 }

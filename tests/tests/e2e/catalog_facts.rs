@@ -2,17 +2,83 @@
 //! model the catalog ships as a free default is proposed with the catalog's limits, rank and tags;
 //! a default route whose model is off the free tier is retired though the provider still lists it;
 //! a listed model off the free tier is never proposed, whatever the supervisor says; a route the
-//! user declared is theirs.
+//! user declared is theirs. A provider on trial credit says so in adminctl and the console, unless
+//! the owner's config says otherwise.
 
 use super::maintainer::{store, wait_for_runs};
 use freerouter::catalog::builtin::registry;
 use freerouter::catalog::{Origin, RouteSeed};
 use freerouter::store::{SuggestionKind, SuggestionStatus};
 use freerouter::time::now_ms;
-use freerouter_tests::harness::{GatewayConfig, init_tls};
+use freerouter_tests::harness::{GatewayConfig, ask, init_tls};
 use freerouter_tests::simulator::Simulator;
+use std::path::Path;
 
 const MAINTAINER: &str = env!("CARGO_BIN_EXE_maintainer-under-test");
+const ADMINCTL: &str = env!("CARGO_BIN_EXE_adminctl-under-test");
+
+/// `adminctl providers status` on `config` (its database in `dir`).
+async fn providers_status(dir: &Path, config: &GatewayConfig) -> String {
+    let config_path = dir.join("adminctl.toml");
+    let source = config.source(&dir.join("freerouter.db"));
+    std::fs::write(&config_path, source.toml.clone().unwrap_or_default()).unwrap();
+    let output = tokio::process::Command::new(ADMINCTL)
+        .env_clear()
+        .envs(source.vars)
+        .env("FREEROUTER_CONFIG", &config_path)
+        .args(["providers", "status"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+/// SambaNova (a trial credit since 2026) on `sim`, with `extra` under its table.
+fn sambanova(sim: &Simulator, extra: &str) -> GatewayConfig {
+    GatewayConfig::new()
+        .toml(&format!(
+            "[providers.sambanova]\nbase_url = \"{}\"\napi_keys = [\"sn-key\"]\n{extra}",
+            sim.base_url()
+        ))
+        .route("sambanova", "DeepSeek-V3.2", 1)
+}
+
+#[tokio::test]
+async fn a_trial_credit_is_shown_by_adminctl_and_the_console_unless_the_owner_says_otherwise() {
+    let sim = Simulator::start().await;
+    sim.model("DeepSeek-V3.2");
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = sambanova(&sim, "");
+    assert!(
+        providers_status(dir.path(), &shipped)
+            .await
+            .contains("sambanova (trial credit)")
+    );
+    let gateway = shipped.start().await;
+    assert_eq!(gateway.chat(&ask("auto", "hi")).await.status(), 200);
+    let status = reqwest::get(gateway.url("/status"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        status.contains(r#"sambanova <span class="badge warn">trial credit</span>"#),
+        "{status}"
+    );
+
+    let owned = sambanova(&sim, "trial = false");
+    let listed = providers_status(dir.path(), &owned).await;
+    assert!(
+        listed.contains("sambanova") && !listed.contains("trial credit"),
+        "{listed}"
+    );
+}
 
 #[tokio::test]
 async fn the_maintainer_proposes_the_catalogs_2026_models_and_retires_the_ones_off_the_free_tier() {
