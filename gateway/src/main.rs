@@ -3,6 +3,12 @@
 use freerouter::catalog::load_settings;
 use freerouter::config::ConfigSource;
 
+/// mimalloc rather than glibc's malloc: the request path allocates and frees small buffers across
+/// two worker threads, where glibc's arenas spent ~15 % of the gateway's CPU (and trimmed and grew
+/// their heaps back with `mprotect` under load).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     if std::env::args().skip(1).any(|a| a == "-h" || a == "--help") {

@@ -113,8 +113,10 @@ impl ChatRequest {
         };
         let mut max_tokens = None;
         for name in ["max_tokens", "max_completion_tokens"] {
+            // The message is written only for a field that is there (a parse runs per request).
+            let Some(raw) = field(name) else { continue };
             let message = format!("`{name}` must be a non-negative integer");
-            if let Some(n) = optional::<u64>(field(name), &message, name)? {
+            if let Some(n) = optional::<u64>(Some(raw), &message, name)? {
                 // Capped so that sums with it cannot overflow; the body keeps the client's value.
                 let n = n.min(u64::from(u32::MAX));
                 max_tokens = Some(max_tokens.map_or(n, |m: u64| m.max(n)));
@@ -126,7 +128,9 @@ impl ChatRequest {
             "presence_penalty",
             "frequency_penalty",
         ] {
-            optional::<f64>(field(name), &format!("`{name}` must be a number"), name)?;
+            if let Some(raw) = field(name) {
+                typed::<f64>(raw, &format!("`{name}` must be a number"), name)?;
+            }
         }
         let choices = optional::<u64>(field("n"), "`n` must be a positive integer", "n")?;
         let tools = field("tools");
@@ -259,22 +263,29 @@ fn parse_messages(raw: Option<&RawValue>) -> Result<Vec<MessageFacts<'_>>, Inval
 }
 
 fn message_facts(i: usize, raw: &RawValue) -> Result<MessageFacts<'_>, InvalidRequest> {
-    let param = format!("messages[{i}]");
+    // Parameter names are written only for an error: this runs for every message of every request.
+    let param = || format!("messages[{i}]");
+    let not_an_object = || {
+        let param = param();
+        invalid(format!("`{param}` must be an object"), &param)
+    };
     if !raw.get().starts_with('{') {
-        return Err(invalid(format!("`{param}` must be an object"), &param));
+        return Err(not_an_object());
     }
-    let message: MessageIn<'_> = serde_json::from_str(raw.get())
-        .map_err(|_| invalid(format!("`{param}` must be an object"), &param))?;
-    let role_param = format!("{param}.role");
+    let message: MessageIn<'_> = serde_json::from_str(raw.get()).map_err(|_| not_an_object())?;
+    let role_param = || format!("messages[{i}].role");
     let role: Cow<'_, str> = match message.role {
-        None => return Err(invalid(format!("`{role_param}` is required"), &role_param)),
-        Some(raw) => typed(
-            raw,
-            &format!("`{role_param}` must be a string"),
-            &role_param,
-        )?,
+        None => {
+            let role_param = role_param();
+            return Err(invalid(format!("`{role_param}` is required"), &role_param));
+        }
+        Some(raw) => serde_json::from_str(raw.get()).map_err(|_| {
+            let role_param = role_param();
+            invalid(format!("`{role_param}` must be a string"), &role_param)
+        })?,
     };
     if !ROLES.contains(&role.as_ref()) {
+        let role_param = role_param();
         return Err(invalid(
             format!(
                 "`{role_param}` must be one of {}; got {role:?}",
@@ -283,7 +294,7 @@ fn message_facts(i: usize, raw: &RawValue) -> Result<MessageFacts<'_>, InvalidRe
             &role_param,
         ));
     }
-    let content_param = format!("{param}.content");
+    let content_param = format!("messages[{i}].content");
     let (mut text_bytes, mut images) = (0, 0);
     match message.content.filter(|c| c.get() != "null") {
         None if role == "assistant" => {}

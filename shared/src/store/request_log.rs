@@ -25,54 +25,76 @@ pub struct RequestLogRow {
 
 /// The columns one request-log row binds.
 const LOG_COLUMNS: usize = 16;
+/// The statement sizes a batch is cut into, largest first (64 rows bind 1,024 values, far under
+/// either engine's limit).
+const LOG_STATEMENT_ROWS: [usize; 4] = [64, 16, 4, 1];
 
 impl Store {
-    /// Inserts a batch in one statement.
+    /// Inserts a batch in one transaction, in statements of a few fixed sizes: each size's SQL is
+    /// the same text every time, so the connection keeps it prepared (a statement of a new length
+    /// each flush was parsed anew, thousands of placeholders long).
     pub async fn insert_request_logs(&self, rows: &[RequestLogRow]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }
-        // The rows' placeholders in each engine's form (sqlx's `QueryBuilder` writes `?` for the
-        // `Any` driver, which PostgreSQL refuses).
+        let mut tx = self.writer.begin().await?;
+        let mut rest = rows;
+        while !rest.is_empty() {
+            let size = LOG_STATEMENT_ROWS
+                .iter()
+                .copied()
+                .find(|&size| size <= rest.len())
+                .unwrap_or(1);
+            let (chunk, after) = rest.split_at(size);
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(self.log_insert_sql(size)));
+            for row in chunk {
+                query = query
+                    .bind(&row.request_id)
+                    .bind(row.at_ms)
+                    .bind(&row.endpoint)
+                    .bind(&row.requested_model)
+                    .bind(&row.route_id)
+                    .bind(&row.provider)
+                    .bind(row.attempts as i64)
+                    .bind(row.status as i64)
+                    .bind(&row.outcome)
+                    .bind(&row.error_class)
+                    .bind(row.latency_ms as i64)
+                    .bind(row.ttft_ms.map(|v| v as i64))
+                    .bind(row.tokens_in.map(|v| v as i64))
+                    .bind(row.tokens_out.map(|v| v as i64))
+                    .bind(i64::from(row.stream))
+                    .bind(&row.trail);
+            }
+            query.execute(&mut *tx).await?;
+            rest = after;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The insert of `rows` rows, in this engine's placeholders (sqlx's `QueryBuilder` writes `?`
+    /// for the `Any` driver, which PostgreSQL refuses).
+    fn log_insert_sql(&self, rows: usize) -> String {
         let mut sql = String::from(
             "INSERT INTO request_log (request_id, at_ms, endpoint, requested_model, route_id, provider, \
                  attempts, status, outcome, error_class, latency_ms, ttft_ms, tokens_in, tokens_out, stream, trail) \
              VALUES ",
         );
-        for (i, _) in rows.iter().enumerate() {
-            let first = i * LOG_COLUMNS;
-            let placeholders: Vec<String> = (1..=LOG_COLUMNS)
-                .map(|c| self.placeholder(first + c))
-                .collect();
+        for i in 0..rows {
             if i > 0 {
                 sql.push_str(", ");
             }
             sql.push('(');
-            sql.push_str(&placeholders.join(", "));
+            for c in 1..=LOG_COLUMNS {
+                if c > 1 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&self.placeholder(i * LOG_COLUMNS + c));
+            }
             sql.push(')');
         }
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for row in rows {
-            query = query
-                .bind(&row.request_id)
-                .bind(row.at_ms)
-                .bind(&row.endpoint)
-                .bind(&row.requested_model)
-                .bind(&row.route_id)
-                .bind(&row.provider)
-                .bind(row.attempts as i64)
-                .bind(row.status as i64)
-                .bind(&row.outcome)
-                .bind(&row.error_class)
-                .bind(row.latency_ms as i64)
-                .bind(row.ttft_ms.map(|v| v as i64))
-                .bind(row.tokens_in.map(|v| v as i64))
-                .bind(row.tokens_out.map(|v| v as i64))
-                .bind(i64::from(row.stream))
-                .bind(&row.trail);
-        }
-        query.execute(&self.writer).await?;
-        Ok(())
+        sql
     }
 
     /// The most recent rows, newest first.

@@ -5,8 +5,9 @@ use super::{RateLimitHint, RequestLogRow, Store};
 use crate::health::HealthChange;
 use crate::metrics as m;
 use crate::time::now_ms;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -21,20 +22,34 @@ pub enum StoreWrite {
 }
 
 /// Queues writes without waiting (cheap to clone). A full queue drops the write and counts it.
+///
+/// Two queues, so the request path wakes nothing: a health change or a barrier wakes the writer
+/// (another process may reset health any moment; a barrier's caller waits), while log rows and
+/// rate-limit hints — one or more per request — wait in theirs for the next tick, unless so many
+/// are waiting that the writer is told to come early.
 #[derive(Clone, Debug)]
 pub struct StoreWriter {
-    tx: mpsc::Sender<StoreWrite>,
+    urgent: mpsc::Sender<StoreWrite>,
+    routine: mpsc::Sender<StoreWrite>,
+    come_early: Arc<Notify>,
 }
 
-/// Writes waiting beyond this are dropped rather than letting memory grow.
+/// Writes waiting beyond this (in each queue) are dropped rather than letting memory grow.
 const QUEUE_CAPACITY: usize = 20_000;
 /// Rows in one multi-row insert (well under SQLite's bound-parameter limit).
 const LOG_BATCH: usize = 500;
+/// Routine writes waiting that make the writer come before its tick.
+const COME_EARLY_AT: usize = 4 * LOG_BATCH;
 
 impl StoreWriter {
     pub fn send(&self, write: StoreWrite) {
-        if self.tx.try_send(write).is_err() {
+        let urgent = matches!(write, StoreWrite::Health(_) | StoreWrite::Barrier(_));
+        let queue = if urgent { &self.urgent } else { &self.routine };
+        if queue.try_send(write).is_err() {
             metrics::counter!(m::STORE_WRITE_ERRORS_TOTAL, "kind" => "queue_full").increment(1);
+        }
+        if !urgent && QUEUE_CAPACITY - self.routine.capacity() >= COME_EARLY_AT {
+            self.come_early.notify_one();
         }
     }
 
@@ -47,43 +62,49 @@ impl StoreWriter {
     /// that was still on its way. Whether it got there in time.
     pub async fn flushed(&self, patience: Duration) -> bool {
         let (done, landed) = oneshot::channel();
-        if self.tx.try_send(StoreWrite::Barrier(done)).is_err() {
+        if self.urgent.try_send(StoreWrite::Barrier(done)).is_err() {
             return false;
         }
         matches!(tokio::time::timeout(patience, landed).await, Ok(Ok(())))
     }
 }
 
-/// Starts the writer; it flushes every `flush_every`, and once more when `token` is cancelled.
+/// Starts the writer; it flushes every `flush_every`, at once for an urgent write, and once more
+/// when `token` is cancelled.
 pub fn spawn_writer(
     store: Store,
     flush_every: Duration,
     token: CancellationToken,
 ) -> (StoreWriter, JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::channel(QUEUE_CAPACITY);
+    let (urgent, mut urgent_rx) = mpsc::channel(QUEUE_CAPACITY);
+    let (routine, mut routine_rx) = mpsc::channel(QUEUE_CAPACITY);
+    let come_early = Arc::new(Notify::new());
+    let writer = StoreWriter {
+        urgent,
+        routine,
+        come_early: come_early.clone(),
+    };
     let task = tokio::spawn(async move {
         let mut batch = Vec::new();
         let mut next_flush = tokio::time::Instant::now() + flush_every;
         loop {
-            // Health changes are written at once (another process may reset health any moment);
-            // log rows wait for the next tick or a full batch.
-            let (cancelled, urgent) = tokio::select! {
-                _ = token.cancelled() => (true, true),
-                _ = tokio::time::sleep_until(next_flush) => (false, true),
-                write = rx.recv() => match write {
+            // The routine queue is only drained here, never awaited: queuing a log row wakes nothing.
+            let cancelled = tokio::select! {
+                _ = token.cancelled() => true,
+                _ = tokio::time::sleep_until(next_flush) => false,
+                _ = come_early.notified() => false,
+                write = urgent_rx.recv() => match write {
                     Some(write) => {
-                        let urgent =
-                            matches!(write, StoreWrite::Health(_) | StoreWrite::Barrier(_));
                         batch.push(write);
-                        (false, urgent || batch.len() >= LOG_BATCH)
+                        false
                     }
-                    None => (true, true),
+                    None => true,
                 },
             };
-            if !urgent {
-                continue;
+            while let Ok(write) = urgent_rx.try_recv() {
+                batch.push(write);
             }
-            while let Ok(write) = rx.try_recv() {
+            while let Ok(write) = routine_rx.try_recv() {
                 batch.push(write);
             }
             if !batch.is_empty() {
@@ -97,7 +118,7 @@ pub fn spawn_writer(
             }
         }
     });
-    (StoreWriter { tx }, task)
+    (writer, task)
 }
 
 async fn flush(store: &Store, batch: Vec<StoreWrite>) {
@@ -170,5 +191,56 @@ mod tests {
             token.cancel();
             task.await.unwrap();
     }
+    }
+
+    on_both_backends! {
+        async fn log_rows_wait_for_the_tick_or_an_urgent_write_and_a_backlog_comes_early(store: Store) {
+            let token = CancellationToken::new();
+            let (writer, task) = spawn_writer(store.clone(), Duration::from_secs(3600), token.clone());
+            writer.send(StoreWrite::Log(row("alone")));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            assert_eq!(store.count_request_logs().await.unwrap(), 0, "a row waits for the tick");
+            writer.health(HealthChange::KeyValid { provider: "p".into(), key_id: "k".into() });
+            logs_reach(&store, 1).await;
+            for i in 0..COME_EARLY_AT {
+                writer.send(StoreWrite::Log(row(&format!("backlog-{i}"))));
+            }
+            logs_reach(&store, 1 + COME_EARLY_AT as i64).await;
+            token.cancel();
+            task.await.unwrap();
+        }
+    }
+
+    fn row(id: &str) -> RequestLogRow {
+        RequestLogRow {
+            request_id: id.into(),
+            at_ms: now_ms(),
+            endpoint: "chat_completions".into(),
+            requested_model: "auto".into(),
+            route_id: None,
+            provider: None,
+            attempts: 0,
+            status: 200,
+            outcome: "ok".into(),
+            error_class: None,
+            latency_ms: 1,
+            ttft_ms: None,
+            tokens_in: None,
+            tokens_out: None,
+            stream: false,
+            trail: String::new(),
+        }
+    }
+
+    /// Waits (at most 5 s, the tick being an hour away) until the store holds `rows` log rows.
+    async fn logs_reach(store: &Store, rows: i64) {
+        let started = std::time::Instant::now();
+        while store.count_request_logs().await.unwrap() < rows {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{rows} rows never landed"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
