@@ -63,7 +63,11 @@ async fn quota_exhausted_says_when_each_provider_refills_and_retry_after_is_the_
 const ADMINCTL: &str = env!("CARGO_BIN_EXE_adminctl-under-test");
 
 /// Runs adminctl on the gateway's database with the same configuration.
-async fn adminctl(config: &GatewayConfig, dir: &std::path::Path, args: &[&str]) -> String {
+pub(crate) async fn adminctl(
+    config: &GatewayConfig,
+    dir: &std::path::Path,
+    args: &[&str],
+) -> String {
     let config_path = dir.join("adminctl.toml");
     let source = config.source(&dir.join("freerouter.db"));
     std::fs::write(&config_path, source.toml.clone().unwrap_or_default()).unwrap();

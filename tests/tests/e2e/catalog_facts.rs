@@ -5,38 +5,16 @@
 //! user declared is theirs. A provider on trial credit says so in adminctl and the console, unless
 //! the owner's config says otherwise.
 
-use super::maintainer::{store, wait_for_runs};
+use super::capacity::adminctl;
+use super::maintainer::{store, wait_for_runs, with_judge};
 use freerouter::catalog::builtin::registry;
 use freerouter::catalog::{Origin, RouteSeed};
 use freerouter::store::{SuggestionKind, SuggestionStatus};
 use freerouter::time::now_ms;
 use freerouter_tests::harness::{GatewayConfig, ask, init_tls};
 use freerouter_tests::simulator::Simulator;
-use std::path::Path;
 
 const MAINTAINER: &str = env!("CARGO_BIN_EXE_maintainer-under-test");
-const ADMINCTL: &str = env!("CARGO_BIN_EXE_adminctl-under-test");
-
-/// `adminctl providers status` on `config` (its database in `dir`).
-async fn providers_status(dir: &Path, config: &GatewayConfig) -> String {
-    let config_path = dir.join("adminctl.toml");
-    let source = config.source(&dir.join("freerouter.db"));
-    std::fs::write(&config_path, source.toml.clone().unwrap_or_default()).unwrap();
-    let output = tokio::process::Command::new(ADMINCTL)
-        .env_clear()
-        .envs(source.vars)
-        .env("FREEROUTER_CONFIG", &config_path)
-        .args(["providers", "status"])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).to_string()
-}
 
 /// SambaNova (a trial credit since 2026) on `sim`, with `extra` under its table.
 fn sambanova(sim: &Simulator, extra: &str) -> GatewayConfig {
@@ -55,7 +33,7 @@ async fn a_trial_credit_is_shown_by_adminctl_and_the_console_unless_the_owner_sa
     let dir = tempfile::tempdir().unwrap();
     let shipped = sambanova(&sim, "");
     assert!(
-        providers_status(dir.path(), &shipped)
+        adminctl(&shipped, dir.path(), &["providers", "status"])
             .await
             .contains("sambanova (trial credit)")
     );
@@ -73,7 +51,7 @@ async fn a_trial_credit_is_shown_by_adminctl_and_the_console_unless_the_owner_sa
     );
 
     let owned = sambanova(&sim, "trial = false");
-    let listed = providers_status(dir.path(), &owned).await;
+    let listed = adminctl(&owned, dir.path(), &["providers", "status"]).await;
     assert!(
         listed.contains("sambanova") && !listed.contains("trial credit"),
         "{listed}"
@@ -116,18 +94,12 @@ async fn the_maintainer_proposes_the_catalogs_2026_models_and_retires_the_ones_o
         .set("maintainer.diagnosis_interval_s", "1")
         .set("maintainer.probe_timeout_ms", "2000")
         .toml(&format!(
-            "[providers.gemini]\nbase_url = \"{}\"\napi_keys = [\"gem-key\"]\n\n[providers.judges]\nbase_url = \"{}\"\napi_keys = [\"sk-judge\"]",
+            "[providers.gemini]\nbase_url = \"{}\"\napi_keys = [\"gem-key\"]",
             gemini.url("/v1beta/openai"),
-            judge.base_url()
         ))
         // The user's own route to a model off the free tier (a paid key): kept.
-        .route("gemini", "gemini-2.5-pro-preview-06-05", 30)
-        .route_with(
-            "judges",
-            "judge",
-            50,
-            "context_window = 100000\ntags = [\"web-search\"]",
-        );
+        .route("gemini", "gemini-2.5-pro-preview-06-05", 30);
+    let config = with_judge(config, &judge);
     let maintainer = config
         .start_service(MAINTAINER, dir.path(), "maintainer listening")
         .await;

@@ -233,16 +233,9 @@ async fn a_new_free_model_waits_disabled_until_adminctl_accepts_it_then_serves()
     gateway.kill().await;
 }
 
-/// Runs diagnosis twice with a supervisor answering `answer`; returns whether `lab/mystery` was
-/// suggested and how often the supervisor was asked.
-async fn supervisor_says(answer: &str) -> (bool, usize) {
-    init_tls();
-    let (lab, judge) = (Simulator::start().await, Simulator::start().await);
-    lab.model("known");
-    lab.list_extra(json!({"id": "mystery", "object": "model"}));
-    judge.model("judge").answer(answer);
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(&lab, &["known"])
+/// `config` with the supervisor's route: `judges/judge` on `judge`, tagged `web-search`.
+pub(crate) fn with_judge(config: GatewayConfig, judge: &Simulator) -> GatewayConfig {
+    config
         .toml(&format!(
             "[providers.judges]\nbase_url = \"{}\"\napi_keys = [\"sk-judge\"]",
             judge.base_url()
@@ -252,7 +245,19 @@ async fn supervisor_says(answer: &str) -> (bool, usize) {
             "judge",
             50,
             "context_window = 100000\ntags = [\"web-search\"]",
-        );
+        )
+}
+
+/// Runs diagnosis twice with a supervisor answering `answer`; returns whether `lab/mystery` was
+/// suggested and how often the supervisor was asked.
+async fn supervisor_says(answer: &str) -> (bool, usize) {
+    init_tls();
+    let (lab, judge) = (Simulator::start().await, Simulator::start().await);
+    lab.model("known");
+    lab.list_extra(json!({"id": "mystery", "object": "model"}));
+    judge.model("judge").answer(answer);
+    let dir = tempfile::tempdir().unwrap();
+    let config = with_judge(config(&lab, &["known"]), &judge);
     let maintainer = config
         .start_service(MAINTAINER, dir.path(), "maintainer listening")
         .await;
