@@ -22,6 +22,9 @@ pub enum HealthChange {
 /// The longest any cooldown lasts unless the settings say otherwise (`routing.max_cooldown_s`).
 pub const DEFAULT_MAX_COOLDOWN_MS: u64 = 26 * 3_600_000;
 
+/// The reason of a rest a host's own ledger decided (its view of the limits and its own leases).
+pub const LEDGER_REST: &str = "quota_exhausted";
+
 /// Failures as far as route health is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RouteFailure {
@@ -213,7 +216,9 @@ impl HealthBoard {
         let mut board = self.lock();
         for key in keys {
             let until_ms = self.capped(key.until_ms, now);
-            if until_ms <= now {
+            // Another host's ledger said no for itself; this host may still hold a lease with
+            // room in it, and its own ledger decides the rest (taking the rest in stranded it).
+            if until_ms <= now || key.reason == LEDGER_REST {
                 continue;
             }
             let entry = board.key_entry(&key.provider, &key.key_id, &key.route_id);
@@ -420,9 +425,10 @@ impl HealthBoard {
         )
     }
 
-    /// A key rests until its own ledger has room again (`quota_exhausted`): a time this process
+    /// A key rests until its own ledger has room again ([`LEDGER_REST`]): a time this process
     /// worked out from the configured limits and the calendar, not one an answer claimed, so it
     /// is not capped — a spent monthly quota rests the key until the first of the next month.
+    /// Other hosts do not take it in ([`HealthBoard::absorb`]).
     pub fn rest_key_for_quota(
         &self,
         provider: &str,
@@ -430,7 +436,7 @@ impl HealthBoard {
         route_id: &str,
         until_ms: EpochMs,
     ) -> HealthChange {
-        self.rest_key(provider, key_id, route_id, until_ms, "quota_exhausted")
+        self.rest_key(provider, key_id, route_id, until_ms, LEDGER_REST)
     }
 
     fn rest_key(
@@ -672,6 +678,21 @@ mod tests {
             60_000,
         );
         assert_eq!(loaded.key_cooling_until("p", "k", "r", 5_000), Some(65_000));
+    }
+
+    #[test]
+    fn another_hosts_ledger_refusal_is_not_taken_in_for_our_lease_may_have_room() {
+        let board = HealthBoard::default();
+        let theirs = KeyCooldown {
+            provider: "p".into(),
+            key_id: "k".into(),
+            route_id: "*".into(),
+            until_ms: 60_000,
+            reason: LEDGER_REST.into(),
+            strikes: 0,
+        };
+        board.absorb(Vec::new(), vec![theirs], Vec::new(), 2_000);
+        assert_eq!(board.key_cooling_until("p", "k", "p/m", 2_000), None);
     }
 
     #[test]
