@@ -425,7 +425,7 @@ impl HealthBoard {
         )
     }
 
-    /// A key rests until its own ledger has room again ([`LEDGER_REST`]): a time this process
+    /// A key rests until its own ledger has room again (`LEDGER_REST`): a time this process
     /// worked out from the configured limits and the calendar, not one an answer claimed, so it
     /// is not capped — a spent monthly quota rests the key until the first of the next month.
     /// Other hosts do not take it in ([`HealthBoard::absorb`]).
