@@ -113,6 +113,12 @@ impl BuiltinRegistry {
 
     /// The default route serving `model` on `provider`, ranked as the defaults are.
     pub fn default_route(&self, provider: &str, model: &str) -> Option<super::Route> {
+        // Ranking clones every route: only for a model the catalog has (discovery asks this for
+        // every listed model, hundreds on OpenRouter).
+        let ships = |seed: &RouteSeed| seed.provider == provider && seed.model == model;
+        if !self.routes.iter().any(ships) {
+            return None;
+        }
         self.ranked_routes()
             .into_iter()
             .find(|route| route.provider == provider && route.upstream_model == model)

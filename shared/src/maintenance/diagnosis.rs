@@ -175,11 +175,9 @@ impl Maintenance {
                                 json!({"listing": entry, "free_because": "the supervisor", "verdict": verdict})
                             }
                         };
+                        let rank = next_rank;
                         next_rank += 10;
-                        (
-                            discovered_route(&provider.name, id, entry, next_rank - 10),
-                            evidence,
-                        )
+                        (discovered_route(&provider.name, id, entry, rank), evidence)
                     }
                 };
                 if self.store.get_route(&route.route_id).await?.is_none() {
