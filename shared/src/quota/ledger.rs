@@ -11,7 +11,7 @@ use super::writes::Write;
 use crate::catalog::{Provider, Route};
 use crate::config::{Limits, QuotaSettings};
 use crate::metrics as m;
-use crate::store::{Store, StoreError};
+use crate::store::{LeaseKey, Store, StoreError};
 use crate::time::EpochMs;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -58,6 +58,11 @@ pub(super) struct SlotCell {
 impl SlotCell {
     pub(super) fn lock(&self) -> MutexGuard<'_, Slot> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The key its leases' writes name (PostgreSQL locks it for them).
+    pub(super) fn lease_key(&self) -> LeaseKey {
+        LeaseKey::new(&self.provider, &self.key_id)
     }
 }
 

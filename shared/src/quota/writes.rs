@@ -14,7 +14,7 @@ pub(super) enum Write {
     Seal(Arc<SlotCell>, LeaseClose),
     Close(Arc<SlotCell>, LeaseClose),
     Commit(Arc<SlotCell>, i64, Amount),
-    Adjust(i64, i64, i64),
+    Adjust(Arc<SlotCell>, i64, i64, i64),
 }
 
 impl Inner {
@@ -49,7 +49,7 @@ impl Inner {
                 id,
                 requests,
                 tokens,
-            } => self.dispatch(vec![Write::Adjust(id, requests, tokens)]),
+            } => self.dispatch(vec![Write::Adjust(cell.clone(), id, requests, tokens)]),
         }
     }
 
@@ -59,7 +59,7 @@ impl Inner {
             match write {
                 Write::Seal(cell, seal) => {
                     self.dated(&cell, seal.at_ms);
-                    let written = self.store.seal_lease(seal);
+                    let written = self.store.seal_lease(&cell.lease_key(), seal);
                     self.writes.spawn(async move {
                         if let Err(error) = written.await {
                             tracing::warn!(%error, "sealing a spent quota lease failed");
@@ -70,7 +70,7 @@ impl Inner {
                     if close.requests > 0 {
                         self.dated(&cell, close.at_ms);
                     }
-                    let written = self.store.close_lease(close);
+                    let written = self.store.close_lease(&cell.lease_key(), close);
                     self.writes.spawn(async move {
                         if let Err(error) = written.await {
                             tracing::warn!(%error, "settling a quota lease failed; it counts its committed part until pruned");
@@ -79,7 +79,12 @@ impl Inner {
                     });
                 }
                 Write::Commit(cell, id, target) => {
-                    let written = self.store.commit_lease(id, target.requests, target.tokens);
+                    let written = self.store.commit_lease(
+                        &cell.lease_key(),
+                        id,
+                        target.requests,
+                        target.tokens,
+                    );
                     self.writes.spawn(async move {
                         let result = written.await;
                         if let Err(error) = &result {
@@ -93,8 +98,10 @@ impl Inner {
                         cell.changed.send_replace(());
                     });
                 }
-                Write::Adjust(id, requests, tokens) => {
-                    let written = self.store.adjust_lease(id, requests, tokens);
+                Write::Adjust(cell, id, requests, tokens) => {
+                    let written = self
+                        .store
+                        .adjust_lease(&cell.lease_key(), id, requests, tokens);
                     self.writes.spawn(async move {
                         if let Err(error) = written.await {
                             tracing::warn!(%error, "correcting a settled quota lease failed");

@@ -87,13 +87,52 @@ pub struct Pruned {
     pub rows_deleted: u64,
 }
 
+/// The key a lease belongs to. On PostgreSQL every write of a key's ledger rows first takes the
+/// key's lock: the rows a write touches (its lease, the running totals its triggers move) then
+/// belong to keys it holds, taken in one order by every host, so two hosts' batches queue on the
+/// first key they share instead of locking rows in opposite orders — a deadlock PostgreSQL only
+/// breaks after its `deadlock_timeout` (a second), a second that read as a stalled store.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LeaseKey {
+    pub provider: String,
+    pub key_id: String,
+}
+
+impl LeaseKey {
+    pub fn new(provider: &str, key_id: &str) -> Self {
+        Self {
+            provider: provider.to_string(),
+            key_id: key_id.to_string(),
+        }
+    }
+
+    /// The name of the key's lock.
+    fn serial(&self) -> String {
+        serial_key(&self.provider, &self.key_id)
+    }
+}
+
+fn serial_key(provider: &str, key_id: &str) -> String {
+    format!("quota\u{1f}{provider}\u{1f}{key_id}")
+}
+
 #[derive(Debug)]
 pub(super) enum LedgerOp {
     Grant(Box<LeaseAsk>),
-    Commit { id: i64, requests: u64, tokens: u64 },
-    Seal(LeaseClose),
-    Close(LeaseClose),
-    Adjust { id: i64, requests: i64, tokens: i64 },
+    Commit {
+        key: LeaseKey,
+        id: i64,
+        requests: u64,
+        tokens: u64,
+    },
+    Seal(LeaseKey, LeaseClose),
+    Close(LeaseKey, LeaseClose),
+    Adjust {
+        key: LeaseKey,
+        id: i64,
+        requests: i64,
+        tokens: i64,
+    },
     Unreserved(Box<UnreservedUse>),
 }
 
@@ -153,12 +192,14 @@ impl BatchOp for LedgerOp {
     type Reply = LedgerReply;
 
     fn serial_key(&self) -> Option<String> {
-        match self {
-            LedgerOp::Grant(ask) => {
-                Some(format!("quota\u{1f}{}\u{1f}{}", ask.provider, ask.key_id))
-            }
-            _ => None,
-        }
+        Some(match self {
+            LedgerOp::Grant(ask) => serial_key(&ask.provider, &ask.key_id),
+            LedgerOp::Commit { key, .. }
+            | LedgerOp::Seal(key, _)
+            | LedgerOp::Close(key, _)
+            | LedgerOp::Adjust { key, .. } => key.serial(),
+            LedgerOp::Unreserved(used) => serial_key(&used.provider, &used.key_id),
+        })
     }
 
     fn apply<'c>(
@@ -225,6 +266,7 @@ impl BatchOp for LedgerOp {
                     id,
                     requests,
                     tokens,
+                    ..
                 } => {
                     sqlx::query(COMMIT.text(backend))
                         .bind(id)
@@ -234,7 +276,7 @@ impl BatchOp for LedgerOp {
                         .await?;
                     Ok(LedgerReply::Done)
                 }
-                LedgerOp::Seal(seal) => {
+                LedgerOp::Seal(_, seal) => {
                     sqlx::query(SEAL.text(backend))
                         .bind(seal.id)
                         .bind(seal.at_ms)
@@ -244,14 +286,14 @@ impl BatchOp for LedgerOp {
                         .await?;
                     Ok(LedgerReply::Done)
                 }
-                LedgerOp::Close(close) if close.requests == 0 => {
+                LedgerOp::Close(_, close) if close.requests == 0 => {
                     sqlx::query(DROP_UNUSED.text(backend))
                         .bind(close.id)
                         .execute(&mut *conn)
                         .await?;
                     Ok(LedgerReply::Done)
                 }
-                LedgerOp::Close(close) => {
+                LedgerOp::Close(_, close) => {
                     sqlx::query(CLOSE.text(backend))
                         .bind(close.id)
                         .bind(sql_int(close.requests))
@@ -265,6 +307,7 @@ impl BatchOp for LedgerOp {
                     id,
                     requests,
                     tokens,
+                    ..
                 } => {
                     sqlx::query(ADJUST.text(backend))
                         .bind(id)
@@ -330,6 +373,7 @@ impl Store {
     /// Raises a live lease's committed mark to `requests` and `tokens`.
     pub fn commit_lease(
         &self,
+        key: &LeaseKey,
         id: i64,
         requests: u64,
         tokens: u64,
@@ -337,6 +381,7 @@ impl Store {
         queued(
             &self.ledger,
             LedgerOp::Commit {
+                key: key.clone(),
                 id,
                 requests,
                 tokens,
@@ -348,22 +393,25 @@ impl Store {
     /// at what was handed out (`requests`, `tokens`), still counted whole until settled.
     pub fn seal_lease(
         &self,
+        key: &LeaseKey,
         seal: LeaseClose,
     ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
-        queued(&self.ledger, LedgerOp::Seal(seal))
+        queued(&self.ledger, LedgerOp::Seal(key.clone(), seal))
     }
 
     /// Settles a lease with its exact use (a lease nothing was handed out from is deleted).
     pub fn close_lease(
         &self,
+        key: &LeaseKey,
         close: LeaseClose,
     ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
-        queued(&self.ledger, LedgerOp::Close(close))
+        queued(&self.ledger, LedgerOp::Close(key.clone(), close))
     }
 
     /// Corrects a settled lease by what its requests in flight at the close turned out to use.
     pub fn adjust_lease(
         &self,
+        key: &LeaseKey,
         id: i64,
         requests: i64,
         tokens: i64,
@@ -371,6 +419,7 @@ impl Store {
         queued(
             &self.ledger,
             LedgerOp::Adjust {
+                key: key.clone(),
                 id,
                 requests,
                 tokens,

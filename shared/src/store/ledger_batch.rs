@@ -7,12 +7,14 @@
 //! waits and tries again as a whole: nothing of it was written, so a write is applied exactly once,
 //! however long the caller gave up waiting for it before.
 //!
-//! On PostgreSQL several hosts write at once, so a write that must see every earlier one of its key
-//! (a lease grant) names that key (`BatchOp::serial_key`): the batch takes each named key's
-//! transaction-scoped advisory lock first, in sorted order so two hosts' batches never deadlock on
-//! them, and holds it to its commit. Row locks on the running totals may still meet another host's
-//! in the other order; PostgreSQL then aborts one transaction (deadlock or serialization failure),
-//! and that batch, nothing of it written, is tried again like a locked SQLite file. A write that
+//! On PostgreSQL several hosts write at once, so every write names the key whose rows it touches
+//! (`BatchOp::serial_key`): the batch takes each named key's transaction-scoped advisory lock
+//! first, in sorted order, and holds it to its commit. A grant thereby sees every earlier write of
+//! its key, and two hosts' batches never lock rows in opposite orders: the rows a batch writes
+//! belong to keys it already holds, so batches sharing a key queue on the first key they share
+//! (a deadlock on rows would stand until PostgreSQL's `deadlock_timeout`, a second, before one
+//! side is aborted). Should PostgreSQL still abort one (deadlock or serialization failure), that
+//! batch, nothing of it written, is tried again like a locked SQLite file. A write that
 //! fails on its own aborts a PostgreSQL transaction as a whole: the batch is then written one write
 //! per transaction, so each still hears its own result.
 
@@ -39,8 +41,8 @@ pub(super) trait BatchOp: Send + Sync + 'static {
         backend: Backend,
     ) -> BoxFuture<'c, Result<Self::Reply, sqlx::Error>>;
 
-    /// The key whose writes must follow one another across hosts (PostgreSQL's advisory lock),
-    /// if this write is one of them.
+    /// The key whose rows this write touches: writes of one key follow one another across hosts
+    /// (PostgreSQL's advisory lock), if this write has one.
     fn serial_key(&self) -> Option<String> {
         None
     }

@@ -9,6 +9,11 @@ use std::time::Duration;
 
 const MIDNIGHT: EpochMs = 1_798_761_600_000; // 2027-01-01T00:00:00Z
 
+/// The key `ask` asks on.
+fn key() -> LeaseKey {
+    LeaseKey::new("p", "k")
+}
+
 fn ask(seq: i64, now: EpochMs, requests: u64, tokens: u64) -> LeaseAsk {
     LeaseAsk {
         provider: "p".into(),
@@ -114,8 +119,8 @@ on_both_backends! {
             .unwrap();
         let live = key_usage(&store, MIDNIGHT + 1).await;
         assert_eq!((live.minute_requests, live.day_tokens), (10, 100));
-        store.commit_lease(lease.id, 5, 50).await.unwrap();
-        store.commit_lease(lease.id, 3, 30).await.unwrap();
+        store.commit_lease(&key(), lease.id, 5, 50).await.unwrap();
+        store.commit_lease(&key(), lease.id, 3, 30).await.unwrap();
         let expired = key_usage(&store, MIDNIGHT + 5_000).await;
         assert_eq!(
             (expired.minute_requests, expired.minute_tokens),
@@ -126,7 +131,7 @@ on_both_backends! {
         // Dated at its expiry, it counts in the minute until a minute after that.
         assert_eq!(expired.minute_oldest_ms, Some(MIDNIGHT + 5_000));
         store
-            .close_lease(LeaseClose {
+            .close_lease(&key(), LeaseClose {
                 id: lease.id,
                 requests: 4,
                 tokens: 37,
@@ -141,7 +146,7 @@ on_both_backends! {
             key_usage(&store, MIDNIGHT + 61_200).await.minute_requests,
             0
         );
-        store.adjust_lease(lease.id, -1, 3).await.unwrap();
+        store.adjust_lease(&key(), lease.id, -1, 3).await.unwrap();
         let corrected = key_usage(&store, MIDNIGHT + 6_000).await;
         assert_eq!((corrected.day_requests, corrected.day_tokens), (3, 40));
         // A lease nothing was handed out from leaves nothing behind.
@@ -151,7 +156,7 @@ on_both_backends! {
             .unwrap()
             .unwrap();
         store
-            .close_lease(LeaseClose {
+            .close_lease(&key(), LeaseClose {
                 id: unused.id,
                 requests: 0,
                 tokens: 0,
@@ -197,9 +202,9 @@ on_both_backends! {
             a.route_id = routes[i as usize % 2].into();
             let lease = store.grant_lease(a).await.unwrap().unwrap();
             match i % 5 {
-                0 => store.commit_lease(lease.id, 4, 40).await.unwrap(),
+                0 => store.commit_lease(&key(), lease.id, 4, 40).await.unwrap(),
                 1 => store
-                    .close_lease(LeaseClose {
+                    .close_lease(&key(), LeaseClose {
                         id: lease.id,
                         requests: lease.requests / 2,
                         tokens: 17,
@@ -209,7 +214,7 @@ on_both_backends! {
                     .unwrap(),
                 2 => {
                     store
-                        .close_lease(LeaseClose {
+                        .close_lease(&key(), LeaseClose {
                             id: lease.id,
                             requests: lease.requests,
                             tokens: 99,
@@ -217,7 +222,7 @@ on_both_backends! {
                         })
                         .await
                         .unwrap();
-                    store.adjust_lease(lease.id, -1, -20).await.unwrap();
+                    store.adjust_lease(&key(), lease.id, -1, -20).await.unwrap();
                 }
                 _ => {} // left live, or to expire at its mark
             }
@@ -394,7 +399,7 @@ on_both_backends! {
             let grant = store.grant_lease(one(seq, now)).await.unwrap().unwrap();
             assert_eq!(grant.requests, 1);
             store
-                .close_lease(LeaseClose {
+                .close_lease(&key(), LeaseClose {
                     id: grant.id,
                     requests: 1,
                     tokens: 10,
@@ -449,7 +454,7 @@ on_both_backends! {
             async move {
                 let grant = store.grant_lease(one(seq, now, route_hours)).await.unwrap()?;
                 store
-                    .close_lease(LeaseClose { id: grant.id, requests: 1, tokens: 10, at_ms: now })
+                    .close_lease(&key(), LeaseClose { id: grant.id, requests: 1, tokens: 10, at_ms: now })
                     .await
                     .unwrap();
                 Some(grant.requests)
@@ -502,7 +507,7 @@ on_both_backends! {
             let now = MIDNIGHT + day * 86_400_000 + HOUR;
             let grant = store.grant_lease(week(seq, now)).await.unwrap().unwrap();
             store
-                .close_lease(LeaseClose { id: grant.id, requests: 1, tokens: 10, at_ms: now })
+                .close_lease(&LeaseKey::new("p", "w"), LeaseClose { id: grant.id, requests: 1, tokens: 10, at_ms: now })
                 .await
                 .unwrap();
         }
@@ -516,4 +521,99 @@ on_both_backends! {
         assert_eq!(store.grant_lease(week(23, week_on - 1)).await.unwrap(), None);
         assert!(store.grant_lease(week(24, week_on)).await.unwrap().is_some());
     }
+}
+
+/// Another host's transaction holding the key's lock, as a batch of its would.
+async fn hold_the_keys_lock(url: &str, provider: &str, key_id: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    let mut other_host = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut other_host).await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(serial_key(provider, key_id))
+        .execute(&mut other_host)
+        .await
+        .unwrap();
+    other_host
+}
+
+#[tokio::test]
+async fn on_postgres_every_write_of_a_keys_leases_waits_for_the_host_holding_the_keys_lock() {
+    // Were settles and raises to touch rows without the lock, two hosts' batches could lock the
+    // running totals in opposite orders: a deadlock PostgreSQL breaks only after a second.
+    let Some(url) = crate::store::testing::fresh_postgres_url("lease_lock").await else {
+        return;
+    };
+    let store = Store::open(crate::store::Database::parse(&url), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let lease = store
+        .grant_lease(ask(1, MIDNIGHT, 10, 100))
+        .await
+        .unwrap()
+        .unwrap();
+    let close = |requests| LeaseClose {
+        id: lease.id,
+        requests,
+        tokens: requests * 10,
+        at_ms: MIDNIGHT + 100,
+    };
+    // Each write is queued only once the other host holds the lock.
+    let write = |what: &str| -> BoxFuture<'static, Result<(), StoreError>> {
+        match what {
+            "a raise" => Box::pin(store.commit_lease(&key(), lease.id, 2, 20)),
+            "a seal" => Box::pin(store.seal_lease(&key(), close(3))),
+            "a settle" => Box::pin(store.close_lease(&key(), close(3))),
+            "a correction" => Box::pin(store.adjust_lease(&key(), lease.id, -1, -10)),
+            _ => Box::pin(store.record_unreserved(UnreservedUse {
+                provider: "p".into(),
+                key_id: "k".into(),
+                route_id: "p/m".into(),
+                holder: "h".into(),
+                seq: 2,
+                at_ms: MIDNIGHT,
+                requests: 1,
+                tokens: 10,
+            })),
+        }
+    };
+    for what in [
+        "a raise",
+        "a seal",
+        "a settle",
+        "a correction",
+        "unreserved use",
+    ] {
+        let other_host = hold_the_keys_lock(&url, "p", "k").await;
+        let mut write = tokio::spawn(write(what));
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), &mut write)
+                .await
+                .is_err(),
+            "{what} waits for the key's lock"
+        );
+        sqlx::query("COMMIT")
+            .execute(&mut { other_host })
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), write)
+            .await
+            .unwrap_or_else(|_| panic!("{what} goes on once the lock is let go"))
+            .unwrap()
+            .unwrap();
+    }
+    let used = key_usage(&store, MIDNIGHT + 1).await;
+    assert_eq!(
+        (used.day_requests, used.day_tokens),
+        (3, 30),
+        "three settled, one taken back, one unreserved"
+    );
+    // Another key's writes never wait for it.
+    let _other_host = hold_the_keys_lock(&url, "p", "other").await;
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        store.adjust_lease(&key(), lease.id, 0, 0),
+    )
+    .await
+    .expect("a write of another key")
+    .unwrap();
 }

@@ -16,7 +16,9 @@ mod ledger;
 mod ledger_batch;
 mod ledger_sql;
 pub use health::HealthRecords;
-pub use ledger::{LeaseAsk, LeaseClose, LeaseGrant, PRUNE_BATCH, Pruned, Standing, UnreservedUse};
+pub use ledger::{
+    LeaseAsk, LeaseClose, LeaseGrant, LeaseKey, PRUNE_BATCH, Pruned, Standing, UnreservedUse,
+};
 mod meta;
 mod quota;
 mod request_log;
