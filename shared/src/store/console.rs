@@ -210,6 +210,13 @@ mod tests {
                 }],
                 "empty buckets and rows past the end are left out"
             );
+            // A later batch adds to the buckets already written.
+            store
+                .insert_request_logs(&[row("e", day + 3_000, 200, 1, "p/m:ok")])
+                .await
+                .unwrap();
+            let first = store.traffic_buckets(day, day + ROLLUP_MS, ROLLUP_MS).await.unwrap();
+            assert_eq!((first[0].requests, first[0].served, first[0].tokens_in), (3, 3, 30));
             let all = store.trouble_reasons(day).await.unwrap();
             let expected = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
                 pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
@@ -225,6 +232,16 @@ mod tests {
             let failed = store.recent_failed_requests(10).await.unwrap();
             assert_eq!(failed.len(), 1);
             assert_eq!(failed[0].request_id, "c");
+
+            // Eight days on, a batch takes the oldest buckets away.
+            let week_on = day + 8 * 86_400_000 + 2 * ROLLUP_MS;
+            store
+                .insert_request_logs(&[row("f", week_on, 200, 1, "p/m:ok")])
+                .await
+                .unwrap();
+            let kept = store.traffic_buckets(day, week_on + ROLLUP_MS, ROLLUP_MS).await.unwrap();
+            let starts: Vec<EpochMs> = kept.iter().map(|b| b.start_ms).collect();
+            assert_eq!(starts, [day + 9 * ROLLUP_MS, week_on], "the first two buckets are gone");
     }
     }
 }

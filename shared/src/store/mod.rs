@@ -141,6 +141,11 @@ const SQLITE_MIGRATIONS: &[MigrationFile] = &[
         "monthly buckets",
         include_str!("../../../migrations/sqlite/0013_monthly_buckets.sql"),
     ),
+    (
+        14,
+        "traffic rollup per batch",
+        include_str!("../../../migrations/sqlite/0014_traffic_rollup_per_batch.sql"),
+    ),
 ];
 
 /// The files of `migrations/postgres/`: the schema SQLite's migrations add up to, in one step,
@@ -155,6 +160,11 @@ const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
         2,
         "monthly buckets",
         include_str!("../../../migrations/postgres/0002_monthly_buckets.sql"),
+    ),
+    (
+        3,
+        "traffic rollup per batch",
+        include_str!("../../../migrations/postgres/0003_traffic_rollup_per_batch.sql"),
     ),
 ];
 

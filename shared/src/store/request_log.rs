@@ -1,7 +1,10 @@
 //! The request log: one row per client request, written in batches.
 
-use super::{Store, StoreError};
+use super::console::ROLLUP_MS;
+use super::{Backend, Store, StoreError};
 use crate::time::EpochMs;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct RequestLogRow {
@@ -28,11 +31,56 @@ const LOG_COLUMNS: usize = 16;
 /// The statement sizes a batch is cut into, largest first (64 rows bind 1,024 values, far under
 /// either engine's limit).
 const LOG_STATEMENT_ROWS: [usize; 4] = [64, 16, 4, 1];
+/// How long the console's traffic rollup keeps a bucket.
+const TRAFFIC_KEPT_MS: EpochMs = 8 * 86_400_000;
+
+/// Adds one batch's sums to a 5-minute bucket of the console's traffic rollup.
+const ADD_TRAFFIC: &str = "INSERT INTO traffic_rollup \
+         (bucket_ms, requests, served, fell_back, tokens_in, tokens_out) \
+     VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (bucket_ms) DO UPDATE SET \
+         requests = traffic_rollup.requests + excluded.requests, \
+         served = traffic_rollup.served + excluded.served, \
+         fell_back = traffic_rollup.fell_back + excluded.fell_back, \
+         tokens_in = traffic_rollup.tokens_in + excluded.tokens_in, \
+         tokens_out = traffic_rollup.tokens_out + excluded.tokens_out";
+
+/// One bucket's share of a batch: what the console's traffic chart sums.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Traffic {
+    requests: i64,
+    served: i64,
+    fell_back: i64,
+    tokens_in: i64,
+    tokens_out: i64,
+}
+
+/// The batch summed per 5-minute bucket (`console::ROLLUP_MS`), oldest first.
+fn traffic_of(rows: &[RequestLogRow]) -> BTreeMap<EpochMs, Traffic> {
+    let mut buckets: BTreeMap<EpochMs, Traffic> = BTreeMap::new();
+    for row in rows {
+        let sum = buckets
+            .entry(row.at_ms - row.at_ms.rem_euclid(ROLLUP_MS))
+            .or_default();
+        let served = row.status == 200;
+        sum.requests += 1;
+        sum.served += i64::from(served);
+        sum.fell_back += i64::from(served && row.attempts > 1);
+        sum.tokens_in = sum.tokens_in.saturating_add(count(row.tokens_in));
+        sum.tokens_out = sum.tokens_out.saturating_add(count(row.tokens_out));
+    }
+    buckets
+}
+
+fn count(tokens: Option<u64>) -> i64 {
+    tokens.unwrap_or(0).min(i64::MAX as u64) as i64
+}
 
 impl Store {
     /// Inserts a batch in one transaction, in statements of a few fixed sizes: each size's SQL is
     /// the same text every time, so the connection keeps it prepared (a statement of a new length
-    /// each flush was parsed anew, thousands of placeholders long).
+    /// each flush was parsed anew, thousands of placeholders long). The console's traffic rollup
+    /// takes the batch's sums in the same transaction.
     pub async fn insert_request_logs(&self, rows: &[RequestLogRow]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
@@ -40,13 +88,13 @@ impl Store {
         let mut tx = self.writer.begin().await?;
         let mut rest = rows;
         while !rest.is_empty() {
-            let size = LOG_STATEMENT_ROWS
+            // The last size is one row, so a size always fits.
+            let shape = LOG_STATEMENT_ROWS
                 .iter()
-                .copied()
-                .find(|&size| size <= rest.len())
-                .unwrap_or(1);
-            let (chunk, after) = rest.split_at(size);
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(self.log_insert_sql(size)));
+                .position(|&size| size <= rest.len())
+                .unwrap_or(LOG_STATEMENT_ROWS.len() - 1);
+            let (chunk, after) = rest.split_at(LOG_STATEMENT_ROWS[shape].min(rest.len()));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(self.log_insert_sql(shape)));
             for row in chunk {
                 query = query
                     .bind(&row.request_id)
@@ -69,32 +117,60 @@ impl Store {
             query.execute(&mut *tx).await?;
             rest = after;
         }
+        // The console's traffic rollup, a statement per bucket rather than a trigger per row.
+        for (bucket_ms, sum) in traffic_of(rows) {
+            sqlx::query(ADD_TRAFFIC)
+                .bind(bucket_ms)
+                .bind(sum.requests)
+                .bind(sum.served)
+                .bind(sum.fell_back)
+                .bind(sum.tokens_in)
+                .bind(sum.tokens_out)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(newest) = rows.iter().map(|row| row.at_ms).max() {
+            sqlx::query("DELETE FROM traffic_rollup WHERE bucket_ms < $1")
+                .bind(newest - TRAFFIC_KEPT_MS)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
 
-    /// The insert of `rows` rows, in this engine's placeholders (sqlx's `QueryBuilder` writes `?`
-    /// for the `Any` driver, which PostgreSQL refuses).
-    fn log_insert_sql(&self, rows: usize) -> String {
-        let mut sql = String::from(
-            "INSERT INTO request_log (request_id, at_ms, endpoint, requested_model, route_id, provider, \
-                 attempts, status, outcome, error_class, latency_ms, ttft_ms, tokens_in, tokens_out, stream, trail) \
-             VALUES ",
-        );
-        for i in 0..rows {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('(');
-            for c in 1..=LOG_COLUMNS {
-                if c > 1 {
+    /// The insert of `LOG_STATEMENT_ROWS[shape]` rows, in this engine's placeholders (sqlx's
+    /// `QueryBuilder` writes `?` for the `Any` driver, which PostgreSQL refuses), written once per
+    /// process.
+    fn log_insert_sql(&self, shape: usize) -> &'static str {
+        static TEXTS: [[OnceLock<String>; LOG_STATEMENT_ROWS.len()]; 2] =
+            [const { [const { OnceLock::new() }; LOG_STATEMENT_ROWS.len()] }; 2];
+        let engine = match self.backend {
+            Backend::Sqlite => 0,
+            Backend::Postgres => 1,
+        };
+        let rows = LOG_STATEMENT_ROWS[shape];
+        TEXTS[engine][shape].get_or_init(|| {
+            let mut sql = String::from(
+                "INSERT INTO request_log (request_id, at_ms, endpoint, requested_model, route_id, provider, \
+                     attempts, status, outcome, error_class, latency_ms, ttft_ms, tokens_in, tokens_out, stream, trail) \
+                 VALUES ",
+            );
+            for i in 0..rows {
+                if i > 0 {
                     sql.push_str(", ");
                 }
-                sql.push_str(&self.placeholder(i * LOG_COLUMNS + c));
+                sql.push('(');
+                for c in 1..=LOG_COLUMNS {
+                    if c > 1 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&self.placeholder(i * LOG_COLUMNS + c));
+                }
+                sql.push(')');
             }
-            sql.push(')');
-        }
-        sql
+            sql
+        })
     }
 
     /// The most recent rows, newest first.

@@ -5,10 +5,11 @@
 
 use crate::http::body::read_body;
 use crate::http::error::ApiError;
+use crate::http::headers;
 use crate::limits::{QueueRefusal, Slot};
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderName, header};
 use freerouter::metrics as m;
 use freerouter::routing::priority::Priority;
 use freerouter::routing::{
@@ -135,10 +136,10 @@ impl<'a> Incoming<'a> {
                     .map_err(|_| self.refused("too_many_streams", ApiError::too_many_streams()))?,
             ),
         };
-        let header = |name: &str| self.headers.get(name).and_then(|v| v.to_str().ok());
-        let strict = header("x-freerouter-strict")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
-        let priority = match header(Priority::HEADER).map(Priority::parse) {
+        let header = |name: &HeaderName| self.headers.get(name).and_then(|v| v.to_str().ok());
+        let strict =
+            header(&headers::STRICT).is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+        let priority = match header(&headers::PRIORITY).map(Priority::parse) {
             None => Priority::Normal,
             Some(Ok(priority)) => priority,
             Some(Err(invalid)) => {
@@ -154,10 +155,10 @@ impl<'a> Incoming<'a> {
         let request = RouteRequest {
             strict,
             priority,
-            exclude: header("x-freerouter-exclude")
+            exclude: header(&headers::EXCLUDE)
                 .map(freerouter::catalog::data_use::parse_exclude)
                 .unwrap_or_default(),
-            session_id: header("x-session-id").map(|v| v.chars().take(200).collect()),
+            session_id: header(&headers::SESSION_ID).map(|v| v.chars().take(200).collect()),
             request_id: self.request_id.clone(),
             endpoint: self.endpoint.name,
             web_search: self.endpoint.web_search,
