@@ -193,9 +193,18 @@ async fn set_enabled(
     enabled: bool,
 ) -> Result<Json<Value>, ApiError> {
     let RouteBody { route } = parse(&body)?;
-    catalog::set_enabled(&state.store, &route, enabled, now_ms())
+    turn(&state, &route, enabled).await
+}
+
+/// Turns a route on or off, in the store for every process and in this one's catalog at once
+/// (the others, and this one should the reload fail, follow within `catalog.reload_interval_ms`).
+async fn turn(state: &AppState, route: &str, enabled: bool) -> Result<Json<Value>, ApiError> {
+    catalog::set_enabled(&state.store, route, enabled, now_ms())
         .await
         .map_err(admin_error)?;
+    if let Err(error) = state.engine.catalog.reload(&state.store).await {
+        tracing::warn!(%error, "reloading the catalog after a route change failed; the poll follows");
+    }
     Ok(Json(json!({"route": route, "enabled": enabled})))
 }
 
@@ -213,11 +222,7 @@ async fn route_action(
     })?;
     match action {
         RouteAction::Enable | RouteAction::Disable => {
-            let enabled = action == RouteAction::Enable;
-            catalog::set_enabled(&state.store, route, enabled, now_ms())
-                .await
-                .map_err(admin_error)?;
-            Ok(Json(json!({"route": route, "enabled": enabled})))
+            turn(&state, route, action == RouteAction::Enable).await
         }
         RouteAction::HealthReset => {
             let cleared = state
