@@ -7,7 +7,7 @@ use super::ledger_sql::{
     ADJUST, CLOSE, COMMIT, DELETE_OLD_BUCKETS, DELETE_OLD_ROWS, DROP_UNUSED, GRANT, GRANTED_BEFORE,
     HINT_BLOCKS_UNTIL, OTHER_HOLDERS, SEAL, SETTLE_STRANDED, Sql, UNRESERVED, USAGE,
 };
-use super::{Backend, Store, StoreError};
+use super::{Backend, Store, StoreError, sql_int};
 use crate::config::Limits;
 use crate::quota::window::{Rolling, Usage, month_start};
 use crate::time::EpochMs;
@@ -166,10 +166,6 @@ type UsageRow = (
     i64,
     Option<i64>,
 );
-
-fn sql_int(value: u64) -> i64 {
-    value.min(i64::MAX as u64) as i64
-}
 
 fn limit(value: Option<u64>) -> Option<i64> {
     value.map(sql_int)

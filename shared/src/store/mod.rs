@@ -168,6 +168,11 @@ const POSTGRES_MIGRATIONS: &[MigrationFile] = &[
     ),
 ];
 
+/// A count as a column takes it: SQL integers are signed 64-bit, so a larger one saturates.
+fn sql_int(value: u64) -> i64 {
+    value.min(i64::MAX as u64) as i64
+}
+
 fn migrator(files: &[MigrationFile]) -> sqlx::migrate::Migrator {
     use sqlx::SqlSafeStr;
     use sqlx::migrate::{Migration, MigrationType, Migrator};

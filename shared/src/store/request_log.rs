@@ -1,7 +1,7 @@
 //! The request log: one row per client request, written in batches.
 
 use super::console::ROLLUP_MS;
-use super::{Backend, Store, StoreError};
+use super::{Backend, Store, StoreError, sql_int};
 use crate::time::EpochMs;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -46,7 +46,7 @@ const ADD_TRAFFIC: &str = "INSERT INTO traffic_rollup \
          tokens_out = traffic_rollup.tokens_out + excluded.tokens_out";
 
 /// One bucket's share of a batch: what the console's traffic chart sums.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Default)]
 struct Traffic {
     requests: i64,
     served: i64,
@@ -66,14 +66,14 @@ fn traffic_of(rows: &[RequestLogRow]) -> BTreeMap<EpochMs, Traffic> {
         sum.requests += 1;
         sum.served += i64::from(served);
         sum.fell_back += i64::from(served && row.attempts > 1);
-        sum.tokens_in = sum.tokens_in.saturating_add(count(row.tokens_in));
-        sum.tokens_out = sum.tokens_out.saturating_add(count(row.tokens_out));
+        sum.tokens_in = sum
+            .tokens_in
+            .saturating_add(sql_int(row.tokens_in.unwrap_or(0)));
+        sum.tokens_out = sum
+            .tokens_out
+            .saturating_add(sql_int(row.tokens_out.unwrap_or(0)));
     }
     buckets
-}
-
-fn count(tokens: Option<u64>) -> i64 {
-    tokens.unwrap_or(0).min(i64::MAX as u64) as i64
 }
 
 impl Store {
@@ -88,12 +88,12 @@ impl Store {
         let mut tx = self.writer.begin().await?;
         let mut rest = rows;
         while !rest.is_empty() {
-            // The last size is one row, so a size always fits.
+            // The last size is one row, so a size always fits what is left.
             let shape = LOG_STATEMENT_ROWS
                 .iter()
                 .position(|&size| size <= rest.len())
                 .unwrap_or(LOG_STATEMENT_ROWS.len() - 1);
-            let (chunk, after) = rest.split_at(LOG_STATEMENT_ROWS[shape].min(rest.len()));
+            let (chunk, after) = rest.split_at(LOG_STATEMENT_ROWS[shape]);
             let mut query = sqlx::query(sqlx::AssertSqlSafe(self.log_insert_sql(shape)));
             for row in chunk {
                 query = query
