@@ -9,8 +9,7 @@ use freerouter::config::ConfigSource;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     if std::env::args().skip(1).any(|a| a == "-h" || a == "--help") {
         println!("{}", freerouter_gateway::demo::USAGE);
         return Ok(());
@@ -24,6 +23,13 @@ async fn main() -> anyhow::Result<()> {
             .insert("FREEROUTER__DEMO__ENABLED".into(), "true".into());
     }
     let settings = load_settings(&source)?;
-    freerouter::telemetry::init(&settings.log.level, settings.log.json);
-    freerouter_gateway::run(settings, source).await
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.server.runtime_workers(cores))
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        freerouter::telemetry::init(&settings.log.level, settings.log.json);
+        freerouter_gateway::run(settings, source).await
+    })
 }

@@ -224,6 +224,20 @@ mod tests {
     }
 
     #[test]
+    fn requests_are_served_by_half_the_cores_unless_the_owner_names_a_number() {
+        let defaults = Settings::load(&ConfigSource::default()).unwrap().server;
+        assert_eq!(defaults.runtime_workers(1), 1);
+        assert_eq!(defaults.runtime_workers(2), 1);
+        assert_eq!(defaults.runtime_workers(8), 4);
+        let named = Settings::load(
+            &ConfigSource::default().with_var("FREEROUTER__SERVER__WORKER_THREADS", "3"),
+        )
+        .unwrap()
+        .server;
+        assert_eq!(named.runtime_workers(2), 3);
+    }
+
+    #[test]
     fn defaults_load_and_match_the_design() {
         let settings = Settings::load(&ConfigSource::default()).unwrap();
         assert_eq!(settings.server.listen, "127.0.0.1:8000");
