@@ -2,12 +2,12 @@
 //! upstream's SSE stream and its rate-limit headers. None may panic, and each keeps its bounds,
 //! whatever arrives. Case counts are bounded so the whole file runs in seconds under `cargo test`.
 
+use ::http::header::{HeaderMap, HeaderName, HeaderValue};
 use freerouter::providers::ratelimit::{MAX_RESET_MS, parse_reset};
 use freerouter::providers::{RateLimitInfo, SseParser};
 use freerouter::routing::ChatRequest;
 use freerouter::routing::fields::FieldPolicy;
 use proptest::prelude::*;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
 const NOW: i64 = 1_800_000_000_000;

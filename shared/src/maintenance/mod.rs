@@ -21,6 +21,6 @@ pub struct Maintenance {
     pub store: Store,
     /// Providers as configured (keys from the environment).
     pub providers: BTreeMap<String, Provider>,
-    pub http: reqwest::Client,
+    pub http: crate::providers::HttpClient,
     pub settings: MaintainerSettings,
 }

@@ -6,7 +6,7 @@
 use super::answer::Usage;
 use super::http::post;
 use super::{
-    FailureKind, ProviderAdapter, RateLimitInfo, UpstreamCall, UpstreamFailure,
+    FailureKind, HttpClient, ProviderAdapter, RateLimitInfo, UpstreamCall, UpstreamFailure,
     classify_error_response, read_bounded,
 };
 use bytes::Bytes;
@@ -27,7 +27,7 @@ pub struct EmbeddingsReply {
 /// Sends one embeddings request (`call.body` holds `model` and the fields) for `inputs` inputs.
 pub async fn send_embeddings(
     adapter: &dyn ProviderAdapter,
-    http: &reqwest::Client,
+    http: &HttpClient,
     call: UpstreamCall<'_>,
     inputs: usize,
 ) -> Result<EmbeddingsReply, UpstreamFailure> {
@@ -39,7 +39,7 @@ pub async fn send_embeddings(
 
 async fn send(
     adapter: &dyn ProviderAdapter,
-    http: &reqwest::Client,
+    http: &HttpClient,
     mut call: UpstreamCall<'_>,
     inputs: usize,
 ) -> Result<EmbeddingsReply, UpstreamFailure> {
@@ -49,7 +49,7 @@ async fn send(
     let (mut response, rate) = post(
         adapter,
         http,
-        url,
+        &url,
         body.to_bytes(),
         "application/json",
         &call,

@@ -4,14 +4,13 @@
 
 use super::answer::CompletionInfo;
 use super::{
-    EventStream, FailureKind, ProviderAdapter, RateLimitInfo, SseParser, StreamFault, UpstreamCall,
-    UpstreamFailure, UpstreamReply, classify_error_response, read_bounded,
+    EventStream, FailureKind, HttpClient, ProviderAdapter, RateLimitInfo, SendError, SseParser,
+    StreamFault, UpstreamCall, UpstreamFailure, UpstreamReply, UpstreamResponse,
+    classify_error_response, read_bounded,
 };
 use crate::catalog::{ApiKey, Provider};
+use ::http::header::{ACCEPT, CONTENT_TYPE};
 use futures::StreamExt;
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
-use std::collections::HashMap;
-use std::sync::{LazyLock, RwLock};
 use std::time::Duration;
 
 /// Error bodies are small; anything beyond this is cut.
@@ -20,7 +19,7 @@ pub(super) const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 /// Sends one chat request through `adapter`'s hooks and classifies the answer.
 pub async fn send_chat(
     adapter: &dyn ProviderAdapter,
-    http: &reqwest::Client,
+    http: &HttpClient,
     call: UpstreamCall<'_>,
 ) -> Result<UpstreamReply, UpstreamFailure> {
     let now = call.now;
@@ -31,7 +30,7 @@ pub async fn send_chat(
 
 async fn send(
     adapter: &dyn ProviderAdapter,
-    http: &reqwest::Client,
+    http: &HttpClient,
     mut call: UpstreamCall<'_>,
 ) -> Result<UpstreamReply, UpstreamFailure> {
     let url = adapter.chat_url(call.provider);
@@ -42,7 +41,7 @@ async fn send(
     } else {
         "application/json"
     };
-    let (mut response, rate) = post(adapter, http, url, body.to_bytes(), accept, &call).await?;
+    let (mut response, rate) = post(adapter, http, &url, body.to_bytes(), accept, &call).await?;
     let status = response.status().as_u16();
     if call.stream {
         let is_sse = response
@@ -85,35 +84,32 @@ async fn send(
 /// body read within bounds and classified. `call.body` is not read (the caller sends `body`).
 pub(super) async fn post(
     adapter: &dyn ProviderAdapter,
-    http: &reqwest::Client,
-    url: String,
+    http: &HttpClient,
+    url: &str,
     body: Vec<u8>,
     accept: &'static str,
     call: &UpstreamCall<'_>,
-) -> Result<(reqwest::Response, RateLimitInfo), UpstreamFailure> {
-    let request = match parsed_once(&url) {
-        Some(parsed) => http.post(parsed),
-        // Unparsable: reqwest's own error, as before.
-        None => http.post(url),
-    }
-    .header(CONTENT_TYPE, "application/json")
-    .header(ACCEPT, accept)
-    .body(body);
+) -> Result<(UpstreamResponse, RateLimitInfo), UpstreamFailure> {
+    let request = http
+        .post(url)
+        .header(CONTENT_TYPE, "application/json")
+        .header(ACCEPT, accept)
+        .body(body);
     let request = adapter.headers(request, call.key);
-    let mut response = match tokio::time::timeout(call.header_timeout, request.send()).await {
+    let mut response = match tokio::time::timeout(call.header_timeout, http.send(request)).await {
         Err(_) => {
             return Err(UpstreamFailure::new(
                 FailureKind::HeaderTimeout,
                 "no response headers in time",
             ));
         }
-        Ok(Err(e)) if e.is_connect() => {
+        Ok(Err(SendError::Connect(_) | SendError::Invalid(_))) => {
             return Err(UpstreamFailure::new(
                 FailureKind::Connect,
                 "connection failed",
             ));
         }
-        Ok(Err(_)) => {
+        Ok(Err(SendError::Broken(_))) => {
             return Err(UpstreamFailure::new(
                 FailureKind::Reset,
                 "connection broke before the answer",
@@ -135,29 +131,10 @@ pub(super) async fn post(
     Ok((response, rate))
 }
 
-/// The upstream URL parsed once and kept: given a `String`, reqwest parses it on every request (4 %
-/// of the gateway's CPU in a profile), and a provider's few URLs do not change while it runs.
-/// `None` when it does not parse. The cache is bounded: past its size it starts over.
-fn parsed_once(url: &str) -> Option<reqwest::Url> {
-    const KEPT: usize = 512;
-    static PARSED: LazyLock<RwLock<HashMap<String, reqwest::Url>>> =
-        LazyLock::new(Default::default);
-    if let Some(parsed) = PARSED.read().unwrap_or_else(|e| e.into_inner()).get(url) {
-        return Some(parsed.clone());
-    }
-    let parsed = reqwest::Url::parse(url).ok()?;
-    let mut kept = PARSED.write().unwrap_or_else(|e| e.into_inner());
-    if kept.len() >= KEPT {
-        kept.clear();
-    }
-    kept.insert(url.to_string(), parsed.clone());
-    Some(parsed)
-}
-
 /// Turns the response body into SSE events, bounded per event.
-fn sse_events(response: reqwest::Response, max_event_bytes: usize) -> EventStream {
+fn sse_events(response: UpstreamResponse, max_event_bytes: usize) -> EventStream {
     let parser = SseParser::new(max_event_bytes);
-    let bytes = response.bytes_stream();
+    let bytes = response.into_chunks().boxed();
     futures::stream::unfold(
         (bytes, parser, std::collections::VecDeque::new(), false),
         |(mut bytes, mut parser, mut queue, mut ended)| async move {
@@ -198,13 +175,13 @@ fn sse_events(response: reqwest::Response, max_event_bytes: usize) -> EventStrea
 /// Lists the model ids a provider offers (as requests name them), with the raw entries.
 pub async fn list_models(
     adapter: &dyn ProviderAdapter,
-    http: &reqwest::Client,
+    http: &HttpClient,
     provider: &Provider,
     key: Option<&ApiKey>,
     timeout: Duration,
 ) -> Result<Vec<(String, serde_json::Value)>, UpstreamFailure> {
-    let request = adapter.headers(http.get(adapter.models_url(provider)), key);
-    let mut response = match tokio::time::timeout(timeout, request.send()).await {
+    let request = adapter.headers(http.get(&adapter.models_url(provider)), key);
+    let mut response = match tokio::time::timeout(timeout, http.send(request)).await {
         Err(_) => {
             return Err(UpstreamFailure::new(
                 FailureKind::HeaderTimeout,

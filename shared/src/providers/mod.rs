@@ -3,6 +3,7 @@
 
 pub mod answer;
 pub mod body;
+mod client;
 mod cloudflare;
 mod cohere;
 pub mod embeddings;
@@ -21,6 +22,7 @@ pub mod sse;
 pub mod web_search;
 mod zai;
 
+pub use client::{HttpClient, HttpClientError, SendError, UpstreamRequest, UpstreamResponse};
 pub use embeddings::{EmbeddingsReply, send_embeddings};
 pub use failure::{FailureKind, UpstreamFailure, classify_error_response};
 pub use http::{list_models, send_chat};
@@ -96,11 +98,7 @@ pub trait ProviderAdapter: Send + Sync + 'static {
     }
 
     /// Authentication and any headers the provider asks for.
-    fn headers(
-        &self,
-        request: reqwest::RequestBuilder,
-        key: Option<&ApiKey>,
-    ) -> reqwest::RequestBuilder {
+    fn headers(&self, request: UpstreamRequest, key: Option<&ApiKey>) -> UpstreamRequest {
         match key {
             Some(key) => request.bearer_auth(key.secret.expose()),
             None => request,
@@ -195,28 +193,16 @@ pub const ADAPTERS: &[&str] = &[
     "ollama-cloud",
 ];
 
-/// Building the HTTP client failed (TLS setup).
-pub type HttpClientError = reqwest::Error;
-
-/// The HTTP client adapters share: rustls with ring, connect timeout, no overall timeout
-/// (the routing engine owns the deadlines), `TCP_NODELAY` for streams, and no redirects: a
-/// provider's base URL is where its key goes, and a redirect would carry the key (or the prompt)
-/// somewhere else.
-pub fn http_client(connect_timeout: Duration) -> Result<reqwest::Client, HttpClientError> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .connect_timeout(connect_timeout)
-        .tcp_nodelay(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .pool_max_idle_per_host(64)
-        .user_agent(concat!("freerouter/", env!("CARGO_PKG_VERSION")))
-        .build()
+/// The HTTP client adapters share: rustls, connect timeout, no overall timeout (the routing
+/// engine owns the deadlines), `TCP_NODELAY` for streams, and no redirects (see
+/// [`HttpClient`]).
+pub fn http_client(connect_timeout: Duration) -> Result<HttpClient, HttpClientError> {
+    HttpClient::new(connect_timeout)
 }
 
 /// Reads a body up to `max` bytes, each chunk within `idle`.
 pub(crate) async fn read_bounded(
-    response: &mut reqwest::Response,
+    response: &mut UpstreamResponse,
     max: usize,
     idle: Duration,
 ) -> Result<Bytes, FailureKind> {

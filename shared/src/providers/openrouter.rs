@@ -5,10 +5,18 @@
 //! `metadata.retry_after_seconds`, for when the headers do not arrive.
 
 use super::body::JsonObject;
-use super::{FailureKind, ProviderAdapter, RateLimitInfo, Spent, SpentWindow, UpstreamFailure};
+use super::{
+    FailureKind, ProviderAdapter, RateLimitInfo, Spent, SpentWindow, UpstreamFailure,
+    UpstreamRequest,
+};
 use crate::catalog::ApiKey;
 use crate::time::EpochMs;
+use ::http::header::HeaderName;
 use serde_json::{Map, Value, json};
+
+/// OpenRouter's headers naming the calling app: its site (`HTTP-Referer`, so spelled) and title.
+const REFERER: HeaderName = HeaderName::from_static("http-referer");
+const TITLE: HeaderName = HeaderName::from_static("x-title");
 
 pub struct OpenRouter;
 
@@ -17,14 +25,10 @@ impl ProviderAdapter for OpenRouter {
         "openrouter"
     }
 
-    fn headers(
-        &self,
-        request: reqwest::RequestBuilder,
-        key: Option<&ApiKey>,
-    ) -> reqwest::RequestBuilder {
+    fn headers(&self, request: UpstreamRequest, key: Option<&ApiKey>) -> UpstreamRequest {
         let request = request
-            .header("HTTP-Referer", "https://github.com/freerouter/freerouter")
-            .header("X-Title", "FreeRouter");
+            .header(REFERER, "https://github.com/freerouter/freerouter")
+            .header(TITLE, "FreeRouter");
         match key {
             Some(key) => request.bearer_auth(key.secret.expose()),
             None => request,
@@ -131,7 +135,7 @@ mod tests {
     #[test]
     fn free_models_per_day_rests_the_whole_key_until_the_reset_in_the_headers() {
         let reset = (NOW + 3 * 3_600_000).to_string();
-        let headers = reqwest::header::HeaderMap::from_iter([
+        let headers = ::http::HeaderMap::from_iter([
             ("x-ratelimit-limit".parse().unwrap(), "50".parse().unwrap()),
             (
                 "x-ratelimit-remaining".parse().unwrap(),

@@ -5,7 +5,7 @@
 //! windows in one answer are kept apart, each remaining with its own reset.
 
 use crate::time::EpochMs;
-use reqwest::header::HeaderMap;
+use ::http::header::HeaderMap;
 
 /// One window a provider reported on: its remaining count paired with its own reset (never with
 /// another window's). Groq's `-requests` headers describe the day and its `-tokens` ones the
@@ -241,7 +241,7 @@ fn parse_go_duration(value: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::{HeaderName, HeaderValue};
+    use ::http::header::{HeaderName, HeaderValue};
 
     const NOW: EpochMs = 1_800_000_000_000;
 

@@ -82,7 +82,7 @@ pub struct Engine {
     pub sessions: StickySessions,
     /// Which client fields reach which upstream.
     pub fields: FieldPolicy,
-    http: reqwest::Client,
+    http: crate::providers::HttpClient,
     adapters: HashMap<String, Arc<dyn ProviderAdapter>>,
 }
 
@@ -93,7 +93,7 @@ impl Engine {
         writer: StoreWriter,
         ledger: Ledger,
         settings: RoutingSettings,
-        http: reqwest::Client,
+        http: crate::providers::HttpClient,
     ) -> Self {
         let adapters = catalog
             .snapshot()
@@ -181,7 +181,7 @@ impl Engine {
     }
 
     /// The HTTP client every upstream call goes through.
-    pub(crate) fn http(&self) -> &reqwest::Client {
+    pub(crate) fn http(&self) -> &crate::providers::HttpClient {
         &self.http
     }
 

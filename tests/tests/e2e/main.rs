@@ -37,6 +37,7 @@ mod postgres_hosts;
 mod priority;
 mod processes;
 mod provider_quirks;
+mod proxy;
 mod quota;
 mod quota_gauges;
 mod ranking;
