@@ -49,9 +49,18 @@ impl Inner {
         } else if let Some(target) = lease.next_commit() {
             writes.push(Write::Commit(cell.clone(), id, target));
         }
-        let (block, expires_ms) = (lease.block.requests, lease.expires_ms);
+        let block = lease.block.requests;
         let nearly_spent = slot.left(now) * 4 <= block;
-        let nearly_over = expires_ms - now <= ttl / 4;
+        // The slot's last lease, not the one handed from: hand-outs drain the oldest lease first,
+        // so once the next has landed they still come from one in its last quarter, and asking
+        // on each of them would take a lease per request, each counted whole until it expires.
+        let last_expiry = slot
+            .leases
+            .iter()
+            .map(|l| l.expires_ms)
+            .max()
+            .unwrap_or(now);
+        let nearly_over = last_expiry - now <= ttl / 4;
         if block >= PREFETCH_MIN_BLOCK && slot.refill.is_none() && (nearly_spent || nearly_over) {
             let day_start = day_window_start(now, slot.day_reset_minute);
             self.start_refill(cell, slot, tokens, now, day_start);

@@ -56,6 +56,42 @@ async fn a_small_limit_takes_one_request_per_lease_and_a_busy_key_large_leases()
 }
 
 #[tokio::test]
+async fn a_steady_flow_asks_for_one_lease_ahead_not_one_per_request_in_the_last_quarter_of_a_lease()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, store) = ledger(&dir).await;
+    let p = provider(
+        Limits {
+            rpd: Some(10_000_000),
+            ..Limits::default()
+        },
+        0,
+    );
+    let r = route("m", Limits::default());
+    // 40 requests a second for 60 s: a lease of about 200 (the rate × its 5 s life) lasts its
+    // whole life, so the next is asked for in its last quarter, while it still has requests.
+    let requests = 2_400;
+    for i in 0..requests {
+        let grant = ledger.reserve(&p, &r, "k", 10, MIDNIGHT + i * 25).await;
+        assert!(granted(&grant.unwrap()));
+        // A lease asked for lands before the next hand-out, as it does in real time (25 ms).
+        written(&store).await;
+    }
+    written(&store).await;
+    let rows = store.lease_rows().await;
+    let taken: i64 = rows.iter().map(|r| r.requests).sum();
+    assert!(
+        rows.len() <= 30,
+        "60 s of a steady flow took {} leases, {taken} requests' worth for {requests}",
+        rows.len()
+    );
+    assert!(
+        taken <= 3 * requests,
+        "leases held {taken} requests' worth for {requests}: the rest was kept from other holders"
+    );
+}
+
+#[tokio::test]
 async fn the_committed_mark_stays_ahead_of_the_hand_outs_and_below_the_block() {
     let dir = tempfile::tempdir().unwrap();
     let (ledger, store) = ledger(&dir).await;
