@@ -40,11 +40,11 @@ pub struct HttpClientError(#[from] rustls::Error);
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     /// No connection: refused, DNS, TLS, the proxy.
-    #[error("connection failed: {0}")]
-    Connect(String),
+    #[error("connection failed")]
+    Connect,
     /// Connected, but the exchange broke before the answer's headers.
-    #[error("connection broke before the answer: {0}")]
-    Broken(String),
+    #[error("connection broke before the answer")]
+    Broken,
     /// The request itself cannot be sent (a URL or a header value that is not valid).
     #[error("the request is not valid: {0}")]
     Invalid(&'static str),
@@ -107,8 +107,11 @@ impl HttpClient {
             uri,
             mut headers,
             body,
+            invalid,
         } = request;
-        let uri = uri?;
+        if let Some(why) = invalid {
+            return Err(SendError::Invalid(why));
+        }
         if !headers.contains_key(USER_AGENT) {
             headers.insert(USER_AGENT, HeaderValue::from_static(AGENT));
         }
@@ -132,46 +135,38 @@ impl HttpClient {
                 let (head, body) = response.into_parts();
                 Ok(UpstreamResponse { head, body })
             }
-            Err(e) if e.is_connect() => Err(SendError::Connect(error_chain(&e))),
-            Err(e) => Err(SendError::Broken(error_chain(&e))),
+            Err(e) if e.is_connect() => Err(SendError::Connect),
+            Err(_) => Err(SendError::Broken),
         }
     }
-}
-
-/// An error with its causes, `a: b: c`: hyper's own message alone says only "client error".
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// A request being built: headers are added one by one, as adapters need.
 #[derive(Debug)]
 pub struct UpstreamRequest {
     method: Method,
-    uri: Result<Uri, SendError>,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
+    /// Why it cannot be sent (a URL or a header value that is not valid), found while building.
+    invalid: Option<&'static str>,
 }
 
 impl UpstreamRequest {
     fn new(method: Method, url: &str) -> Self {
-        let uri = match url.parse::<Uri>() {
-            Ok(uri) if uri.scheme().is_some() && uri.host().is_some() => Ok(uri),
-            _ => Err(SendError::Invalid(
-                "the provider's URL is not an absolute http(s) URL",
-            )),
+        let (uri, invalid) = match url.parse::<Uri>() {
+            Ok(uri) if uri.scheme().is_some() && uri.host().is_some() => (uri, None),
+            _ => (
+                Uri::default(),
+                Some("the provider's URL is not an absolute http(s) URL"),
+            ),
         };
         Self {
             method,
             uri,
             headers: HeaderMap::new(),
             body: Bytes::new(),
+            invalid,
         }
     }
 
@@ -181,7 +176,7 @@ impl UpstreamRequest {
             Ok(value) => {
                 self.headers.insert(name, value);
             }
-            Err(_) => self.uri = Err(SendError::Invalid("a header value is not valid")),
+            Err(_) => self.invalid = Some("a header value is not valid"),
         }
         self
     }
@@ -193,7 +188,7 @@ impl UpstreamRequest {
                 value.set_sensitive(true);
                 self.headers.insert(http::header::AUTHORIZATION, value);
             }
-            Err(_) => self.uri = Err(SendError::Invalid("the API key cannot be a header value")),
+            Err(_) => self.invalid = Some("the API key cannot be a header value"),
         }
         self
     }
@@ -202,11 +197,6 @@ impl UpstreamRequest {
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = body.into();
         self
-    }
-
-    /// The headers set so far (for tests of an adapter's headers).
-    pub fn headers(&self) -> &HeaderMap {
-        &self.headers
     }
 }
 

@@ -103,13 +103,13 @@ pub(super) async fn post(
                 "no response headers in time",
             ));
         }
-        Ok(Err(SendError::Connect(_) | SendError::Invalid(_))) => {
+        Ok(Err(SendError::Connect | SendError::Invalid(_))) => {
             return Err(UpstreamFailure::new(
                 FailureKind::Connect,
                 "connection failed",
             ));
         }
-        Ok(Err(SendError::Broken(_))) => {
+        Ok(Err(SendError::Broken)) => {
             return Err(UpstreamFailure::new(
                 FailureKind::Reset,
                 "connection broke before the answer",

@@ -75,7 +75,11 @@ fn gateway_for(sim: &Simulator) -> GatewayConfig {
     GatewayConfig::new().provider("p", sim).route("p", "m", 1)
 }
 
-async fn chat_status(gateway: &freerouter_tests::harness::GatewayProcess) -> u16 {
+/// Starts `config` as a gateway process and sends it one chat request: the answer's status.
+async fn one_chat(config: GatewayConfig) -> u16 {
+    freerouter_tests::harness::init_tls();
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = config.start_process(GATEWAY, dir.path()).await;
     reqwest::Client::new()
         .post(gateway.url("/v1/chat/completions"))
         .json(&ask("auto", "hello"))
@@ -88,15 +92,10 @@ async fn chat_status(gateway: &freerouter_tests::harness::GatewayProcess) -> u16
 
 #[tokio::test]
 async fn an_http_provider_is_reached_through_the_http_proxy_the_environment_names() {
-    freerouter_tests::harness::init_tls();
     let sim = Simulator::start().await;
     let proxy = ForwardProxy::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let gateway = gateway_for(&sim)
-        .env_var("HTTP_PROXY", &proxy.url)
-        .start_process(GATEWAY, dir.path())
-        .await;
-    assert_eq!(chat_status(&gateway).await, 200);
+    let status = one_chat(gateway_for(&sim).env_var("HTTP_PROXY", &proxy.url)).await;
+    assert_eq!(status, 200);
     assert_eq!(sim.calls("m"), 1);
     let expected = format!("POST {}/chat/completions HTTP/1.1", sim.base_url());
     assert!(
@@ -108,34 +107,26 @@ async fn an_http_provider_is_reached_through_the_http_proxy_the_environment_name
 
 #[tokio::test]
 async fn no_proxy_sends_the_hosts_it_lists_past_the_proxy() {
-    freerouter_tests::harness::init_tls();
     let sim = Simulator::start().await;
     let proxy = ForwardProxy::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let gateway = gateway_for(&sim)
+    let config = gateway_for(&sim)
         .env_var("HTTP_PROXY", &proxy.url)
-        .env_var("NO_PROXY", "127.0.0.1")
-        .start_process(GATEWAY, dir.path())
-        .await;
-    assert_eq!(chat_status(&gateway).await, 200);
+        .env_var("NO_PROXY", "127.0.0.1");
+    assert_eq!(one_chat(config).await, 200);
     assert_eq!(sim.calls("m"), 1);
     assert!(proxy.heads().is_empty(), "{:?}", proxy.heads());
 }
 
 #[tokio::test]
 async fn an_https_provider_is_tunnelled_through_the_proxy_with_the_proxys_credentials() {
-    freerouter_tests::harness::init_tls();
     let proxy = ForwardProxy::start().await;
-    let dir = tempfile::tempdir().unwrap();
     let with_credentials = proxy.url.replace("http://", "http://alice:s3cret@");
-    let gateway = GatewayConfig::new()
+    let config = GatewayConfig::new()
         .provider_at("p", "https://provider.invalid:8443/v1", "sk-test")
         .route("p", "m", 1)
-        .env_var("HTTPS_PROXY", &with_credentials)
-        .start_process(GATEWAY, dir.path())
-        .await;
+        .env_var("HTTPS_PROXY", &with_credentials);
     // The proxy refuses the tunnel, so the route fails; what matters is what it was asked.
-    assert_ne!(chat_status(&gateway).await, 200);
+    assert_ne!(one_chat(config).await, 200);
     let heads = proxy.heads();
     let connect = heads
         .iter()
